@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv themselves.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint venv clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## demo: the sample month through the tool (calendar, rule pack, input validation)
+demo: $(STAMP)
+	$(BIN)/mediins calendar --month 2024-02
+	$(BIN)/mediins rules show beijing-2007
+	$(BIN)/mediins validate --enrollees sample_data/enrollees.csv --ledger sample_data/ledger.csv
+
+## test: the whole suite
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## lint: ruff (lint + format check) and mypy
+lint: $(STAMP)
+	$(BIN)/ruff check mediins_cli tests
+	$(BIN)/ruff format --check mediins_cli tests
+	$(BIN)/mypy mediins_cli
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

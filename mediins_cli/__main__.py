@@ -1,0 +1,3 @@
+from mediins_cli.cli import main
+
+main()

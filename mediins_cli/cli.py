@@ -1,0 +1,292 @@
+"""The ``mediins`` command line: parse options, call the library, render, map to an exit status.
+
+Exit statuses (DESIGN §7): 0 done; 2 bad input or usage; 3 refused; 1 anything unexpected.
+Errors go to stderr, results to stdout, ``--json`` prints machine-readable results on stdout.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from mediins_cli import __version__, report
+from mediins_cli.calendar import CALENDAR_NAMES, make_calendar, round_dates
+from mediins_cli.errors import BadInput, ExitCode, MediinsError, problems_frame
+from mediins_cli.inputs import load_inputs
+from mediins_cli.months import Month
+from mediins_cli.outputs import atomic_write_csv
+from mediins_cli.rules import DEFAULT_PACK, RulePack, load_all_packs, load_pack
+
+#: China has kept UTC+8 without daylight saving since 1991: "today" for an operator in any
+#: social-insurance centre.
+CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+app = typer.Typer(
+    name="mediins",
+    help="Premium deduction rounds for flexible-employment enrollees (灵活就业人员) of China's "
+    "employee medical insurance: dates, rule packs, input validation.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+rules_app = typer.Typer(
+    help="Rule packs: the regulations of a region, each value citing its source.",
+    no_args_is_help=True,
+)
+app.add_typer(rules_app, name="rules")
+
+T = TypeVar("T")
+
+RulesOption = Annotated[
+    str, typer.Option("--rules", help="Rule pack id (see `mediins rules list`) or path to a .toml.")
+]
+CalendarOption = Annotated[
+    str | None,
+    typer.Option(
+        "--calendar",
+        help="Working-day calendar: official (holidays and make-up days) or weekends. "
+        "Default: the rule pack's.",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+
+
+def _guard(action: Callable[[], T]) -> T:
+    """Run a command body; map the library's errors to messages on stderr and an exit status."""
+    err = report.console(stderr=True)
+    try:
+        return action()
+    except BadInput as exc:
+        report.render_problems(err, exc.frame)
+        raise typer.Exit(exc.exit_code) from None
+    except MediinsError as exc:
+        err.print(f"mediins: {exc}", markup=False)
+        raise typer.Exit(exc.exit_code) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:  # the last line of defence: exit 1 with a readable line
+        if os.environ.get("MEDIINS_DEBUG"):
+            traceback.print_exc()
+        err.print(
+            f"mediins: unexpected error: {type(exc).__name__}: {exc} "
+            "(set MEDIINS_DEBUG=1 for the traceback)",
+            markup=False,
+        )
+        raise typer.Exit(ExitCode.UNEXPECTED) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mediins {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """mediins: monthly premium deduction rounds, by the regulations in force."""
+
+
+def _today() -> datetime:
+    return datetime.now(CHINA)
+
+
+# --------------------------------------------------------------------------- calendar
+
+
+@app.command()
+def calendar(
+    month: Annotated[
+        str | None, typer.Option("--month", help="Run month YYYY-MM (default: this month).")
+    ] = None,
+    year: Annotated[int | None, typer.Option("--year", help="Every month of a year.")] = None,
+    rules: RulesOption = DEFAULT_PACK,
+    calendar_name: CalendarOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show both rounds' due dates, effective dates and deposit-by dates, and why a date rolled.
+
+    Examples:
+
+      mediins calendar --month 2024-02
+
+      mediins calendar --year 2026 --calendar weekends
+
+      mediins calendar --month 2020-01 --json
+    """
+
+    def action() -> None:
+        if month is not None and year is not None:
+            raise BadInput("give --month or --year, not both")
+        pack = load_pack(rules)
+        name = calendar_name or pack.schedule.calendar.value
+        cal = make_calendar(name)
+        if year is not None:
+            if not 1900 <= year <= 9999:
+                raise BadInput(f"--year: {year} is not a year")
+            months = [Month(year, m) for m in range(1, 13)]
+            title = f"Deduction dates {year}"
+        else:
+            try:
+                run_month = Month.parse(month) if month else Month.of(_today().date())
+            except ValueError as exc:
+                raise BadInput(f"--month: {exc}") from None
+            months = [run_month]
+            title = f"Deduction dates {run_month}"
+        rounds = [r for m in months for r in _rounds(pack, name, cal, m)]
+        if json_output:
+            report.print_json(
+                {"rules": pack.id, "calendar": name, "rounds": [report.round_dict(r) for r in rounds]}
+            )
+        else:
+            report.render_calendar(report.console(), pack, name, rounds, title)
+
+    _guard(action)
+
+
+def _rounds(pack: RulePack, name: str, cal: object, month: Month) -> tuple:  # type: ignore[type-arg]
+    s = pack.schedule
+    return round_dates(
+        cal,  # type: ignore[arg-type]
+        month,
+        s.round_1_day.value,
+        s.round_2_day.value,
+        s.round_2_day_february.value,
+        s.deposit_by_days_before.value,
+    )
+
+
+# --------------------------------------------------------------------------- rules
+
+
+@rules_app.command("list")
+def rules_list(json_output: JsonOption = False) -> None:
+    """List the rule packs in the rules folder (every one is validated).
+
+    Example:
+
+      mediins rules list
+    """
+
+    def action() -> None:
+        packs = load_all_packs()
+        if json_output:
+            report.print_json([{"id": p.id, "region": p.region, "title": p.title} for p in packs])
+        else:
+            report.render_pack_list(report.console(), packs, DEFAULT_PACK)
+
+    _guard(action)
+
+
+@rules_app.command("show")
+def rules_show(
+    pack_id: Annotated[str, typer.Argument(metavar="ID", help="Pack id or path to a .toml.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Show every value of a rule pack with the section of the regulation it comes from.
+
+    Examples:
+
+      mediins rules show beijing-2007
+
+      mediins rules show ./my-region.toml --json
+    """
+
+    def action() -> None:
+        pack = load_pack(pack_id)
+        if json_output:
+            report.print_json(report.pack_dict(pack))
+        else:
+            report.render_pack(report.console(), pack)
+
+    _guard(action)
+
+
+# --------------------------------------------------------------------------- validate
+
+
+@app.command()
+def validate(
+    enrollees: Annotated[Path, typer.Option("--enrollees", help="enrollees.csv of the run month.")],
+    ledger: Annotated[Path, typer.Option("--ledger", help="ledger.csv: the bank's transactions.")],
+    encoding: Annotated[
+        str, typer.Option("--encoding", help="auto (UTF-8, else GB18030), utf-8 or gb18030.")
+    ] = "auto",
+    errors: Annotated[
+        Path | None,
+        typer.Option("--errors", help="Also write every problem to this CSV "
+                     "(file, line, column, code, message, severity)."),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Check the input files without running anything; list every problem as file:line.
+
+    Exit status 0 when the files can be used (warnings allowed), 2 when they cannot.
+
+    Examples:
+
+      mediins validate --enrollees sample_data/enrollees.csv --ledger sample_data/ledger.csv
+
+      mediins validate --enrollees 参保人员.csv --ledger 流水.csv --encoding gb18030 --errors problems.csv
+    """
+
+    def action() -> None:
+        try:
+            inputs = load_inputs(enrollees, ledger, encoding)
+        except BadInput as exc:
+            if errors is not None:
+                atomic_write_csv(errors, exc.frame)
+            if json_output:
+                report.print_json(
+                    {
+                        "ok": False,
+                        "errors": exc.errors,
+                        "warnings": exc.frame.height - exc.errors,
+                        "problems": exc.frame.head(report.SHOWN_PROBLEMS).to_dicts(),
+                    }
+                )
+            raise
+        if errors is not None:
+            atomic_write_csv(errors, inputs.warnings)
+        summary = report.inputs_summary(inputs)
+        if json_output:
+            report.print_json(
+                {
+                    "ok": True,
+                    "errors": 0,
+                    **summary,
+                    "problems": inputs.warnings.head(report.SHOWN_PROBLEMS).to_dicts(),
+                }
+            )
+            return
+        out = report.console()
+        report.render_inputs_summary(out, summary)
+        if inputs.warnings.height:
+            report.render_problems(report.console(stderr=True), inputs.warnings)
+        out.print("[green]inputs are valid[/green]")
+
+    _guard(action)
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("mediins: interrupted\n")
+        raise SystemExit(ExitCode.UNEXPECTED) from None
+
+
+__all__ = ["app", "main", "problems_frame"]

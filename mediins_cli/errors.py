@@ -1,0 +1,110 @@
+"""Problems found in operator-supplied files, and the exceptions that carry them.
+
+Problems are collected, never raised one at a time (the beancount way): a loader returns every
+problem it found, and the CLI prints them as ``file:line: column: message`` and exits 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import polars as pl
+
+#: Columns of a problem table, as written by ``--errors PATH`` (DESIGN §3).
+PROBLEM_SCHEMA = {
+    "file": pl.String,
+    "line": pl.Int64,
+    "column": pl.String,
+    "code": pl.String,
+    "message": pl.String,
+    "severity": pl.String,
+}
+
+
+class ExitCode(IntEnum):
+    """Exit statuses of every command (DESIGN §7)."""
+
+    OK = 0
+    UNEXPECTED = 1
+    BAD_INPUT = 2
+    REFUSED = 3
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with an input. ``line`` is the physical line of the file (1 = header);
+    0 means the file as a whole. Messages never carry personal data in full."""
+
+    file: str
+    line: int
+    column: str
+    code: str
+    message: str
+    severity: str = "error"  # "error" stops the run; "warning" is reported only
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        parts = [where] if where else []
+        if self.severity == "warning":
+            parts.append("warning")
+        if self.column:
+            parts.append(self.column)
+        return ": ".join([*parts, self.message])
+
+
+class MediinsError(Exception):
+    """Base of the errors the CLI maps to an exit status."""
+
+    exit_code: ExitCode = ExitCode.UNEXPECTED
+
+
+def problems_frame(problems: list[Problem] | tuple[Problem, ...]) -> pl.DataFrame:
+    """Problems as a table (the form row checks produce them in, at any scale)."""
+    rows = [
+        (p.file, p.line, p.column, p.code, p.message, p.severity) for p in problems
+    ]
+    return pl.DataFrame(rows, schema=PROBLEM_SCHEMA, orient="row")
+
+
+def format_problems(frame: pl.DataFrame, limit: int | None = None) -> list[str]:
+    """``file:line: column: message`` for the first ``limit`` problems (errors first, in file
+    and line order)."""
+    ordered = frame.sort(
+        pl.col("severity") != "error", "file", "line", "column", maintain_order=True
+    )
+    if limit is not None:
+        ordered = ordered.head(limit)
+    return [str(Problem(**row)) for row in ordered.iter_rows(named=True)]
+
+
+class BadInput(MediinsError):
+    """Inputs (data files, rule packs, calendar files, options) that cannot be used.
+
+    Carries every problem found, as a table (:data:`PROBLEM_SCHEMA`); warnings may ride along.
+    """
+
+    exit_code = ExitCode.BAD_INPUT
+
+    def __init__(self, problems: list[Problem] | tuple[Problem, ...] | pl.DataFrame | str) -> None:
+        if isinstance(problems, str):
+            problems = [Problem(file="", line=0, column="", code="USAGE", message=problems)]
+        if not isinstance(problems, pl.DataFrame):
+            problems = problems_frame(problems)
+        self.frame: pl.DataFrame = problems
+        self.errors = int((problems["severity"] == "error").sum())
+        super().__init__("\n".join(format_problems(problems, limit=20)))
+
+
+class CalendarNotCovered(BadInput):
+    """A date in a year that no working-day calendar covers. mediins never guesses."""
+
+    def __init__(self, year: int, calendar_dir: str) -> None:
+        self.year = year
+        message = (
+            f"no working-day calendar covers {year}: the installed chinese-calendar has no data "
+            f"for it and there is no {calendar_dir}/{year}.toml. Add that file from the State "
+            f"Council's holiday notice for {year} (format in rules/calendars/README.md), or "
+            f"upgrade chinese-calendar once it covers {year}."
+        )
+        super().__init__([Problem("", 0, "", "CALENDAR_NOT_COVERED", message)])

@@ -1,0 +1,195 @@
+"""Rendering for people (rich) and machines (JSON). Nothing here computes a rule.
+
+Colour only on a terminal (rich's detection; ``NO_COLOR`` honoured). Personal numbers never reach
+this module unmasked: problem messages are masked where they are made, summaries are counts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from typing import Any
+
+import polars as pl
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from mediins_cli.calendar import RoundDates, weekday_name
+from mediins_cli.errors import format_problems
+from mediins_cli.inputs import Inputs
+from mediins_cli.rules import RulePack
+
+SHOWN_PROBLEMS = 50
+
+
+def console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    # Off a terminal rich would wrap at 80 columns; a log or a pipe is better served wider.
+    width = None if stream.isatty() else 160
+    return Console(file=stream, width=width, highlight=False, soft_wrap=False, emoji=False)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def _day(d: date) -> str:
+    return f"{d} {weekday_name(d)[:3]}"
+
+
+# --------------------------------------------------------------------------- calendar
+
+
+def round_dict(r: RoundDates) -> dict[str, Any]:
+    return {
+        "month": str(r.month),
+        "round": r.round,
+        "due": r.due.isoformat(),
+        "effective": r.effective.isoformat(),
+        "deposit_by": r.deposit_by.isoformat(),
+        "cutoff": r.cutoff.isoformat(sep=" "),
+        "rolled": r.roll.rolled,
+        "why": r.roll.explanation(),
+        "calendar_source": r.roll.landing.source,
+    }
+
+
+def render_calendar(
+    out: Console, pack: RulePack, calendar_name: str, rounds: list[RoundDates], title: str
+) -> None:
+    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
+    for heading in ("month", "round", "due", "effective", "deposit by", "why"):
+        table.add_column(heading, no_wrap=heading != "why")
+    for r in rounds:
+        style = "yellow" if r.roll.rolled else None
+        table.add_row(
+            str(r.month), str(r.round), _day(r.due), _day(r.effective), _day(r.deposit_by),
+            r.roll.explanation(), style=style,
+        )
+    out.print(table)
+    sources = sorted({r.roll.landing.source for r in rounds})
+    out.print(
+        f"rules {pack.id} (round 1 on the {pack.schedule.round_1_day.value}th, round 2 on the "
+        f"{pack.schedule.round_2_day.value}th, {pack.schedule.round_2_day_february.value}nd in "
+        f"February; {pack.cite(pack.schedule.round_1_day)}); calendar {calendar_name} "
+        f"({', '.join(sources)})"
+    )
+    out.print("deposits count if posted before 00:00 of the effective date", style="dim")
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def render_pack_list(out: Console, packs: list[RulePack], default: str) -> None:
+    table = Table(box=box.SIMPLE_HEAVY)
+    for heading in ("id", "region", "title", "local settings"):
+        table.add_column(heading)
+    for p in packs:
+        local = sum(1 for _, v, _ in p.items() if v.is_local)
+        marker = " (default)" if p.id == default else ""
+        table.add_row(p.id + marker, p.region, p.title, str(local))
+    out.print(table)
+
+
+def pack_dict(pack: RulePack) -> dict[str, Any]:
+    return {
+        "id": pack.id,
+        "title": pack.title,
+        "region": pack.region,
+        "summary": pack.summary,
+        "path": pack.path,
+        "sources": {k: {"file": s.file, "title": s.title} for k, s in pack.sources.items()},
+        "rules": {
+            key: {"value": value.value, "source": value.source, "note": value.note}
+            for key, value, _ in pack.items()
+        },
+    }
+
+
+def render_pack(out: Console, pack: RulePack) -> None:
+    out.print(f"[bold]{pack.id}[/bold]  {pack.title}")
+    out.print(f"{pack.region} — {pack.summary}")
+    out.print(f"file: {pack.path}")
+    for key, source in pack.sources.items():
+        out.print(f"source {key}: {source.file} {source.title}")
+    table = Table(box=box.SIMPLE_HEAVY)
+    table.add_column("rule", no_wrap=True)
+    table.add_column("value")
+    table.add_column("source")
+    table.add_column("note")
+    for key, value, _ in pack.items():
+        shown = "not stated" if value.value is None else str(value.value).lower() \
+            if isinstance(value.value, bool) else str(value.value)
+        source = "[yellow]local setting[/yellow]" if value.is_local else value.source
+        table.add_row(key, shown, source, value.note)
+    out.print(table)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def inputs_summary(inputs: Inputs) -> dict[str, Any]:
+    """Counts an operator checks before a run; no personal data."""
+    e, ledger = inputs.enrollees, inputs.ledger
+    per_account = e.group_by("account_no").len()
+    ledger_accounts = ledger.select("account_no").unique()
+    missing = e.join(ledger_accounts, on="account_no", how="anti").height
+    status = dict(e.group_by("status").len().sort("status").iter_rows())
+    span = ledger.select(pl.col("posted_at").min().alias("a"), pl.col("posted_at").max().alias("b"))
+    return {
+        "files": inputs.encodings,
+        "enrollees": {
+            "rows": e.height,
+            "by_status": status,
+            "agencies": e["agency"].n_unique(),
+            "accounts": per_account.height,
+            "shared_accounts": per_account.filter(pl.col("len") > 1).height,
+            "without_ledger_rows": missing,
+            "extra_columns": [c for c in e.columns if c not in _KNOWN_ENROLLEE],
+        },
+        "ledger": {
+            "rows": ledger.height,
+            "accounts": ledger_accounts.height,
+            "first_posted": str(span["a"][0]) if ledger.height else None,
+            "last_posted": str(span["b"][0]) if ledger.height else None,
+            "with_reference": int(ledger["reference"].is_not_null().sum()),
+        },
+        "warnings": inputs.warnings.height,
+    }
+
+
+_KNOWN_ENROLLEE = {
+    "enrollee_id", "id_type", "name", "sex", "birth_date", "agency", "status", "enrolled_on",
+    "paid_through", "waiting_until", "premium_fen", "account_no", "bank", "line",
+}
+
+
+def render_inputs_summary(out: Console, summary: dict[str, Any]) -> None:
+    e, ledger = summary["enrollees"], summary["ledger"]
+    for path, encoding in summary["files"].items():
+        out.print(f"read {path} ({encoding})")
+    by_status = ", ".join(f"{k} {v}" for k, v in e["by_status"].items())
+    out.print(
+        f"enrollees: {e['rows']} ({by_status}); {e['agencies']} agencies; {e['accounts']} accounts, "
+        f"{e['shared_accounts']} shared; {e['without_ledger_rows']} without any ledger row"
+    )
+    if e["extra_columns"]:
+        out.print(f"extra columns carried through: {', '.join(e['extra_columns'])}")
+    out.print(
+        f"ledger: {ledger['rows']} rows on {ledger['accounts']} accounts, "
+        f"{ledger['first_posted']} to {ledger['last_posted']}; "
+        f"{ledger['with_reference']} with a reference"
+    )
+
+
+def render_problems(out: Console, problems: pl.DataFrame, limit: int = SHOWN_PROBLEMS) -> None:
+    """The first ``limit`` problems, errors first, then how many more there are."""
+    for line in format_problems(problems, limit):
+        out.print(line, markup=False, style="red" if ": warning: " not in line else "yellow")
+    if problems.height > limit:
+        out.print(f"… and {problems.height - limit} more (--errors PATH writes every one)")
+    errors = int((problems["severity"] == "error").sum())
+    warnings = problems.height - errors
+    out.print(f"{errors} error(s), {warnings} warning(s)")

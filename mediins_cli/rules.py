@@ -1,0 +1,408 @@
+"""Rule packs (DESIGN §6): the regulations of one region, as data.
+
+A pack is a TOML file in ``rules/``. Every value is a small table that names where it comes from::
+
+    round_1_day = { value = 12, source = "000 §一", note = "每月12日（遇工休日顺延）" }
+
+``source`` is ``"<key> <section>"`` with ``<key>`` declared under ``[sources]`` (a seed file), or
+``"local"`` for a setting the region's sources do not give, which must then say why in ``note``.
+The schema is declared once, on the dataclasses below; the loader checks a file against it and
+collects every problem (file, key, what was expected) before refusing the pack (Kill Bill's
+overdue rules: configuration validated on load, all errors at once).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from mediins_cli.errors import BadInput, Problem
+from mediins_cli.resources import display_path, rules_dir
+
+DEFAULT_PACK = "beijing-2007"
+LOCAL = "local"
+NOT_STATED = "not_stated"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Cited(Generic[T]):
+    """A rule value with the seed section it comes from (or ``local``) and a note."""
+
+    value: T
+    source: str
+    note: str = ""
+
+    @property
+    def is_local(self) -> bool:
+        return self.source == LOCAL
+
+    @property
+    def stated(self) -> bool:
+        return self.value is not None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a key must hold. ``kind``: int, choice, bool, text, optional_int, optional_text."""
+
+    kind: str
+    doc: str
+    choices: tuple[str, ...] = ()
+    lo: int | None = None
+    hi: int | None = None
+
+    def expectation(self) -> str:
+        if self.kind in ("int", "optional_int"):
+            text = f"an integer {self.lo}–{self.hi}"
+        elif self.kind == "choice":
+            text = "one of " + ", ".join(repr(c) for c in self.choices)
+        elif self.kind == "bool":
+            text = "true or false"
+        else:
+            text = "a non-empty string"
+        if self.kind.startswith("optional_"):
+            text += f" or {NOT_STATED!r}"
+        return text
+
+
+def cited(kind: str, doc: str, **kw: Any) -> Any:
+    return field(metadata={"spec": Spec(kind, doc, **kw)})
+
+
+@dataclass(frozen=True)
+class Schedule:
+    round_1_day: Cited[int] = cited("int", "day of the month round 1 is due", lo=1, hi=28)
+    round_2_day: Cited[int] = cited("int", "day of the month round 2 is due", lo=1, hi=28)
+    round_2_day_february: Cited[int] = cited("int", "round 2's day in February", lo=1, hi=28)
+    roll: Cited[str] = cited(
+        "choice", "what happens to a due date on a rest day", choices=("next_working_day",)
+    )
+    calendar: Cited[str] = cited(
+        "choice", "working-day calendar used by default", choices=("official", "weekends")
+    )
+    deposit_by_days_before: Cited[int] = cited(
+        "int", "deposit-by date shown to enrollees: days before the effective date", lo=0, hi=7
+    )
+
+
+@dataclass(frozen=True)
+class Coverage:
+    starts: Cited[str] = cited(
+        "choice", "when coverage and deductions start", choices=("month_after_enrollment",)
+    )
+
+
+@dataclass(frozen=True)
+class Continuity:
+    window_unit: Cited[str] = cited(
+        "choice", "unit the continuity window is counted in", choices=("days", "months")
+    )
+    window_length: Cited[int] = cited(
+        "int", "a gap longer than this loses continuity; up to it keeps it", lo=1, hi=366
+    )
+
+
+@dataclass(frozen=True)
+class WaitingPeriod:
+    unit: Cited[str] = cited("choice", "unit of the waiting period", choices=("days", "months"))
+    length: Cited[int] = cited("int", "length of a new waiting period", lo=1, hi=366)
+    starts: Cited[str] = cited(
+        "choice", "when a new waiting period begins", choices=("day_after_payment",)
+    )
+    reset_gap_months: Cited[int | None] = cited(
+        "optional_int", "a gap of this many months inside the waiting period resets it", lo=1, hi=12
+    )
+
+
+@dataclass(frozen=True)
+class Suspension:
+    benefits_suspended_from: Cited[str | None] = cited(
+        "choice",
+        "when benefits stop after a missed payment",
+        choices=("month_after_unpaid", NOT_STATED),
+    )
+
+
+@dataclass(frozen=True)
+class Backpay:
+    allowed: Cited[str] = cited(
+        "choice", "whether a gap can be paid afterwards", choices=("never", "within_window")
+    )
+    within_months: Cited[int | None] = cited(
+        "optional_int", "months after the gap began in which back-payment is possible", lo=1, hi=24
+    )
+    channel: Cited[str | None] = cited("optional_text", "where a back-payment is made")
+    via_bank_withholding: Cited[bool] = cited(
+        "bool", "whether arrears are collected by bank withholding (never: 000 §七, 004)"
+    )
+
+
+@dataclass(frozen=True)
+class Retirement:
+    age_male: Cited[int | None] = cited("optional_int", "retirement age, men", lo=40, hi=80)
+    age_female: Cited[int | None] = cited("optional_int", "retirement age, women", lo=40, hi=80)
+
+
+@dataclass(frozen=True)
+class Premium:
+    rate_percent: Cited[str | None] = cited(
+        "optional_text", "premium rate of the approved base (informational; amounts come from input)"
+    )
+
+
+SECTIONS: dict[str, type] = {
+    "schedule": Schedule,
+    "coverage": Coverage,
+    "continuity": Continuity,
+    "waiting_period": WaitingPeriod,
+    "suspension": Suspension,
+    "backpay": Backpay,
+    "retirement": Retirement,
+    "premium": Premium,
+}
+PACK_KEYS = ("id", "title", "region", "summary")
+
+
+@dataclass(frozen=True)
+class Source:
+    key: str
+    file: str
+    title: str
+
+
+@dataclass(frozen=True)
+class RulePack:
+    id: str
+    title: str
+    region: str
+    summary: str
+    path: str
+    sources: dict[str, Source]
+    schedule: Schedule
+    coverage: Coverage
+    continuity: Continuity
+    waiting_period: WaitingPeriod
+    suspension: Suspension
+    backpay: Backpay
+    retirement: Retirement
+    premium: Premium
+
+    def items(self) -> list[tuple[str, Cited[Any], Spec]]:
+        """Every rule value as (``section.key``, value, spec), in schema order."""
+        out = []
+        for section in SECTIONS:
+            obj = getattr(self, section)
+            for f in fields(obj):
+                out.append((f"{section}.{f.name}", getattr(obj, f.name), f.metadata["spec"]))
+        return out
+
+    def cite(self, value: Cited[Any]) -> str:
+        """``000 §一`` → ``000 §一 (京社保发[2007]19号)``; ``local`` stays."""
+        if value.is_local:
+            return "local setting"
+        key = value.source.split(" ", 1)[0]
+        source = self.sources.get(key)
+        return f"{value.source} ({source.title})" if source else value.source
+
+
+# --------------------------------------------------------------------------- loading
+
+_SOURCE_REF = re.compile(r"^(\S+) (\S.*)$")
+
+
+def parse_pack(path: Path) -> tuple[RulePack | None, list[Problem]]:
+    """Parse and validate one pack file; every problem is returned, none raised."""
+    shown = display_path(path)
+    problems: list[Problem] = []
+
+    def bad(key: str, message: str) -> None:
+        problems.append(Problem(shown, 0, key, "BAD_RULES", message))
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        bad("", "no such file")
+        return None, problems
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        bad("", f"not valid TOML: {exc}")
+        return None, problems
+
+    known = {"pack", "sources", *SECTIONS}
+    for key in sorted(set(data) - known):
+        bad(key, f"unknown section (expected {', '.join(sorted(known))})")
+
+    header = data.get("pack")
+    meta: dict[str, str] = {}
+    if not isinstance(header, dict):
+        bad("pack", f"missing [pack] table with {', '.join(PACK_KEYS)}")
+    else:
+        for key in sorted(set(header) - set(PACK_KEYS)):
+            bad(f"pack.{key}", f"unknown key (expected {', '.join(PACK_KEYS)})")
+        for key in PACK_KEYS:
+            value = header.get(key)
+            if not isinstance(value, str) or not value.strip():
+                bad(f"pack.{key}", "expected a non-empty string")
+            else:
+                meta[key] = value
+        if meta.get("id") and meta["id"] != path.stem:
+            bad("pack.id", f"expected {path.stem!r}, the file's name without .toml")
+
+    sources: dict[str, Source] = {}
+    raw_sources = data.get("sources")
+    if not isinstance(raw_sources, dict) or not raw_sources:
+        bad("sources", "expected at least one [sources.<key>] table with file and title")
+    else:
+        for key, item in raw_sources.items():
+            if (
+                not isinstance(item, dict)
+                or set(item) != {"file", "title"}
+                or not all(isinstance(v, str) and v.strip() for v in item.values())
+            ):
+                bad(f"sources.{key}", "expected a table with exactly file and title (strings)")
+                continue
+            sources[key] = Source(key, item["file"], item["title"])
+
+    built: dict[str, Any] = {}
+    for section, cls in SECTIONS.items():
+        raw = data.get(section)
+        if not isinstance(raw, dict):
+            bad(section, f"missing [{section}] table")
+            continue
+        names = [f.name for f in fields(cls)]
+        for key in sorted(set(raw) - set(names)):
+            bad(f"{section}.{key}", f"unknown key (expected {', '.join(names)})")
+        values = {}
+        for f in fields(cls):
+            key = f"{section}.{f.name}"
+            if f.name not in raw:
+                bad(key, f"missing: {f.metadata['spec'].doc}")
+                continue
+            value = _parse_cited(key, raw[f.name], f.metadata["spec"], sources, bad)
+            if value is not None:
+                values[f.name] = value
+        if len(values) == len(names):
+            built[section] = cls(**values)
+
+    if problems:
+        return None, problems
+    pack = RulePack(path=shown, sources=sources, **meta, **built)
+    for key, message in _cross_checks(pack):
+        bad(key, message)
+    return (None, problems) if problems else (pack, problems)
+
+
+def _parse_cited(
+    key: str, raw: Any, spec: Spec, sources: dict[str, Source], bad: Any
+) -> Cited[Any] | None:
+    if not isinstance(raw, dict) or "value" not in raw or "source" not in raw:
+        bad(key, f'expected {{ value = …, source = "…" }} with value {spec.expectation()}')
+        return None
+    extra = set(raw) - {"value", "source", "note"}
+    if extra:
+        bad(key, f"unknown field(s) {', '.join(sorted(extra))} (expected value, source, note)")
+        return None
+    source, note = raw["source"], raw.get("note", "")
+    ok = True
+    if not isinstance(note, str):
+        bad(f"{key}.note", "expected a string")
+        ok = False
+    if source == LOCAL:
+        if not isinstance(note, str) or not note.strip():
+            bad(f"{key}.note", "a local setting must say why the sources do not give it")
+            ok = False
+    else:
+        match = _SOURCE_REF.match(source) if isinstance(source, str) else None
+        if not match:
+            bad(f"{key}.source", 'expected "<source key> <section>" (e.g. "000 §一") or "local"')
+            ok = False
+        elif match.group(1) not in sources:
+            bad(f"{key}.source", f"{match.group(1)!r} is not declared under [sources]")
+            ok = False
+    value = _check_value(key, raw["value"], spec, bad)
+    if value is _INVALID or not ok:
+        return None
+    return Cited(value, source, note)
+
+
+_INVALID = object()
+
+
+def _check_value(key: str, value: Any, spec: Spec, bad: Any) -> Any:
+    if spec.kind.startswith("optional_") and value == NOT_STATED:
+        return None
+    if spec.kind == "choice" and value in spec.choices:
+        return None if value == NOT_STATED else value
+    if spec.kind == "bool" and isinstance(value, bool):
+        return value
+    if (
+        spec.kind in ("int", "optional_int")
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+        and (spec.lo is None or value >= spec.lo)
+        and (spec.hi is None or value <= spec.hi)
+    ):
+        return value
+    if spec.kind in ("text", "optional_text") and isinstance(value, str) and value.strip():
+        return value
+    bad(f"{key}.value", f"expected {spec.expectation()}, got {value!r}")
+    return _INVALID
+
+
+def _cross_checks(pack: RulePack) -> list[tuple[str, str]]:
+    out = []
+    s = pack.schedule
+    if s.round_2_day.value <= s.round_1_day.value:
+        out.append(("schedule.round_2_day", "expected a day after round_1_day"))
+    if s.round_2_day_february.value <= s.round_1_day.value:
+        out.append(("schedule.round_2_day_february", "expected a day after round_1_day"))
+    b = pack.backpay
+    if b.via_bank_withholding.value:
+        out.append(
+            (
+                "backpay.via_bank_withholding",
+                "expected false: arrears are never collected by bank withholding (000 §七, 004)",
+            )
+        )
+    if b.allowed.value == "within_window" and b.within_months.value is None:
+        out.append(("backpay.within_months", "expected a number of months when allowed"))
+    if b.allowed.value == "within_window" and b.channel.value is None:
+        out.append(("backpay.channel", "expected the channel when back-payment is allowed"))
+    return out
+
+
+def pack_path(ref: str) -> Path:
+    """A pack reference is an id in the rules folder or a path to a TOML file."""
+    candidate = Path(ref)
+    if ref.endswith(".toml") or "/" in ref:
+        return candidate
+    return rules_dir() / f"{ref}.toml"
+
+
+def load_pack(ref: str = DEFAULT_PACK) -> RulePack:
+    """Load and validate a pack; an unusable one raises :class:`BadInput` with every problem."""
+    path = pack_path(ref)
+    if not path.is_file():
+        known = ", ".join(p.stem for p in sorted(rules_dir().glob("*.toml"))) or "none"
+        raise BadInput(f"--rules: no rule pack {ref!r} (known: {known}; or give a path to a .toml)")
+    pack, problems = parse_pack(path)
+    if pack is None:
+        raise BadInput(problems)
+    return pack
+
+
+def load_all_packs() -> list[RulePack]:
+    """Every pack in the rules folder; one broken pack makes the whole call fail, listing all."""
+    packs, problems = [], []
+    for path in sorted(rules_dir().glob("*.toml")):
+        pack, found = parse_pack(path)
+        problems.extend(found)
+        if pack is not None:
+            packs.append(pack)
+    if problems:
+        raise BadInput(problems)
+    return packs
