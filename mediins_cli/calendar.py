@@ -25,6 +25,7 @@ import chinese_calendar
 from mediins_cli.errors import BadInput, CalendarNotCovered, Problem
 from mediins_cli.months import Month
 from mediins_cli.resources import display_path
+from mediins_cli.rules import Schedule
 
 CALENDAR_NAMES = ("official", "weekends")
 
@@ -67,7 +68,8 @@ class DayInfo:
         weekend = self.day.weekday() >= 5
         if self.working:
             if weekend:
-                return f"make-up working day for {holiday_label(self.holiday or 'an adjusted holiday')}"
+                holiday = holiday_label(self.holiday or "an adjusted holiday")
+                return f"make-up working day for {holiday}"
             return "working day"
         if self.holiday:
             return holiday_label(self.holiday)
@@ -240,6 +242,20 @@ def round_dates(
     return result[0], result[1]
 
 
+def schedule_dates(
+    schedule: Schedule, calendar: WorkingCalendar, month: Month
+) -> tuple[RoundDates, RoundDates]:
+    """Both rounds of ``month`` by a rule pack's schedule."""
+    return round_dates(
+        calendar,
+        month,
+        schedule.round_1_day.value,
+        schedule.round_2_day.value,
+        schedule.round_2_day_february.value,
+        schedule.deposit_by_days_before.value,
+    )
+
+
 # --------------------------------------------------------------------------- calendar files
 
 
@@ -276,10 +292,10 @@ def _cross_file_conflicts(files: list[CalendarFile]) -> list[Problem]:
 def parse_calendar_file(path: Path) -> tuple[CalendarFile | None, list[Problem]]:
     """Parse one calendar file. Format (rules/calendars/README.md)::
 
-        year = 2027
-        source = "国务院办公厅关于2027年部分节假日安排的通知"
-        holidays = [ { name = "Spring Festival", from = 2027-02-06, to = 2027-02-13 } ]
-        makeup_workdays = [ { date = 2027-02-14, name = "Spring Festival" } ]
+    year = 2027
+    source = "国务院办公厅关于2027年部分节假日安排的通知"
+    holidays = [ { name = "Spring Festival", from = 2027-02-06, to = 2027-02-13 } ]
+    makeup_workdays = [ { date = 2027-02-14, name = "Spring Festival" } ]
     """
     shown = display_path(path)
     problems: list[Problem] = []
@@ -340,6 +356,9 @@ def parse_calendar_file(path: Path) -> tuple[CalendarFile | None, list[Problem]]
         if end < start:
             bad(f"{key}.to", f"{end} is before from = {start}")
             continue
+        if not (in_range(start) and in_range(end)):
+            bad(key, f"{start}–{end} is outside {year} (and the adjacent December/January)")
+            continue
         day = start
         while day <= end:
             add(key, day, False, name)
@@ -362,8 +381,10 @@ def parse_calendar_file(path: Path) -> tuple[CalendarFile | None, list[Problem]]
             bad(f"{key}.name", "expected the holiday the make-up day belongs to")
             continue
         if day.weekday() < 5:
-            bad(f"{key}.date", f"{day} is a {weekday_name(day)}; a make-up working day is a "
-                "Saturday or Sunday")
+            bad(
+                f"{key}.date",
+                f"{day} is a {weekday_name(day)}; a make-up working day is a Saturday or Sunday",
+            )
             continue
         add(key, day, True, name)
 

@@ -11,18 +11,19 @@ import sys
 import traceback
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 
 from mediins_cli import __version__, report
-from mediins_cli.calendar import CALENDAR_NAMES, make_calendar, round_dates
+from mediins_cli.calendar import make_calendar, schedule_dates
 from mediins_cli.errors import BadInput, ExitCode, MediinsError, problems_frame
 from mediins_cli.inputs import load_inputs
 from mediins_cli.months import Month
 from mediins_cli.outputs import atomic_write_csv
-from mediins_cli.rules import DEFAULT_PACK, RulePack, load_all_packs, load_pack
+from mediins_cli.rules import DEFAULT_PACK, load_all_packs, load_pack
 
 #: China has kept UTC+8 without daylight saving since 1991: "today" for an operator in any
 #: social-insurance centre.
@@ -48,8 +49,15 @@ T = TypeVar("T")
 RulesOption = Annotated[
     str, typer.Option("--rules", help="Rule pack id (see `mediins rules list`) or path to a .toml.")
 ]
+
+
+class CalendarName(StrEnum):
+    official = "official"
+    weekends = "weekends"
+
+
 CalendarOption = Annotated[
-    str | None,
+    CalendarName | None,
     typer.Option(
         "--calendar",
         help="Working-day calendar: official (holidays and make-up days) or weekends. "
@@ -131,7 +139,7 @@ def calendar(
         if month is not None and year is not None:
             raise BadInput("give --month or --year, not both")
         pack = load_pack(rules)
-        name = calendar_name or pack.schedule.calendar.value
+        name = calendar_name.value if calendar_name else pack.schedule.calendar.value
         cal = make_calendar(name)
         if year is not None:
             if not 1900 <= year <= 9999:
@@ -145,27 +153,19 @@ def calendar(
                 raise BadInput(f"--month: {exc}") from None
             months = [run_month]
             title = f"Deduction dates {run_month}"
-        rounds = [r for m in months for r in _rounds(pack, name, cal, m)]
+        rounds = [r for m in months for r in schedule_dates(pack.schedule, cal, m)]
         if json_output:
             report.print_json(
-                {"rules": pack.id, "calendar": name, "rounds": [report.round_dict(r) for r in rounds]}
+                {
+                    "rules": pack.id,
+                    "calendar": name,
+                    "rounds": [report.round_dict(r) for r in rounds],
+                }
             )
         else:
             report.render_calendar(report.console(), pack, name, rounds, title)
 
     _guard(action)
-
-
-def _rounds(pack: RulePack, name: str, cal: object, month: Month) -> tuple:  # type: ignore[type-arg]
-    s = pack.schedule
-    return round_dates(
-        cal,  # type: ignore[arg-type]
-        month,
-        s.round_1_day.value,
-        s.round_2_day.value,
-        s.round_2_day_february.value,
-        s.deposit_by_days_before.value,
-    )
 
 
 # --------------------------------------------------------------------------- rules
@@ -226,8 +226,11 @@ def validate(
     ] = "auto",
     errors: Annotated[
         Path | None,
-        typer.Option("--errors", help="Also write every problem to this CSV "
-                     "(file, line, column, code, message, severity)."),
+        typer.Option(
+            "--errors",
+            help="Also write every problem to this CSV "
+            "(file, line, column, code, message, severity).",
+        ),
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -239,7 +242,8 @@ def validate(
 
       mediins validate --enrollees sample_data/enrollees.csv --ledger sample_data/ledger.csv
 
-      mediins validate --enrollees 参保人员.csv --ledger 流水.csv --encoding gb18030 --errors problems.csv
+      mediins validate --enrollees 参保人员.csv --ledger 流水.csv --encoding gb18030
+      --errors problems.csv
     """
 
     def action() -> None:

@@ -61,9 +61,7 @@ class MediinsError(Exception):
 
 def problems_frame(problems: list[Problem] | tuple[Problem, ...]) -> pl.DataFrame:
     """Problems as a table (the form row checks produce them in, at any scale)."""
-    rows = [
-        (p.file, p.line, p.column, p.code, p.message, p.severity) for p in problems
-    ]
+    rows = [(p.file, p.line, p.column, p.code, p.message, p.severity) for p in problems]
     return pl.DataFrame(rows, schema=PROBLEM_SCHEMA, orient="row")
 
 

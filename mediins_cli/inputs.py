@@ -38,33 +38,66 @@ class Column:
 
 
 ENROLLEE_COLUMNS = (
-    Column("enrollee_id", True, ("身份证号", "身份证号码", "公民身份号码", "证件号码", "证件号"),
-           "document number; an 18-character resident ID unless id_type says otherwise"),
+    Column(
+        "enrollee_id",
+        True,
+        ("身份证号", "身份证号码", "公民身份号码", "证件号码", "证件号"),
+        "document number; an 18-character resident ID unless id_type says otherwise",
+    ),
     Column("id_type", False, ("证件类型",), "ric (default), hkmo, tw, passport, foreign"),
     Column("name", True, ("姓名",), "name"),
     Column("sex", False, ("性别",), "M/F (男/女); derived from a resident ID when empty"),
     Column("birth_date", False, ("出生日期",), "YYYY-MM-DD; derived from a resident ID when empty"),
-    Column("agency", True, ("代理机构", "社会保险代理处", "代办机构", "经办机构"),
-           "code of the agency serving the enrollee"),
+    Column(
+        "agency",
+        True,
+        ("代理机构", "社会保险代理处", "代办机构", "经办机构"),
+        "code of the agency serving the enrollee",
+    ),
     Column("status", True, ("参保状态",), "active, suspended, terminated (正常参保/暂停/终止)"),
-    Column("enrolled_on", True, ("参保日期", "参保办理日期", "办理日期"),
-           "YYYY-MM-DD the (re-)enrollment was completed"),
-    Column("paid_through", False, ("缴费至", "已缴至", "缴至年月"),
-           "YYYY-MM of the last month fully paid; empty = never"),
-    Column("waiting_until", False, ("等待期至", "等待期截止"),
-           "YYYY-MM-DD last day of the current waiting period"),
-    Column("monthly_premium", True, ("月缴费额", "应缴金额", "缴费金额"),
-           "yuan, at most two decimals"),
-    Column("account_no", True, ("账号", "帐号", "银行账号", "扣款账号", "卡号"),
-           "bank account or card to debit (digits)"),
+    Column(
+        "enrolled_on",
+        True,
+        ("参保日期", "参保办理日期", "办理日期"),
+        "YYYY-MM-DD the (re-)enrollment was completed",
+    ),
+    Column(
+        "paid_through",
+        False,
+        ("缴费至", "已缴至", "缴至年月"),
+        "YYYY-MM of the last month fully paid; empty = never",
+    ),
+    Column(
+        "waiting_until",
+        False,
+        ("等待期至", "等待期截止"),
+        "YYYY-MM-DD last day of the current waiting period",
+    ),
+    Column(
+        "monthly_premium", True, ("月缴费额", "应缴金额", "缴费金额"), "yuan, at most two decimals"
+    ),
+    Column(
+        "account_no",
+        True,
+        ("账号", "帐号", "银行账号", "扣款账号", "卡号"),
+        "bank account or card to debit (digits)",
+    ),
     Column("bank", False, ("银行", "开户银行"), "bank code"),
 )
 
 LEDGER_COLUMNS = (
-    Column("account_no", True, ("账号", "帐号", "银行账号", "卡号"), "bank account or card (digits)"),
-    Column("posted_at", True, ("交易时间", "记账时间", "入账时间"),
-           "YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS], local time"),
-    Column("amount", True, ("金额", "交易金额"), "signed yuan: deposits +, withdrawals and debits -"),
+    Column(
+        "account_no", True, ("账号", "帐号", "银行账号", "卡号"), "bank account or card (digits)"
+    ),
+    Column(
+        "posted_at",
+        True,
+        ("交易时间", "记账时间", "入账时间"),
+        "YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS], local time",
+    ),
+    Column(
+        "amount", True, ("金额", "交易金额"), "signed yuan: deposits +, withdrawals and debits -"
+    ),
     Column("reference", False, ("参考号", "业务参考号", "流水号"), "reference of a mediins debit"),
 )
 
@@ -75,24 +108,50 @@ STATUSES = ("active", "suspended", "terminated")
 VALUE_ALIASES: dict[str, dict[str, str]] = {
     "sex": {"m": "M", "f": "F", "男": "M", "女": "F"},
     "status": {
-        "active": "active", "正常": "active", "正常参保": "active", "参保": "active",
-        "suspended": "suspended", "暂停": "suspended", "暂停参保": "suspended",
-        "中止": "suspended", "暂停(中止)参保": "suspended", "暂停（中止）参保": "suspended",
-        "terminated": "terminated", "终止": "terminated", "终止参保": "terminated",
+        "active": "active",
+        "正常": "active",
+        "正常参保": "active",
+        "参保": "active",
+        "suspended": "suspended",
+        "暂停": "suspended",
+        "暂停参保": "suspended",
+        "中止": "suspended",
+        "暂停(中止)参保": "suspended",
+        "暂停（中止）参保": "suspended",
+        "terminated": "terminated",
+        "终止": "terminated",
+        "终止参保": "terminated",
     },
     "id_type": {
-        "ric": "ric", "身份证": "ric", "居民身份证": "ric",
-        "hkmo": "hkmo", "港澳居民来往内地通行证": "hkmo", "港澳通行证": "hkmo",
+        "ric": "ric",
+        "身份证": "ric",
+        "居民身份证": "ric",
+        "hkmo": "hkmo",
+        "港澳居民来往内地通行证": "hkmo",
+        "港澳通行证": "hkmo",
         "港澳居民居住证": "hkmo",
-        "tw": "tw", "台湾居民来往大陆通行证": "tw", "台胞证": "tw", "台湾居民居住证": "tw",
-        "passport": "passport", "护照": "passport", "外国护照": "passport",
-        "foreign": "foreign", "外国人永久居留证": "foreign", "外国人永久居留身份证": "foreign",
+        "tw": "tw",
+        "台湾居民来往大陆通行证": "tw",
+        "台胞证": "tw",
+        "台湾居民居住证": "tw",
+        "passport": "passport",
+        "护照": "passport",
+        "外国护照": "passport",
+        "foreign": "foreign",
+        "外国人永久居留证": "foreign",
+        "外国人永久居留身份证": "foreign",
     },
 }
 
 ENCODINGS = {
-    "auto": "auto", "utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8",
-    "gb18030": "gb18030", "gbk": "gb18030", "gb2312": "gb18030", "cp936": "gb18030",
+    "auto": "auto",
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "utf-8-sig": "utf-8",
+    "gb18030": "gb18030",
+    "gbk": "gb18030",
+    "gb2312": "gb18030",
+    "cp936": "gb18030",
 }
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -141,7 +200,9 @@ def read_enrollees(
     return frame, pl.concat([problems, found]), used
 
 
-def read_ledger(path: Path, encoding: str = "auto") -> tuple[pl.DataFrame | None, pl.DataFrame, str]:
+def read_ledger(
+    path: Path, encoding: str = "auto"
+) -> tuple[pl.DataFrame | None, pl.DataFrame, str]:
     """The ledger, typed, with its problems (frame is None if unusable)."""
     raw, problems, used = _read_table(path, LEDGER_COLUMNS, encoding)
     if raw is None:
@@ -175,14 +236,16 @@ def _scan_utf8(path: Path) -> _Decoded:
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as exc:
-                raise _DecodeFailure(newlines + chunk.count(b"\n", 0, exc.start) + 1,
-                                     chunk[exc.start]) from None
+                at = exc.start - (len(exc.object) - len(chunk))  # object = pending bytes + chunk
+                raise _DecodeFailure(
+                    newlines + chunk.count(b"\n", 0, max(at, 0)) + 1, exc.object[exc.start]
+                ) from None
             newlines += chunk.count(b"\n")
             last = chunk[-1:]
         try:
             decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            raise _DecodeFailure(newlines + 1, 0) from None
+        except UnicodeDecodeError as exc:
+            raise _DecodeFailure(newlines + 1, exc.object[exc.start]) from None
     return _Decoded(path, "utf-8", newlines, last == b"\n")
 
 
@@ -195,15 +258,17 @@ def _transcode_gb18030(path: Path, target: Path) -> _Decoded:
             try:
                 text = decoder.decode(chunk)
             except UnicodeDecodeError as exc:
-                raise _DecodeFailure(newlines + chunk.count(b"\n", 0, exc.start) + 1,
-                                     chunk[exc.start]) from None
+                at = exc.start - (len(exc.object) - len(chunk))  # object = pending bytes + chunk
+                raise _DecodeFailure(
+                    newlines + chunk.count(b"\n", 0, max(at, 0)) + 1, exc.object[exc.start]
+                ) from None
             newlines += chunk.count(b"\n")
             last = chunk[-1:]
             dst.write(text.encode("utf-8"))
         try:
             dst.write(decoder.decode(b"", final=True).encode("utf-8"))
-        except UnicodeDecodeError:
-            raise _DecodeFailure(newlines + 1, 0) from None
+        except UnicodeDecodeError as exc:
+            raise _DecodeFailure(newlines + 1, exc.object[exc.start]) from None
     return _Decoded(target, "gb18030", newlines, last == b"\n")
 
 
@@ -226,9 +291,9 @@ def _utf8_source(path: Path, encoding: str) -> Iterator[_Decoded]:
         tmp = Path(name)
         try:
             decoded = _transcode_gb18030(path, tmp)
-        except _DecodeFailure:
-            if encoding == "auto":
-                raise failure from None
+        except _DecodeFailure as gb18030_failure:
+            if encoding == "auto":  # report where the encoding that got further broke
+                raise max(failure, gb18030_failure, key=lambda f: f.line) from None
             raise
         yield decoded
     finally:
@@ -252,8 +317,9 @@ def _read_table(
 
     enc = ENCODINGS.get(encoding.lower())
     if enc is None:
-        return fail(0, "", "BAD_ENCODING",
-                    f"unknown encoding {encoding!r} (use auto, utf-8 or gb18030)")
+        return fail(
+            0, "", "BAD_ENCODING", f"unknown encoding {encoding!r} (use auto, utf-8 or gb18030)"
+        )
     if not path.is_file():
         return fail(0, "", "NO_FILE", "no such file")
     try:
@@ -279,12 +345,16 @@ def _read_table(
                 return None, problems_frame(ragged), decoded.encoding
             frame = frame.with_columns(_physical_lines(decoded, frame.height))
     except _DecodeFailure as exc:
-        tried = {"auto": "neither UTF-8 nor GB18030", "utf-8": "not UTF-8 (try --encoding gb18030)",
-                 "gb18030": "not GB18030"}[enc]
+        tried = {
+            "auto": "neither UTF-8 nor GB18030",
+            "utf-8": "not UTF-8 (try --encoding gb18030)",
+            "gb18030": "not GB18030",
+        }[enc]
         return fail(exc.line, "", "BAD_ENCODING", f"undecodable byte 0x{exc.byte:02x}: {tried}")
     texts = [c for c in frame.columns if c != "line"]
+    known = {c.name for c in columns}  # unknown extra columns are carried through untouched
     frame = frame.with_columns(
-        pl.col(c).str.strip_chars().replace("", None).alias(c) for c in texts
+        pl.col(c).str.strip_chars().replace("", None).alias(c) for c in texts if c in known
     ).filter(~pl.all_horizontal(pl.col(c).is_null() for c in texts) if texts else pl.lit(True))
     return frame, problems_frame(problems), decoded.encoding
 
@@ -305,29 +375,52 @@ def _map_header(
         lookup[col.name] = col.name
         for alias in col.aliases:
             lookup[alias] = col.name
-    names, problems, seen = [], [], {}
+    names: list[str] = []
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
     for position, raw in enumerate(header, start=1):
         text = raw.strip()
         name = lookup.get(text, lookup.get(text.lower(), text))
         if not text:
             name = f"column_{position}"
         if name in seen:
-            problems.append(Problem(shown, 1, name, "DUPLICATE_COLUMN",
-                                    f"column {position} ({text}) repeats column {seen[name]}"))
+            problems.append(
+                Problem(
+                    shown,
+                    1,
+                    name,
+                    "DUPLICATE_COLUMN",
+                    f"column {position} ({text}) repeats column {seen[name]}",
+                )
+            )
         seen[name] = position
         names.append(name)
     if "line" in seen:
-        problems.append(Problem(shown, 1, "line", "RESERVED_COLUMN",
-                                "'line' is reserved for source line numbers; rename it"))
+        problems.append(
+            Problem(
+                shown,
+                1,
+                "line",
+                "RESERVED_COLUMN",
+                "'line' is reserved for source line numbers; rename it",
+            )
+        )
     for col in columns:
         if col.required and col.name not in seen:
             aliases = " / ".join(col.aliases)
-            problems.append(Problem(shown, 1, col.name, "MISSING_COLUMN",
-                                    f"required column is missing (also accepted: {aliases})"))
+            problems.append(
+                Problem(
+                    shown,
+                    1,
+                    col.name,
+                    "MISSING_COLUMN",
+                    f"required column is missing (also accepted: {aliases})",
+                )
+            )
     return names, problems
 
 
-def _physical_lines(decoded: _Decoded, records: int) -> pl.Expr:
+def _physical_lines(decoded: _Decoded, records: int) -> pl.Expr | pl.Series:
     """Line of the file each record starts on (1 is the header). Fast when no field spans
     lines; otherwise the file is walked once with the csv module."""
     lines = decoded.newlines + (0 if decoded.ends_with_newline else 1)
@@ -352,8 +445,11 @@ def _ragged_lines(path: Path, width: int, shown: str) -> list[Problem]:
         start = reader.line_num + 1
         for row in reader:
             if len(row) > width:
-                problems.append(Problem(shown, start, "", "BAD_ROW",
-                                        f"{len(row)} fields, the header has {width}"))
+                problems.append(
+                    Problem(
+                        shown, start, "", "BAD_ROW", f"{len(row)} fields, the header has {width}"
+                    )
+                )
             start = reader.line_num + 1
     return problems
 
@@ -411,9 +507,11 @@ def _masked_id(expr: pl.Expr) -> pl.Expr:
 
 
 def _masked_account(expr: pl.Expr) -> pl.Expr:
-    return pl.when(expr.str.len_chars() >= 10).then(
-        pl.concat_str(expr.str.slice(0, 4), pl.lit("********"), expr.str.slice(-4))
-    ).otherwise(pl.lit("****"))
+    return (
+        pl.when(expr.str.len_chars() >= 10)
+        .then(pl.concat_str(expr.str.slice(0, 4), pl.lit("********"), expr.str.slice(-4)))
+        .otherwise(pl.lit("****"))
+    )
 
 
 def _quoted(expr: pl.Expr) -> pl.Expr:
@@ -436,7 +534,9 @@ def _parse_month(expr: pl.Expr) -> pl.Expr:
 
 def _date_check(column: str, parsed: str) -> _Check:
     return _Check(
-        column, "BAD_DATE", pl.col(column).is_not_null() & pl.col(parsed).is_null(),
+        column,
+        "BAD_DATE",
+        pl.col(column).is_not_null() & pl.col(parsed).is_null(),
         pl.concat_str(_quoted(pl.col(column)), pl.lit(" is not a date YYYY-MM-DD")),
     )
 
@@ -491,67 +591,143 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
     masked = _masked_id(ident)
     checks = [
         _empty("enrollee_id"),
-        _Check("id_type", "BAD_VALUE", ~pl.col("id_type").is_in(ID_TYPES),
-               pl.concat_str(_quoted(pl.col("id_type")),
-                             pl.lit(f" is not one of {', '.join(ID_TYPES)}"))),
-        _Check("enrollee_id", "BAD_ID", is_ric & ident.is_not_null() & ~shape_ok,
-               pl.concat_str(pl.lit("a resident ID is 17 digits and a digit or X; got "),
-                             ident.str.len_chars().cast(pl.String), pl.lit(" characters ("),
-                             masked, pl.lit(")"))),
-        _Check("enrollee_id", "BAD_ID_CHECKSUM",
-               is_ric & shape_ok & (pl.col("__check_digit") != ident.str.slice(17, 1)),
-               pl.concat_str(pl.lit("check digit is "), ident.str.slice(17, 1),
-                             pl.lit(", expected "), pl.col("__check_digit"),
-                             pl.lit(" ("), masked, pl.lit(")"))),
-        _Check("enrollee_id", "BAD_ID_DATE", ric_ok & pl.col("__id_birth").is_null(),
-               pl.concat_str(pl.lit("the birth date in the ID is not a date ("), masked,
-                             pl.lit(")"))),
-        _Check("enrollee_id", "BAD_ID",
-               ~is_ric & ident.is_not_null() & ~ident.str.contains(r"^[A-Z0-9()-]{5,24}$"),
-               pl.concat_str(pl.lit("a document number is 5–24 letters or digits ("), masked,
-                             pl.lit(")"))),
-        _Check("enrollee_id", "DUPLICATE_ENROLLEE",
-               ident.is_not_null() & (pl.col("line") != pl.col("__first_line")),
-               pl.concat_str(pl.lit("duplicate enrollee ("), masked, pl.lit("), first on line "),
-                             pl.col("__first_line").cast(pl.String))),
+        _Check(
+            "id_type",
+            "BAD_VALUE",
+            ~pl.col("id_type").is_in(ID_TYPES),
+            pl.concat_str(
+                _quoted(pl.col("id_type")), pl.lit(f" is not one of {', '.join(ID_TYPES)}")
+            ),
+        ),
+        _Check(
+            "enrollee_id",
+            "BAD_ID",
+            is_ric & ident.is_not_null() & ~shape_ok,
+            pl.concat_str(
+                pl.lit("a resident ID is 17 digits and a digit or X; got "),
+                ident.str.len_chars().cast(pl.String),
+                pl.lit(" characters ("),
+                masked,
+                pl.lit(")"),
+            ),
+        ),
+        _Check(
+            "enrollee_id",
+            "BAD_ID_CHECKSUM",
+            is_ric & shape_ok & (pl.col("__check_digit") != ident.str.slice(17, 1)),
+            pl.concat_str(
+                pl.lit("check digit is "),
+                ident.str.slice(17, 1),
+                pl.lit(", expected "),
+                pl.col("__check_digit"),
+                pl.lit(" ("),
+                masked,
+                pl.lit(")"),
+            ),
+        ),
+        _Check(
+            "enrollee_id",
+            "BAD_ID_DATE",
+            ric_ok & pl.col("__id_birth").is_null(),
+            pl.concat_str(pl.lit("the birth date in the ID is not a date ("), masked, pl.lit(")")),
+        ),
+        _Check(
+            "enrollee_id",
+            "BAD_ID",
+            ~is_ric & ident.is_not_null() & ~ident.str.contains(r"^[A-Z0-9()-]{5,24}$"),
+            pl.concat_str(
+                pl.lit("a document number is 5–24 letters or digits ("), masked, pl.lit(")")
+            ),
+        ),
+        _Check(
+            "enrollee_id",
+            "DUPLICATE_ENROLLEE",
+            ident.is_not_null() & (pl.col("line") != pl.col("__first_line")),
+            pl.concat_str(
+                pl.lit("duplicate enrollee ("),
+                masked,
+                pl.lit("), first on line "),
+                pl.col("__first_line").cast(pl.String),
+            ),
+        ),
         _empty("name"),
-        _Check("sex", "BAD_VALUE", pl.col("__sex").is_not_null() & ~pl.col("__sex").is_in(["M", "F"]),
-               pl.concat_str(_quoted(_col(raw, "sex")), pl.lit(" is not M or F (男/女)"))),
-        _Check("sex", "ID_MISMATCH",
-               ric_ok & pl.col("__sex").is_in(["M", "F"]) & (pl.col("__sex") != pl.col("__id_sex")),
-               pl.concat_str(pl.lit("is "), pl.col("__sex"), pl.lit(" but the ID says "),
-                             pl.col("__id_sex"))),
+        _Check(
+            "sex",
+            "BAD_VALUE",
+            pl.col("__sex").is_not_null() & ~pl.col("__sex").is_in(["M", "F"]),
+            pl.concat_str(_quoted(_col(raw, "sex")), pl.lit(" is not M or F (男/女)")),
+        ),
+        _Check(
+            "sex",
+            "ID_MISMATCH",
+            ric_ok & pl.col("__sex").is_in(["M", "F"]) & (pl.col("__sex") != pl.col("__id_sex")),
+            pl.concat_str(
+                pl.lit("is "), pl.col("__sex"), pl.lit(" but the ID says "), pl.col("__id_sex")
+            ),
+        ),
         _date_check("birth_date", "__birth") if "birth_date" in raw.columns else None,
-        _Check("birth_date", "ID_MISMATCH",
-               ric_ok & pl.col("__birth").is_not_null() & pl.col("__id_birth").is_not_null()
-               & (pl.col("__birth") != pl.col("__id_birth")),
-               pl.concat_str(pl.lit("is "), pl.col("__birth").cast(pl.String),
-                             pl.lit(" but the ID says "), pl.col("__id_birth").cast(pl.String))),
+        _Check(
+            "birth_date",
+            "ID_MISMATCH",
+            ric_ok
+            & pl.col("__birth").is_not_null()
+            & pl.col("__id_birth").is_not_null()
+            & (pl.col("__birth") != pl.col("__id_birth")),
+            # The ID's own birth date is not shown: with the masked ID it would give it away.
+            pl.concat_str(
+                pl.lit("is "),
+                pl.col("__birth").cast(pl.String),
+                pl.lit(", which is not the birth date in the ID"),
+            ),
+        ),
         _empty("agency"),
         _empty("status"),
-        _Check("status", "BAD_VALUE", pl.col("status").is_not_null()
-               & ~pl.col("status").is_in(STATUSES),
-               pl.concat_str(_quoted(pl.col("status")),
-                             pl.lit(" is not one of active, suspended, terminated "
-                                    "(正常参保, 暂停, 终止)"))),
+        _Check(
+            "status",
+            "BAD_VALUE",
+            pl.col("status").is_not_null() & ~pl.col("status").is_in(STATUSES),
+            pl.concat_str(
+                _quoted(pl.col("status")),
+                pl.lit(" is not one of active, suspended, terminated (正常参保, 暂停, 终止)"),
+            ),
+        ),
         _empty("enrolled_on"),
         _date_check("enrolled_on", "__enrolled"),
-        _Check("paid_through", "BAD_MONTH",
-               _col(raw, "paid_through").is_not_null() & pl.col("__paid").is_null(),
-               pl.concat_str(_quoted(_col(raw, "paid_through")), pl.lit(" is not a month YYYY-MM"))),
+        _Check(
+            "paid_through",
+            "BAD_MONTH",
+            _col(raw, "paid_through").is_not_null() & pl.col("__paid").is_null(),
+            pl.concat_str(_quoted(_col(raw, "paid_through")), pl.lit(" is not a month YYYY-MM")),
+        ),
         _date_check("waiting_until", "__waiting") if "waiting_until" in raw.columns else None,
         _empty("monthly_premium"),
-        _Check("monthly_premium", "BAD_AMOUNT",
-               pl.col("monthly_premium").is_not_null() & ~yuan_is_valid(pl.col("monthly_premium")),
-               pl.concat_str(_quoted(pl.col("monthly_premium")),
-                             pl.lit(" is not an amount in yuan with at most two decimals"))),
-        _Check("monthly_premium", "BAD_AMOUNT", pl.col("premium_fen") <= 0,
-               pl.concat_str(_quoted(pl.col("monthly_premium")), pl.lit(" must be more than 0"))),
+        _Check(
+            "monthly_premium",
+            "BAD_AMOUNT",
+            pl.col("monthly_premium").is_not_null() & ~yuan_is_valid(pl.col("monthly_premium")),
+            pl.concat_str(
+                _quoted(pl.col("monthly_premium")),
+                pl.lit(" is not an amount in yuan with at most two decimals"),
+            ),
+        ),
+        _Check(
+            "monthly_premium",
+            "BAD_AMOUNT",
+            pl.col("premium_fen") <= 0,
+            pl.concat_str(_quoted(pl.col("monthly_premium")), pl.lit(" must be more than 0")),
+        ),
         _empty("account_no"),
-        _Check("account_no", "BAD_ACCOUNT",
-               pl.col("account_no").is_not_null() & ~pl.col("account_no").str.contains(r"^[0-9]{6,32}$"),
-               pl.concat_str(pl.lit("an account number is 6–32 digits ("),
-                             _masked_account(pl.col("account_no")), pl.lit(")"))),
+        _Check(
+            "account_no",
+            "BAD_ACCOUNT",
+            pl.col("account_no").is_not_null()
+            & ~pl.col("account_no").str.contains(r"^[0-9]{6,32}$"),
+            pl.concat_str(
+                pl.lit("an account number is 6–32 digits ("),
+                _masked_account(pl.col("account_no")),
+                pl.lit(")"),
+            ),
+        ),
     ]
     problems = _collect(f, [c for c in checks if c is not None], shown)
     problems = pl.concat([problems, _area_warnings(f.filter(ric_ok), shown)])
@@ -576,9 +752,7 @@ def _area_warnings(valid: pl.DataFrame, shown: str) -> pl.DataFrame:
     change and old numbers stay valid (LIBRARIES.md). Checked once per (area, year) pair."""
     if valid.height == 0:
         return pl.DataFrame(schema=PROBLEM_SCHEMA)
-    pairs = valid.select(
-        pl.col("enrollee_id").str.slice(0, 10).alias("__area_year")
-    ).unique()
+    pairs = valid.select(pl.col("enrollee_id").str.slice(0, 10).alias("__area_year")).unique()
     unknown = []
     for prefix in pairs["__area_year"].to_list():
         probe = prefix + "0101001"
@@ -590,12 +764,17 @@ def _area_warnings(valid: pl.DataFrame, shown: str) -> pl.DataFrame:
     if not unknown:
         return pl.DataFrame(schema=PROBLEM_SCHEMA)
     check = _Check(
-        "enrollee_id", "UNKNOWN_AREA",
+        "enrollee_id",
+        "UNKNOWN_AREA",
         pl.col("enrollee_id").str.slice(0, 10).is_in(unknown),
-        pl.concat_str(pl.lit("area code "), pl.col("enrollee_id").str.slice(0, 6),
-                      pl.lit(" is not in python-stdnum's table for births in "),
-                      pl.col("enrollee_id").str.slice(6, 4),
-                      pl.lit(" (accepted: old codes stay valid)")),
+        pl.concat_str(
+            pl.lit("area code "),
+            pl.col("enrollee_id").str.slice(0, 6),
+            pl.lit(
+                " is not in python-stdnum's table for the birth year in the ID "
+                "(accepted: old codes stay valid)"
+            ),
+        ),
         severity="warning",
     )
     return _collect(valid, [check], shown)
@@ -622,23 +801,44 @@ def _check_ledger(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.DataF
     )
     checks = [
         _empty("account_no"),
-        _Check("account_no", "BAD_ACCOUNT",
-               pl.col("account_no").is_not_null() & ~pl.col("account_no").str.contains(r"^[0-9]{6,32}$"),
-               pl.concat_str(pl.lit("an account number is 6–32 digits ("),
-                             _masked_account(pl.col("account_no")), pl.lit(")"))),
+        _Check(
+            "account_no",
+            "BAD_ACCOUNT",
+            pl.col("account_no").is_not_null()
+            & ~pl.col("account_no").str.contains(r"^[0-9]{6,32}$"),
+            pl.concat_str(
+                pl.lit("an account number is 6–32 digits ("),
+                _masked_account(pl.col("account_no")),
+                pl.lit(")"),
+            ),
+        ),
         _empty("posted_at"),
-        _Check("posted_at", "BAD_DATE", text.is_not_null() & pl.col("__posted").is_null(),
-               pl.concat_str(_quoted(text),
-                             pl.lit(" is not YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS]"))),
+        _Check(
+            "posted_at",
+            "BAD_DATE",
+            text.is_not_null() & pl.col("__posted").is_null(),
+            pl.concat_str(_quoted(text), pl.lit(" is not YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS]")),
+        ),
         _empty("amount"),
-        _Check("amount", "BAD_AMOUNT",
-               pl.col("amount").is_not_null() & ~yuan_is_valid(pl.col("amount")),
-               pl.concat_str(_quoted(pl.col("amount")),
-                             pl.lit(" is not an amount in yuan with at most two decimals"))),
-        _Check("reference", "DUPLICATE_REFERENCE",
-               pl.col("line") != pl.col("__first_line"),
-               pl.concat_str(_quoted(pl.col("reference")), pl.lit(" already on line "),
-                             pl.col("__first_line").cast(pl.String))),
+        _Check(
+            "amount",
+            "BAD_AMOUNT",
+            pl.col("amount").is_not_null() & ~yuan_is_valid(pl.col("amount")),
+            pl.concat_str(
+                _quoted(pl.col("amount")),
+                pl.lit(" is not an amount in yuan with at most two decimals"),
+            ),
+        ),
+        _Check(
+            "reference",
+            "DUPLICATE_REFERENCE",
+            pl.col("line") != pl.col("__first_line"),
+            pl.concat_str(
+                _quoted(pl.col("reference")),
+                pl.lit(" already on line "),
+                pl.col("__first_line").cast(pl.String),
+            ),
+        ),
     ]
     problems = _collect(f, checks, shown)
     typed = f.select(
@@ -646,8 +846,12 @@ def _check_ledger(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.DataF
         pl.col("__posted").alias("posted_at"),
         "amount_fen",
         "reference",
-        *[c for c in f.columns if c not in {"account_no", "posted_at", "amount", "amount_fen",
-                                             "reference", "line"} and not c.startswith("__")],
+        *[
+            c
+            for c in f.columns
+            if c not in {"account_no", "posted_at", "amount", "amount_fen", "reference", "line"}
+            and not c.startswith("__")
+        ],
         "line",
     )
     return typed, problems

@@ -35,6 +35,11 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def _day(d: date) -> str:
     return f"{d} {weekday_name(d)[:3]}"
 
@@ -65,16 +70,23 @@ def render_calendar(
     for r in rounds:
         style = "yellow" if r.roll.rolled else None
         table.add_row(
-            str(r.month), str(r.round), _day(r.due), _day(r.effective), _day(r.deposit_by),
-            r.roll.explanation(), style=style,
+            str(r.month),
+            str(r.round),
+            _day(r.due),
+            _day(r.effective),
+            _day(r.deposit_by),
+            r.roll.explanation(),
+            style=style,
         )
     out.print(table)
     sources = sorted({r.roll.landing.source for r in rounds})
+    s = pack.schedule
     out.print(
-        f"rules {pack.id} (round 1 on the {pack.schedule.round_1_day.value}th, round 2 on the "
-        f"{pack.schedule.round_2_day.value}th, {pack.schedule.round_2_day_february.value}nd in "
-        f"February; {pack.cite(pack.schedule.round_1_day)}); calendar {calendar_name} "
-        f"({', '.join(sources)})"
+        f"rules {pack.id}: round 1 on the {_ordinal(s.round_1_day.value)}, round 2 on the "
+        f"{_ordinal(s.round_2_day.value)} ({_ordinal(s.round_2_day_february.value)} in February), "
+        f"rest days rolled to the next working day ({pack.cite(s.round_1_day)}); "
+        f"calendar {calendar_name} ({', '.join(sources)})",
+        markup=False,
     )
     out.print("deposits count if posted before 00:00 of the effective date", style="dim")
 
@@ -120,10 +132,15 @@ def render_pack(out: Console, pack: RulePack) -> None:
     table.add_column("source")
     table.add_column("note")
     for key, value, _ in pack.items():
-        shown = "not stated" if value.value is None else str(value.value).lower() \
-            if isinstance(value.value, bool) else str(value.value)
-        source = "[yellow]local setting[/yellow]" if value.is_local else value.source
-        table.add_row(key, shown, source, value.note)
+        shown = (
+            "not stated"
+            if value.value is None
+            else str(value.value).lower()
+            if isinstance(value.value, bool)
+            else str(value.value)
+        )
+        cited = "[yellow]local setting[/yellow]" if value.is_local else value.source
+        table.add_row(key, shown, cited, value.note)
     out.print(table)
 
 
@@ -161,19 +178,32 @@ def inputs_summary(inputs: Inputs) -> dict[str, Any]:
 
 
 _KNOWN_ENROLLEE = {
-    "enrollee_id", "id_type", "name", "sex", "birth_date", "agency", "status", "enrolled_on",
-    "paid_through", "waiting_until", "premium_fen", "account_no", "bank", "line",
+    "enrollee_id",
+    "id_type",
+    "name",
+    "sex",
+    "birth_date",
+    "agency",
+    "status",
+    "enrolled_on",
+    "paid_through",
+    "waiting_until",
+    "premium_fen",
+    "account_no",
+    "bank",
+    "line",
 }
 
 
 def render_inputs_summary(out: Console, summary: dict[str, Any]) -> None:
     e, ledger = summary["enrollees"], summary["ledger"]
     for path, encoding in summary["files"].items():
-        out.print(f"read {path} ({encoding})")
+        out.print(f"read {path} ({encoding})", markup=False)
     by_status = ", ".join(f"{k} {v}" for k, v in e["by_status"].items())
     out.print(
-        f"enrollees: {e['rows']} ({by_status}); {e['agencies']} agencies; {e['accounts']} accounts, "
-        f"{e['shared_accounts']} shared; {e['without_ledger_rows']} without any ledger row"
+        f"enrollees: {e['rows']} ({by_status}); {e['agencies']} agencies; "
+        f"{e['accounts']} accounts, {e['shared_accounts']} shared; "
+        f"{e['without_ledger_rows']} without any ledger row"
     )
     if e["extra_columns"]:
         out.print(f"extra columns carried through: {', '.join(e['extra_columns'])}")
@@ -187,9 +217,10 @@ def render_inputs_summary(out: Console, summary: dict[str, Any]) -> None:
 def render_problems(out: Console, problems: pl.DataFrame, limit: int = SHOWN_PROBLEMS) -> None:
     """The first ``limit`` problems, errors first, then how many more there are."""
     for line in format_problems(problems, limit):
-        out.print(line, markup=False, style="red" if ": warning: " not in line else "yellow")
+        style = "yellow" if ": warning: " in line else "red"
+        out.print(line, markup=False, style=style, soft_wrap=True)  # one problem, one line
     if problems.height > limit:
         out.print(f"… and {problems.height - limit} more (--errors PATH writes every one)")
-    errors = int((problems["severity"] == "error").sum())
-    warnings = problems.height - errors
-    out.print(f"{errors} error(s), {warnings} warning(s)")
+    if problems.height > 1:
+        errors = int((problems["severity"] == "error").sum())
+        out.print(f"{errors} error(s), {problems.height - errors} warning(s)")

@@ -151,7 +151,8 @@ class Retirement:
 @dataclass(frozen=True)
 class Premium:
     rate_percent: Cited[str | None] = cited(
-        "optional_text", "premium rate of the approved base (informational; amounts come from input)"
+        "optional_text",
+        "premium rate of the approved base (informational; amounts come from input)",
     )
 
 
@@ -237,7 +238,7 @@ def parse_pack(path: Path) -> tuple[RulePack | None, list[Problem]]:
         bad(key, f"unknown section (expected {', '.join(sorted(known))})")
 
     header = data.get("pack")
-    meta: dict[str, str] = {}
+    meta: dict[str, Any] = {}
     if not isinstance(header, dict):
         bad("pack", f"missing [pack] table with {', '.join(PACK_KEYS)}")
     else:

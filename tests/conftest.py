@@ -15,7 +15,7 @@ SAMPLE = ROOT / "sample_data"
 
 @pytest.fixture
 def run():
-    """Invoke ``mediins ARGS...`` in-process; returns the click Result (exit_code, stdout, stderr)."""
+    """Invoke ``mediins ARGS...`` in-process; the result has exit_code, stdout and stderr."""
     runner = CliRunner()
 
     def invoke(*args: str, env: dict[str, str] | None = None):

@@ -10,8 +10,8 @@ import pytest
 from mediins_cli.calendar import (
     OfficialCalendar,
     WeekendCalendar,
-    round_dates,
     roll_forward,
+    round_dates,
 )
 from mediins_cli.errors import CalendarNotCovered
 from mediins_cli.months import Month
@@ -134,3 +134,17 @@ def test_official_calendar_agrees_with_the_library_on_every_deduction_date_2007_
                 make_up += o.effective.weekday() >= 5
                 next_month += o.effective.month != m
     assert (weekend_wrong, make_up, next_month) == (31, 21, 2)
+
+
+@pytest.mark.parametrize(
+    ("month", "effective", "deposit_by"),
+    [
+        ("2023-02", date(2023, 2, 22), date(2023, 2, 21)),  # common year, Wednesday
+        ("2024-02", date(2024, 2, 22), date(2024, 2, 21)),  # leap year, Thursday
+        ("2025-02", date(2025, 2, 24), date(2025, 2, 23)),  # Saturday 22nd → Monday 24th
+    ],
+)
+def test_february_round_two_is_the_22nd_in_leap_and_common_years(month, effective, deposit_by):
+    _, r2 = beijing(month)
+    assert r2.due.day == 22
+    assert (r2.effective, r2.deposit_by) == (effective, deposit_by)
