@@ -22,6 +22,7 @@ from mediins_cli.inputs import Inputs
 from mediins_cli.rules import RulePack
 
 SHOWN_PROBLEMS = 50
+SHOWN_WARNINGS_PER_CODE = 5
 
 
 def console(stderr: bool = False) -> Console:
@@ -130,7 +131,7 @@ def render_pack(out: Console, pack: RulePack) -> None:
     table.add_column("rule", no_wrap=True)
     table.add_column("value")
     table.add_column("source")
-    table.add_column("note")
+    table.add_column("note", overflow="fold")
     for key, value, _ in pack.items():
         shown = (
             "not stated"
@@ -214,13 +215,24 @@ def render_inputs_summary(out: Console, summary: dict[str, Any]) -> None:
     )
 
 
-def render_problems(out: Console, problems: pl.DataFrame, limit: int = SHOWN_PROBLEMS) -> None:
-    """The first ``limit`` problems, errors first, then how many more there are."""
-    for line in format_problems(problems, limit):
-        style = "yellow" if ": warning: " in line else "red"
-        out.print(line, markup=False, style=style, soft_wrap=True)  # one problem, one line
-    if problems.height > limit:
-        out.print(f"… and {problems.height - limit} more (--errors PATH writes every one)")
+def render_problems(
+    out: Console,
+    problems: pl.DataFrame,
+    limit: int = SHOWN_PROBLEMS,
+    warnings_per_code: int = SHOWN_WARNINGS_PER_CODE,
+) -> None:
+    """The first ``limit`` errors, then a few warnings of each kind, then what was left out.
+    One problem, one line: never wrapped, so an editor or grep can use it."""
+    errors = problems.filter(pl.col("severity") == "error")
+    warnings = problems.filter(pl.col("severity") != "error")
+    for line in format_problems(errors, limit):
+        out.print(line, markup=False, style="red", soft_wrap=True)
+    if errors.height > limit:
+        out.print(f"… and {errors.height - limit} more errors (--errors PATH writes every one)")
+    for (code,), group in warnings.group_by("code", maintain_order=True):
+        for line in format_problems(group, warnings_per_code):
+            out.print(line, markup=False, style="yellow", soft_wrap=True)
+        if group.height > warnings_per_code:
+            out.print(f"… and {group.height - warnings_per_code} more {code} warnings")
     if problems.height > 1:
-        errors = int((problems["severity"] == "error").sum())
-        out.print(f"{errors} error(s), {problems.height - errors} warning(s)")
+        out.print(f"{errors.height} error(s), {warnings.height} warning(s)")

@@ -219,7 +219,7 @@ def test_validate_caps_what_it_prints_but_the_errors_file_has_all(run, write, tm
     errors = tmp_path / "all.csv"
     result = run("validate", "--enrollees", enrollees, "--ledger", ledger, "--errors", errors)
     assert result.exit_code == 2
-    assert "… and 30 more" in result.stderr
+    assert "… and 30 more errors" in result.stderr
     assert len(errors.read_text(encoding="utf-8").splitlines()) == 81
 
 
@@ -266,3 +266,22 @@ def test_an_unexpected_failure_is_exit_1_with_a_readable_line(run, monkeypatch):
     result = run("calendar", "--month", "2024-02")
     assert result.exit_code == 1
     assert "unexpected error: RuntimeError: disk on fire" in result.stderr
+
+
+def test_many_warnings_of_one_kind_are_summarised_not_flooded(run, write):
+    # Resident IDs with an area code python-stdnum does not know (990101): warnings only.
+    from stdnum.cn import ric as _ric
+
+    rows = ["enrollee_id,name,agency,status,enrolled_on,monthly_premium,account_no"]
+    for i in range(12):
+        body = f"99010119900307{i:03d}"
+        rows.append(
+            f"{body}{_ric.calc_check_digit(body + '0')},张三,DC01,active,2023-01-05,1.00,"
+            f"62148300{i:08d}"
+        )
+    enrollees = write("enrollees.csv", "\n".join(rows) + "\n")
+    result = run("validate", "--enrollees", enrollees, "--ledger", SAMPLE / "ledger.csv")
+    assert result.exit_code == 0
+    assert result.stderr.count("warning: enrollee_id: area code 990101") == 5
+    assert "… and 7 more UNKNOWN_AREA warnings" in result.stderr
+    assert "0 error(s), 12 warning(s)" in result.stderr
