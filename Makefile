@@ -14,11 +14,16 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## demo: the sample month through the tool (calendar, rule pack, input validation)
+DEMO_OUT ?= out/demo
+SAMPLE   := --month 2024-02 --enrollees sample_data/enrollees.csv
+
+## demo: the sample month through the tool: its dates, its inputs checked, both rounds
+## (run again, the rounds say there is nothing to do: the same inputs never run twice)
 demo: $(STAMP)
 	$(BIN)/mediins calendar --month 2024-02
-	$(BIN)/mediins rules show beijing-2007
 	$(BIN)/mediins validate --enrollees sample_data/enrollees.csv --ledger sample_data/ledger.csv
+	$(BIN)/mediins deduct --round 1 $(SAMPLE) --ledger sample_data/ledger.csv --out $(DEMO_OUT)
+	$(BIN)/mediins deduct --round 2 $(SAMPLE) --ledger sample_data/ledger-round2.csv --out $(DEMO_OUT)
 
 ## test: the whole suite
 test: $(STAMP)

@@ -24,6 +24,8 @@ from mediins_cli.inputs import load_inputs
 from mediins_cli.months import Month
 from mediins_cli.outputs import atomic_write_csv
 from mediins_cli.rules import DEFAULT_PACK, load_all_packs, load_pack
+from mediins_cli.runs import DeductRequest
+from mediins_cli.runs import deduct as run_deduct
 
 #: China has kept UTC+8 without daylight saving since 1991: "today" for an operator in any
 #: social-insurance centre.
@@ -280,6 +282,103 @@ def validate(
         if inputs.warnings.height:
             report.render_problems(report.console(stderr=True), inputs.warnings)
         out.print("[green]inputs are valid[/green]")
+
+    _guard(action)
+
+
+# --------------------------------------------------------------------------- deduct
+
+
+class RoundChoice(StrEnum):
+    one = "1"
+    two = "2"
+
+
+@app.command()
+def deduct(
+    round_no: Annotated[
+        RoundChoice,
+        typer.Option("--round", help="Which round: 1 (all due) or 2 (round 1's retry list)."),
+    ],
+    enrollees: Annotated[Path, typer.Option("--enrollees", help="enrollees.csv of the run month.")],
+    ledger: Annotated[
+        Path, typer.Option("--ledger", help="ledger.csv: the bank's transactions up to the round.")
+    ],
+    month: Annotated[
+        str | None, typer.Option("--month", help="Run month YYYY-MM (default: this month).")
+    ] = None,
+    rules: RulesOption = DEFAULT_PACK,
+    out: Annotated[
+        Path, typer.Option("--out", help="Output folder; the run goes to OUT/YYYY-MM/round-N/.")
+    ] = Path("out"),
+    calendar_name: CalendarOption = None,
+    encoding: Annotated[
+        str, typer.Option("--encoding", help="auto (UTF-8, else GB18030), utf-8 or gb18030.")
+    ] = "auto",
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Run again with other inputs; the earlier run is moved aside."
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what the round would do; write nothing.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Run a deduction round: debit every enrollee due (round 1) or round 1's retry list (round 2).
+
+    Writes success.csv, failure.csv, retry.csv and skipped.csv (round 1) or success.csv and
+    failure.csv (round 2), with summary.json and manifest.json, to OUT/YYYY-MM/round-N/.
+    Deduction failures are results (exit 0). Exit 2 on bad input, 3 when refused: the round
+    already ran with other inputs (see --force), round 2 before round 1, another run holding
+    the lock.
+
+    Examples:
+
+      mediins deduct --round 1 --month 2024-02 --enrollees sample_data/enrollees.csv
+      --ledger sample_data/ledger.csv
+
+      mediins deduct --round 2 --month 2024-02 --enrollees sample_data/enrollees.csv
+      --ledger sample_data/ledger.csv --json
+    """
+
+    def action() -> None:
+        try:
+            run_month = Month.parse(month) if month else Month.of(_today().date())
+        except ValueError as exc:
+            raise BadInput(f"--month: {exc}") from None
+        request = DeductRequest(
+            round=int(round_no.value),
+            month=run_month,
+            enrollees=enrollees,
+            ledger=ledger,
+            out=out,
+            rules=rules,
+            calendar=calendar_name.value if calendar_name else None,
+            encoding=encoding,
+            force=force,
+            dry_run=dry_run,
+        )
+        err = report.console(stderr=True)
+        if err.is_terminal and not json_output:
+            with err.status("starting") as status:
+                outcome = run_deduct(request, progress=lambda stage: status.update(stage))
+        else:
+            outcome = run_deduct(request)
+        if outcome.warnings.height:
+            report.render_problems(err, outcome.warnings)
+        if json_output:
+            report.print_json(
+                {
+                    "status": outcome.status,
+                    "run_dir": str(outcome.run_dir),
+                    "moved_aside": str(outcome.moved_aside) if outcome.moved_aside else None,
+                    "summary": outcome.summary,
+                }
+            )
+        else:
+            report.render_round(report.console(), outcome)
 
     _guard(action)
 

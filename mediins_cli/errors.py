@@ -94,6 +94,13 @@ class BadInput(MediinsError):
         super().__init__("\n".join(format_problems(problems, limit=20)))
 
 
+class Refused(MediinsError):
+    """A run that must not go ahead: the round already ran with other inputs, round 2 before
+    round 1, another run holding the lock (DESIGN §7, exit status 3)."""
+
+    exit_code = ExitCode.REFUSED
+
+
 class CalendarNotCovered(BadInput):
     """A date in a year that no working-day calendar covers. mediins never guesses."""
 

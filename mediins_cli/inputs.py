@@ -18,6 +18,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -782,26 +783,35 @@ def _area_warnings(valid: pl.DataFrame, shown: str) -> pl.DataFrame:
     return _collect(valid, [check], shown)
 
 
-def _check_ledger(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+_POSTED_AT_FORMATS = (
+    (r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$", "%Y-%m-%d %H:%M:%S"),
+    (r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}$", "%Y-%m-%d %H:%M"),
+)
+
+
+def _ledger_parsed(columns: list[str]) -> list[pl.Expr]:
+    """Typed ledger columns from the text ones: ``__posted``, ``amount_fen``, ``reference``."""
     text = pl.col("posted_at")
+    (long_re, long_fmt), (short_re, short_fmt) = _POSTED_AT_FORMATS
     posted = (
-        pl.when(text.str.contains(r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"))
-        .then(text.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False))
-        .when(text.str.contains(r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}$"))
-        .then(text.str.to_datetime("%Y-%m-%d %H:%M", strict=False))
-        .when(text.str.contains(_DATE_RE))
+        pl.when(text.str.contains(_DATE_RE))
         .then(text.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")))
+        .when(text.str.contains(long_re))
+        .then(text.str.to_datetime(long_fmt, strict=False, time_unit="us"))
+        .when(text.str.contains(short_re))
+        .then(text.str.to_datetime(short_fmt, strict=False, time_unit="us"))
     )
-    f = raw.with_columns(
-        posted.cast(pl.Datetime("us")).alias("__posted"),
+    reference = pl.col("reference") if "reference" in columns else pl.lit(None, dtype=pl.String)
+    return [
+        posted.alias("__posted"),
         yuan_to_fen(pl.col("amount")).alias("amount_fen"),
-        _col(raw, "reference").alias("reference"),
-    ).with_columns(
-        pl.when(pl.col("reference").is_not_null())
-        .then(pl.col("line").first().over("reference"))
-        .alias("__first_line"),
-    )
-    checks = [
+        reference.alias("reference"),
+    ]
+
+
+def _ledger_row_checks() -> list[_Check]:
+    """Checks of one ledger row by itself (repeated references are checked across rows)."""
+    return [
         _empty("account_no"),
         _Check(
             "account_no",
@@ -818,8 +828,10 @@ def _check_ledger(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.DataF
         _Check(
             "posted_at",
             "BAD_DATE",
-            text.is_not_null() & pl.col("__posted").is_null(),
-            pl.concat_str(_quoted(text), pl.lit(" is not YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS]")),
+            pl.col("posted_at").is_not_null() & pl.col("__posted").is_null(),
+            pl.concat_str(
+                _quoted(pl.col("posted_at")), pl.lit(" is not YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS]")
+            ),
         ),
         _empty("amount"),
         _Check(
@@ -831,18 +843,26 @@ def _check_ledger(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.DataF
                 pl.lit(" is not an amount in yuan with at most two decimals"),
             ),
         ),
-        _Check(
-            "reference",
-            "DUPLICATE_REFERENCE",
-            pl.col("line") != pl.col("__first_line"),
-            pl.concat_str(
-                _quoted(pl.col("reference")),
-                pl.lit(" already on line "),
-                pl.col("__first_line").cast(pl.String),
-            ),
-        ),
     ]
-    problems = _collect(f, checks, shown)
+
+
+def _check_ledger(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    f = raw.with_columns(_ledger_parsed(raw.columns)).with_columns(
+        pl.when(pl.col("reference").is_not_null())
+        .then(pl.col("line").first().over("reference"))
+        .alias("__first_line"),
+    )
+    duplicate = _Check(
+        "reference",
+        "DUPLICATE_REFERENCE",
+        pl.col("line") != pl.col("__first_line"),
+        pl.concat_str(
+            _quoted(pl.col("reference")),
+            pl.lit(" already on line "),
+            pl.col("__first_line").cast(pl.String),
+        ),
+    )
+    problems = _collect(f, [*_ledger_row_checks(), duplicate], shown)
     typed = f.select(
         "account_no",
         pl.col("__posted").alias("posted_at"),
@@ -857,3 +877,63 @@ def _check_ledger(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.DataF
         "line",
     )
     return typed, problems
+
+
+# --------------------------------------------------------------------------- lazy ledger
+
+
+def ledger_balances_at(
+    path: Path,
+    cutoff: datetime,
+    references: pl.DataFrame | None = None,
+    encoding: str = "auto",
+) -> pl.DataFrame:
+    """The ledger checked and reduced to one balance per account at ``cutoff`` in one lazy,
+    streaming pass (DESIGN §3, §10): a ledger larger than memory works. Only when that pass
+    finds a problem is the file read again, eagerly, to list every problem with its line;
+    then :class:`BadInput` is raised. ``references``: see :func:`rounds.ledger_balances`."""
+    from mediins_cli.rounds import ledger_balances
+
+    shown = display_path(path)
+    enc = ENCODINGS.get(encoding.lower())
+    if enc is None or not path.is_file():
+        _, problems, _ = read_ledger(path, encoding)
+        raise BadInput(problems)
+    try:
+        with _utf8_source(path, enc) as decoded:
+            header = _read_header(decoded.path)
+            names, header_problems = _map_header(header or [], LEDGER_COLUMNS, shown)
+            if header is None or header_problems:
+                raise _NeedsFullRead
+            text = pl.scan_csv(decoded.path, has_header=True, new_columns=names, infer_schema=False)
+            text = text.with_columns(
+                pl.col(c).str.strip_chars().replace("", None)
+                for c in ("account_no", "posted_at", "amount", "reference")
+                if c in names
+            ).filter(~pl.all_horizontal(pl.col(c).is_null() for c in names))
+            checks = _ledger_row_checks()
+            typed = text.with_columns(_ledger_parsed(names)).select(
+                "account_no",
+                pl.col("__posted").alias("posted_at"),
+                "amount_fen",
+                "reference",
+                pl.any_horizontal(c.failed.fill_null(False) for c in checks).alias("__bad"),
+            )
+            bad, refs, balances = pl.collect_all(
+                [
+                    typed.select(pl.col("__bad").sum()),
+                    typed.filter(pl.col("reference").is_not_null()).select("reference"),
+                    ledger_balances(typed, cutoff, references),
+                ],
+                engine="streaming",
+            )
+    except (_DecodeFailure, _NeedsFullRead, pl.exceptions.ComputeError):
+        bad = None
+    if bad is None or bad.item() or refs["reference"].is_duplicated().any():
+        _, problems, _ = read_ledger(path, encoding)
+        raise BadInput(problems)
+    return balances
+
+
+class _NeedsFullRead(Exception):
+    """The lazy pass cannot go on; the eager reader will say why, with lines."""

@@ -20,6 +20,7 @@ from mediins_cli.calendar import RoundDates, weekday_name
 from mediins_cli.errors import format_problems
 from mediins_cli.inputs import Inputs
 from mediins_cli.rules import RulePack
+from mediins_cli.runs import DeductOutcome
 
 SHOWN_PROBLEMS = 50
 SHOWN_WARNINGS_PER_CODE = 5
@@ -236,3 +237,75 @@ def render_problems(
             out.print(f"… and {group.height - warnings_per_code} more {code} warnings")
     if problems.height > 1:
         out.print(f"{errors.height} error(s), {warnings.height} warning(s)")
+
+
+# --------------------------------------------------------------------------- deduction rounds
+
+
+def render_round(out: Console, outcome: DeductOutcome) -> None:
+    """The terminal summary of a round: dates and why, outcomes by reason, what comes next."""
+    s = outcome.summary
+    d = s["dates"]
+    heading = {
+        "ran": "done",
+        "unchanged": "already ran with these inputs: nothing to do",
+        "dry_run": "dry run: nothing written",
+    }[outcome.status]
+    out.print(f"[bold]{s['month']} round {s['round']}[/bold] — {heading}")
+    out.print(
+        f"rules {s['rules']}, calendar {s['calendar']}; due {_day(_iso(d['due']))}, effective "
+        f"{_day(_iso(d['effective']))} ({d['why']}); deposits counted up to {d['cutoff']}",
+        markup=False,
+    )
+    table = Table(box=box.SIMPLE_HEAVY)
+    for heading_, justify in (
+        ("outcome", "left"),
+        ("reason", "left"),
+        ("enrollees", "right"),
+        ("amount (yuan)", "right"),
+    ):
+        table.add_column(heading_, justify=justify)  # type: ignore[arg-type]
+    table.add_row(
+        "succeeded", "", str(s["succeeded"]["enrollees"]), s["succeeded"]["amount"], style="green"
+    )
+    for reason, v in s["failed"]["by_reason"].items():
+        table.add_row("failed", reason, str(v["enrollees"]), v["amount"], style="red")
+    for reason, n in s["skipped"]["by_reason"].items():
+        table.add_row("skipped", reason, str(n), "", style="dim")
+    table.add_row(
+        "attempted", "", str(s["attempted"]["enrollees"]), s["attempted"]["amount"], style="bold"
+    )
+    out.print(table)
+    rate = s["collection_rate"]
+    out.print(
+        f"collection rate {_percent(rate['amount'])} of the amount due, "
+        f"{_percent(rate['enrollees'])} of the enrollees"
+    )
+    if "retry" in s:
+        r = s["retry"]
+        out.print(
+            f"{r['enrollees']} enrollees ({r['amount']} yuan) must deposit by "
+            f"{_day(_iso(r['deposit_by']))} for round 2 on {_day(_iso(r['retry_on']))}"
+        )
+    if "month_total" in s:
+        t = s["month_total"]
+        out.print(
+            f"month {s['month']}: {t['collected']['amount']} of {t['due']['amount']} yuan "
+            f"collected ({_percent(t['collection_rate'])}); {t['unpaid']['enrollees']} enrollees "
+            f"unpaid after round 2"
+        )
+    if outcome.moved_aside is not None:
+        out.print(f"the earlier run was moved aside to {outcome.moved_aside}", markup=False)
+    if outcome.status != "dry_run":
+        out.print(f"files: {outcome.run_dir}", markup=False)
+
+
+def _iso(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def _percent(rate: str) -> str:
+    """``"0.7610"`` → ``"76.10 %"`` exactly (the rate is already rounded to four places)."""
+    whole, _, frac = rate.partition(".")
+    digits = (whole + frac.ljust(4, "0"))[:-2].lstrip("0") or "0"
+    return f"{digits}.{frac.ljust(4, '0')[2:]} %"

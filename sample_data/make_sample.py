@@ -552,12 +552,24 @@ def write_csv(path, header, rows):
 def main():
     rng = random.Random(20240201)
     enrollees, ledger = build(rng)
-    check(enrollees, ledger)
+    r1, _ = check(enrollees, ledger)
     write_csv(HERE / "enrollees.csv", ENROLLEE_COLUMNS,
               [[e[c] for c in ENROLLEE_COLUMNS] for e in enrollees])
     write_csv(HERE / "ledger.csv", LEDGER_COLUMNS,
               [[acc, t, yuan(a), *split_ref(ref)] for acc, t, a, ref in ledger])
-    print(f"wrote {len(enrollees)} enrollees and {len(ledger)} ledger rows to {HERE}")
+    # The bank's export before round 2: the same rows plus round 1's debits as booked on its
+    # effective date, with the references mediins gives them (MI-<YYYYMM>-R1-<n>, n numbering
+    # everyone due in enrollee_id order). Round 2 must count them once, with or without them.
+    due = sorted((e for e in enrollees if skip_reason(e, RUN_MONTH) is None),
+                 key=lambda e: e["enrollee_id"])
+    booked = [(e["account_no"], "2024-02-18 06:00:00", -fen(e["monthly_premium"]),
+               f"MI-202402-R1-{n:08d}")
+              for n, e in enumerate(due, 1) if r1[e["enrollee_id"]][0] == OK]
+    ledger2 = sorted(ledger + booked, key=lambda r: (when(r[1]), r[0], r[3], r[2]))
+    write_csv(HERE / "ledger-round2.csv", LEDGER_COLUMNS,
+              [[acc, t, yuan(a), *split_ref(ref)] for acc, t, a, ref in ledger2])
+    print(f"wrote {len(enrollees)} enrollees, {len(ledger)} ledger rows and "
+          f"{len(ledger2)} rows for round 2 to {HERE}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,284 @@
+"""Who is due, and the debits of a round (DESIGN §4). Pure: frames and dates in, frames out.
+
+Every function here works on whole columns. The one loop is over the *position* of an enrollee
+among those sharing an account (1st, 2nd, …): a family account is debited one member after
+another, each seeing what the previous left, so position k can only be settled after k-1. The
+loop runs as many times as the largest family has members, each pass over all accounts at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import polars as pl
+
+from mediins_cli.calendar import RoundDates
+from mediins_cli.money import fen_to_yuan
+from mediins_cli.months import Month
+
+# Reasons an enrollee is not attempted in round 1 (DESIGN §4), first match wins.
+INACTIVE = "INACTIVE"
+NOT_STARTED = "NOT_STARTED"
+ALREADY_PAID = "ALREADY_PAID"
+SKIP_REASONS = (INACTIVE, NOT_STARTED, ALREADY_PAID)
+
+# Why a debit failed.
+INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
+NO_ACCOUNT = "NO_ACCOUNT"
+FAILURE_REASONS = (INSUFFICIENT_FUNDS, NO_ACCOUNT)
+
+SUCCESS = "success"
+FAILURE = "failure"
+
+
+class InvariantBroken(AssertionError):
+    """A DESIGN §9 invariant failed: a bug, never a result. Nothing is written."""
+
+
+# --------------------------------------------------------------------------- who is due
+
+
+def classify(enrollees: pl.DataFrame, month: Month) -> pl.DataFrame:
+    """``enrollees`` with ``skip_reason``: null for whoever is due in ``month``.
+
+    Due: status active; coverage started, i.e. the month after ``enrolled_on`` is not after
+    ``month`` (seed 000 §五: 参保起始日期为办理参（续）保手续的次月); ``paid_through`` empty or
+    before ``month``.
+    """
+    first = month.first_day
+    coverage_start = pl.col("enrolled_on").dt.month_start().dt.offset_by("1mo")
+    reason = (
+        pl.when(pl.col("status") != "active")
+        .then(pl.lit(INACTIVE))
+        .when(coverage_start > first)
+        .then(pl.lit(NOT_STARTED))
+        .when(pl.col("paid_through").is_not_null() & (pl.col("paid_through") >= first))
+        .then(pl.lit(ALREADY_PAID))
+        .otherwise(None)
+    )
+    return enrollees.with_columns(reason.alias("skip_reason"))
+
+
+# --------------------------------------------------------------------------- balances
+
+
+def ledger_balances(
+    ledger: pl.LazyFrame, cutoff: datetime, references: pl.DataFrame | None = None
+) -> pl.LazyFrame:
+    """One row per account in the ledger: ``balance_fen`` at ``cutoff`` (the sum of its rows
+    posted before it) and, when ``references`` (a frame of ``reference``) is given,
+    ``booked_fen``: the sum of those rows posted before the cut-off whose reference is listed,
+    i.e. earlier mediins debits the bank has already booked (DESIGN §4: they count once)."""
+    before = pl.col("posted_at") < cutoff
+    aggs = [pl.col("amount_fen").filter(before).sum().alias("balance_fen")]
+    if references is not None:
+        listed = pl.col("reference").is_in(references["reference"].implode())
+        aggs.append(pl.col("amount_fen").filter(before & listed).sum().alias("booked_fen"))
+    return ledger.group_by("account_no").agg(aggs)
+
+
+# --------------------------------------------------------------------------- debits
+
+
+def debit(attempts: pl.DataFrame, balances: pl.DataFrame) -> pl.DataFrame:
+    """All-or-nothing debits of ``amount_fen`` from ``account_no`` (DESIGN §4).
+
+    ``attempts``: one row per enrollee (``enrollee_id``, ``account_no``, ``amount_fen``, …).
+    ``balances``: ``account_no``, ``balance_fen`` for every account the bank knows.
+    Adds ``balance_at_cutoff_fen`` (the account's), ``balance_available_fen`` (what this debit
+    saw, after earlier members of a shared account), ``outcome`` and ``reason``.
+    Members of a shared account go in ``enrollee_id`` order.
+    """
+    frame = (
+        attempts.join(balances.select("account_no", "balance_fen"), on="account_no", how="left")
+        .rename({"balance_fen": "balance_at_cutoff_fen"})
+        .sort("account_no", "enrollee_id")
+        .with_columns(pl.int_range(pl.len()).over("account_no").alias("__position"))
+    )
+    known = frame["balance_at_cutoff_fen"].is_not_null()
+    remaining = frame.filter(known & (pl.col("__position") == 0)).select(
+        "account_no", pl.col("balance_at_cutoff_fen").alias("__remaining")
+    )
+    settled = []
+    positions = frame["__position"].n_unique() if frame.height else 0
+    for position in range(positions):
+        step = frame.filter(pl.col("__position") == position).join(
+            remaining, on="account_no", how="left"
+        )
+        ok = pl.col("__remaining").is_not_null() & (pl.col("__remaining") >= pl.col("amount_fen"))
+        step = step.with_columns(
+            pl.col("__remaining").alias("balance_available_fen"),
+            pl.when(ok).then(pl.lit(SUCCESS)).otherwise(pl.lit(FAILURE)).alias("outcome"),
+            pl.when(ok)
+            .then(pl.lit(None, dtype=pl.String))
+            .when(pl.col("__remaining").is_null())
+            .then(pl.lit(NO_ACCOUNT))
+            .otherwise(pl.lit(INSUFFICIENT_FUNDS))
+            .alias("reason"),
+        )
+        spent = step.filter(pl.col("outcome") == SUCCESS).select("account_no", "amount_fen")
+        remaining = remaining.join(spent, on="account_no", how="left").select(
+            "account_no",
+            (pl.col("__remaining") - pl.col("amount_fen").fill_null(0)).alias("__remaining"),
+        )
+        settled.append(step.drop("__remaining"))
+    if not settled:
+        return frame.drop("__position").with_columns(
+            pl.lit(None, dtype=pl.Int64).alias("balance_available_fen"),
+            pl.lit(None, dtype=pl.String).alias("outcome"),
+            pl.lit(None, dtype=pl.String).alias("reason"),
+        )
+    return pl.concat(settled).drop("__position").sort("enrollee_id")
+
+
+def with_references(result: pl.DataFrame, month: Month, round_no: int) -> pl.DataFrame:
+    """A reference for every successful debit, unique in the month and round and the same on
+    every rerun: ``MI-<YYYYMM>-R<n>-<8 digits>``, numbered over everyone attempted in the round
+    in ``enrollee_id`` order, so a number depends on who was due, not on anyone's balance."""
+    prefix = f"MI-{month.year:04d}{month.month:02d}-R{round_no}-"
+    number = pl.int_range(1, pl.len() + 1).cast(pl.String).str.pad_start(8, "0")
+    return result.sort("enrollee_id").with_columns(
+        pl.when(pl.col("outcome") == SUCCESS)
+        .then(pl.concat_str(pl.lit(prefix), number))
+        .otherwise(None)
+        .alias("reference")
+    )
+
+
+def check_invariants(result: pl.DataFrame) -> None:
+    """DESIGN §9, checked on every run: money conserved to the fen, nobody debited twice, no
+    account taken below zero by a debit."""
+    if result["enrollee_id"].is_duplicated().any():
+        raise InvariantBroken("an enrollee was attempted twice in one round")
+    due = int(result["amount_fen"].sum())
+    done = int(result.filter(pl.col("outcome") == SUCCESS)["amount_fen"].sum())
+    failed = int(result.filter(pl.col("outcome") == FAILURE)["amount_fen"].sum())
+    if due != done + failed:
+        raise InvariantBroken(f"due {due} fen != succeeded {done} + failed {failed}")
+    below = result.filter(
+        (pl.col("outcome") == SUCCESS) & (pl.col("balance_available_fen") < pl.col("amount_fen"))
+    )
+    if below.height:
+        raise InvariantBroken("a debit would take an account below zero")
+
+
+# --------------------------------------------------------------------------- rounds
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """Everything a round decided. ``attempts`` has one row per enrollee attempted, with
+    ``outcome``, ``reason`` and ``reference``; ``skipped`` (round 1) one row per enrollee not
+    attempted, with ``skip_reason``."""
+
+    month: Month
+    round: int
+    dates: RoundDates
+    next_dates: RoundDates | None  # round 2's dates, for round 1's retry file
+    attempts: pl.DataFrame
+    skipped: pl.DataFrame
+
+    @property
+    def successes(self) -> pl.DataFrame:
+        return self.attempts.filter(pl.col("outcome") == SUCCESS)
+
+    @property
+    def failures(self) -> pl.DataFrame:
+        return self.attempts.filter(pl.col("outcome") == FAILURE)
+
+
+def round_one(
+    enrollees: pl.DataFrame, balances: pl.DataFrame, dates: RoundDates, round_two: RoundDates
+) -> RoundResult:
+    """Round 1: attempt everyone due in the month against the balances at round 1's cut-off."""
+    classified = classify(enrollees, dates.month)
+    due = classified.filter(pl.col("skip_reason").is_null()).drop("skip_reason")
+    attempts = debit(due.rename({"premium_fen": "amount_fen"}), balances)
+    attempts = with_references(attempts, dates.month, 1)
+    check_invariants(attempts)
+    skipped = classified.filter(pl.col("skip_reason").is_not_null()).sort("enrollee_id")
+    return RoundResult(dates.month, 1, dates, round_two, attempts, skipped)
+
+
+def round_two(
+    enrollees: pl.DataFrame,
+    retry_ids: pl.Series,
+    round_one_debits: pl.DataFrame,
+    balances: pl.DataFrame,
+    dates: RoundDates,
+) -> RoundResult:
+    """Round 2: attempt exactly round 1's retry list against the newer ledger's balances.
+
+    ``round_one_debits`` (``account_no``, ``amount_fen``, ``reference``) are round 1's
+    successful debits; ``balances`` carries ``booked_fen``, the part of them the ledger already
+    holds before round 2's cut-off. The rest is subtracted here, so a debit counts once.
+    """
+    pending = round_one_debits.group_by("account_no").agg(
+        pl.col("amount_fen").sum().alias("__debited")
+    )
+    adjusted = (
+        balances.join(pending, on="account_no", how="left")
+        .with_columns(
+            (
+                pl.col("balance_fen")
+                + (-pl.col("__debited").fill_null(0) - pl.col("booked_fen").fill_null(0))
+            ).alias("balance_fen")
+        )
+        .drop("__debited")
+    )
+    retry = enrollees.filter(pl.col("enrollee_id").is_in(retry_ids.implode()))
+    attempts = debit(retry.rename({"premium_fen": "amount_fen"}), adjusted)
+    attempts = with_references(attempts, dates.month, 2)
+    check_invariants(attempts)
+    skipped = enrollees.clear().with_columns(pl.lit(None, dtype=pl.String).alias("skip_reason"))
+    return RoundResult(dates.month, 2, dates, None, attempts, skipped)
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def rate(part: int, whole: int) -> str:
+    """``part / whole`` to four places, rounded half up, exactly (1.0000 when nothing was due)."""
+    if whole == 0:
+        return "1.0000"
+    return str((Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"), ROUND_HALF_UP))
+
+
+def summarize(result: RoundResult) -> dict[str, Any]:
+    """Counts and amounts (yuan, exact) by outcome and reason. No personal data."""
+    a = result.attempts
+    by_reason = (
+        result.failures.group_by("reason")
+        .agg(pl.len().alias("enrollees"), pl.col("amount_fen").sum().alias("amount_fen"))
+        .sort("reason")
+    )
+    skipped = (
+        result.skipped.group_by("skip_reason").agg(pl.len().alias("enrollees")).sort("skip_reason")
+    )
+    due_fen = int(a["amount_fen"].sum())
+    ok_fen = int(result.successes["amount_fen"].sum())
+    return {
+        "month": str(result.month),
+        "round": result.round,
+        "attempted": {"enrollees": a.height, "amount": fen_to_yuan(due_fen)},
+        "succeeded": {"enrollees": result.successes.height, "amount": fen_to_yuan(ok_fen)},
+        "failed": {
+            "enrollees": result.failures.height,
+            "amount": fen_to_yuan(due_fen - ok_fen),
+            "by_reason": {
+                r["reason"]: {"enrollees": r["enrollees"], "amount": fen_to_yuan(r["amount_fen"])}
+                for r in by_reason.iter_rows(named=True)
+            },
+        },
+        "skipped": {
+            "enrollees": result.skipped.height,
+            "by_reason": {r["skip_reason"]: r["enrollees"] for r in skipped.iter_rows(named=True)},
+        },
+        "collection_rate": {
+            "amount": rate(ok_fen, due_fen),
+            "enrollees": rate(result.successes.height, a.height),
+        },
+    }

@@ -1,0 +1,376 @@
+"""The orchestrator of a deduction round: read → validate → compute → write (STYLE §2).
+
+Only this module and the I/O modules it calls touch the file system. Rerun rules (DESIGN §8):
+the same inputs again → nothing to do; other inputs → refused unless ``force``, which moves the
+earlier run aside; round 2 needs round 1 of the same month; one run per month at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from mediins_cli import __version__
+from mediins_cli.calendar import (
+    OfficialCalendar,
+    RoundDates,
+    WorkingCalendar,
+    make_calendar,
+    schedule_dates,
+)
+from mediins_cli.errors import BadInput, Refused
+from mediins_cli.inputs import ENROLLEE_COLUMNS, ledger_balances_at, read_enrollees
+from mediins_cli.money import fen_to_yuan, fen_to_yuan_expr, yuan_to_fen
+from mediins_cli.months import Month
+from mediins_cli.outputs import (
+    PRIVATE,
+    PUBLIC,
+    OutputFile,
+    csv_bytes,
+    json_bytes,
+    lock_holder,
+    month_lock,
+    move_aside,
+    sha256_bytes,
+    sha256_file,
+    write_run_dir,
+)
+from mediins_cli.rounds import RoundResult, rate, round_one, round_two, summarize
+from mediins_cli.rules import RulePack, load_pack
+
+ROUND_FILES = {
+    1: ("success.csv", "failure.csv", "retry.csv", "skipped.csv"),
+    2: ("success.csv", "failure.csv"),
+}
+_KNOWN = {c.name for c in ENROLLEE_COLUMNS} | {"premium_fen", "line"}
+
+
+@dataclass(frozen=True)
+class DeductRequest:
+    round: int
+    month: Month
+    enrollees: Path
+    ledger: Path
+    out: Path
+    rules: str
+    calendar: str | None = None
+    encoding: str = "auto"
+    force: bool = False
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class DeductOutcome:
+    """What happened: ``ran``, ``unchanged`` (same inputs, nothing done) or ``dry_run``."""
+
+    status: str
+    run_dir: Path
+    summary: dict[str, Any]
+    moved_aside: Path | None = None
+    warnings: pl.DataFrame = field(default_factory=pl.DataFrame)
+
+
+def round_dir(out: Path, month: Month, round_no: int) -> Path:
+    return out / str(month) / f"round-{round_no}"
+
+
+def deduct(
+    request: DeductRequest, progress: Callable[[str], None] = lambda _: None
+) -> DeductOutcome:
+    """Run one round of one month (see the module docstring for the rules)."""
+    pack = load_pack(request.rules)
+    calendar_name = request.calendar or pack.schedule.calendar.value
+    calendar = make_calendar(calendar_name)
+    first, second = schedule_dates(pack.schedule, calendar, request.month)
+    dates = first if request.round == 1 else second
+    run_dir = round_dir(request.out, request.month, request.round)
+    month_dir = run_dir.parent
+
+    holder = lock_holder(month_dir)
+    if holder:
+        raise Refused(f"another run holds the lock of {month_dir}: {holder}")
+
+    previous = _round_one_state(request) if request.round == 2 else None
+    progress("hashing inputs")
+    fingerprint = _fingerprint(request, pack, calendar, previous)
+    if (
+        previous is not None
+        and fingerprint["enrollees"] != previous.manifest["inputs"]["enrollees"]
+    ):
+        raise Refused(
+            f"the enrollee file differs from the one round 1 of {request.month} used "
+            f"({previous.manifest['files']['enrollees']}); round 2 attempts round 1's retry list "
+            "and needs the same enrollees"
+        )
+    existing = _existing_run(run_dir)
+    if existing is not None and existing["inputs"] == fingerprint:
+        return DeductOutcome("unchanged", run_dir, _read_json(run_dir / "summary.json"))
+    if existing is not None:
+        _refuse_replacing(request, run_dir, existing, fingerprint)
+
+    progress("reading enrollees")
+    enrollees, e_problems, _ = read_enrollees(request.enrollees, request.encoding)
+    progress("reading the ledger")
+    references = previous.debits.select("reference") if previous is not None else None
+    try:
+        balances = ledger_balances_at(request.ledger, dates.cutoff, references, request.encoding)
+        l_problems = None
+    except BadInput as exc:
+        l_problems = exc.frame
+    problems = pl.concat([p for p in (e_problems, l_problems) if p is not None])
+    if enrollees is None or l_problems is not None or (problems["severity"] == "error").any():
+        raise BadInput(problems)
+
+    progress("debiting")
+    if request.round == 1:
+        result = round_one(enrollees, balances, dates, second)
+    else:
+        assert previous is not None
+        result = round_two(enrollees, previous.retry_ids, previous.debits, balances, dates)
+    summary = _summary(result, pack, calendar_name, previous)
+    files = _output_files(result, enrollees, summary)
+    manifest = _manifest(request, fingerprint, pack, calendar_name, files)
+    files.append(OutputFile("manifest.json", json_bytes(manifest), PUBLIC))
+    if request.dry_run:
+        return DeductOutcome("dry_run", run_dir, summary, warnings=problems)
+
+    progress("writing")
+    moved = None
+    with month_lock(month_dir, f"round {request.round} of {request.month}"):
+        existing = _existing_run(run_dir)  # again, under the lock
+        if existing is not None and existing["inputs"] == fingerprint:
+            return DeductOutcome("unchanged", run_dir, _read_json(run_dir / "summary.json"))
+        if existing is not None:
+            _refuse_replacing(request, run_dir, existing, fingerprint)
+            moved = move_aside(run_dir)
+        write_run_dir(run_dir, files)
+    return DeductOutcome("ran", run_dir, summary, moved, problems)
+
+
+# --------------------------------------------------------------------------- reruns
+
+
+def _existing_run(run_dir: Path) -> dict[str, Any] | None:
+    manifest = run_dir / "manifest.json"
+    if not run_dir.exists():
+        return None
+    if not manifest.is_file():
+        raise Refused(f"{run_dir} exists but has no manifest.json: not a mediins run; move it")
+    return _read_json(manifest)
+
+
+def _refuse_replacing(
+    request: DeductRequest, run_dir: Path, existing: dict[str, Any], fingerprint: dict[str, Any]
+) -> None:
+    changed = sorted(k for k in fingerprint if existing["inputs"].get(k) != fingerprint[k])
+    what = f"round {request.round} of {request.month}"
+    if not request.force:
+        raise Refused(
+            f"{what} already ran in {run_dir} with other inputs ({', '.join(changed)} differ); "
+            "its files are untouched. Use --force to run it again: the earlier run is kept, "
+            "moved aside."
+        )
+    later = round_dir(request.out, request.month, 2)
+    if request.round == 1 and later.exists():
+        raise Refused(
+            f"round 2 of {request.month} has already run on this round 1 ({later}); "
+            "round 1 can no longer be replaced"
+        )
+
+
+@dataclass(frozen=True)
+class _RoundOne:
+    """What round 2 takes from round 1 of the same month."""
+
+    manifest: dict[str, Any]
+    manifest_sha: str
+    summary: dict[str, Any]
+    retry_ids: pl.Series
+    debits: pl.DataFrame  # account_no, amount_fen, reference
+
+
+def _round_one_state(request: DeductRequest) -> _RoundOne:
+    r1 = round_dir(request.out, request.month, 1)
+    manifest_path = r1 / "manifest.json"
+    if not manifest_path.is_file():
+        raise Refused(
+            f"round 1 of {request.month} has not run in {request.out}: run "
+            f"`mediins deduct --round 1 --month {request.month}` first"
+        )
+    manifest = _read_json(manifest_path)
+    for name, entry in manifest["outputs"].items():
+        path = r1 / name
+        if not path.is_file() or sha256_file(path) != entry["sha256"]:
+            raise Refused(f"{path} is missing or changed since round 1 wrote it; round 2 refused")
+    text = {"infer_schema": False}
+    retry = pl.read_csv(r1 / "retry.csv", **text)  # type: ignore[arg-type]
+    success = pl.read_csv(r1 / "success.csv", **text)  # type: ignore[arg-type]
+    return _RoundOne(
+        manifest,
+        sha256_file(manifest_path),
+        _read_json(r1 / "summary.json"),
+        retry["enrollee_id"],
+        success.select(
+            "account_no", yuan_to_fen(pl.col("amount")).alias("amount_fen"), "reference"
+        ),
+    )
+
+
+def _fingerprint(
+    request: DeductRequest,
+    pack: RulePack,
+    calendar: WorkingCalendar,
+    previous: _RoundOne | None,
+) -> dict[str, Any]:
+    """What the result depends on; a rerun with the same fingerprint has nothing to do."""
+    for path, role in ((request.enrollees, "enrollees"), (request.ledger, "ledger")):
+        if not path.is_file():
+            raise BadInput(f"--{role}: {path}: no such file")
+    result: dict[str, Any] = {
+        "enrollees": sha256_file(request.enrollees),
+        "ledger": sha256_file(request.ledger),
+        "rules": sha256_file(Path(pack.path)),
+        "calendar": _calendar_identity(calendar),
+    }
+    if previous is not None:
+        result["round_1"] = previous.manifest_sha
+    return result
+
+
+def _calendar_identity(calendar: WorkingCalendar) -> dict[str, Any]:
+    files = {}
+    if isinstance(calendar, OfficialCalendar):
+        files = {Path(f.path).name: sha256_file(Path(f.path)) for f in calendar.files.values()}
+    return {"name": calendar.name, "files": files}
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+# --------------------------------------------------------------------------- output files
+
+
+def _extras(enrollees: pl.DataFrame) -> list[str]:
+    """Columns of the enrollee file mediins does not know: carried through untouched."""
+    return [c for c in enrollees.columns if c not in _KNOWN]
+
+
+def _output_files(
+    result: RoundResult, enrollees: pl.DataFrame, summary: dict[str, Any]
+) -> list[OutputFile]:
+    extras = _extras(enrollees)
+    amount = fen_to_yuan_expr(pl.col("amount_fen")).alias("amount")
+    base = ["enrollee_id", "name", "agency", "account_no"]
+    success = result.successes.select(
+        *base,
+        amount,
+        pl.lit(result.dates.effective.isoformat()).alias("deducted_on"),
+        "reference",
+        *extras,
+    )
+    failure = result.failures.select(
+        *base,
+        amount,
+        "reason",
+        # empty for NO_ACCOUNT: an account the bank does not know has no balance
+        fen_to_yuan_expr(pl.col("balance_at_cutoff_fen")).alias("balance_at_cutoff"),
+        fen_to_yuan_expr(pl.col("balance_available_fen")).alias("balance_available"),
+        *extras,
+    )
+    frames = {"success.csv": success, "failure.csv": failure}
+    if result.round == 1:
+        assert result.next_dates is not None
+        frames["retry.csv"] = result.failures.select(
+            *base,
+            amount,
+            pl.lit(result.next_dates.effective.isoformat()).alias("retry_on"),
+            pl.lit(result.next_dates.deposit_by.isoformat()).alias("deposit_by"),
+            *extras,
+        )
+        frames["skipped.csv"] = result.skipped.select(
+            "enrollee_id",
+            "name",
+            "agency",
+            "status",
+            pl.col("skip_reason").alias("reason"),
+            *extras,
+        )
+    files = [OutputFile(name, csv_bytes(frame), PRIVATE) for name, frame in frames.items()]
+    files.append(OutputFile("summary.json", json_bytes(summary), PUBLIC))
+    return files
+
+
+def _dates(d: RoundDates) -> dict[str, Any]:
+    return {
+        "round": d.round,
+        "due": d.due.isoformat(),
+        "effective": d.effective.isoformat(),
+        "deposit_by": d.deposit_by.isoformat(),
+        "cutoff": d.cutoff.isoformat(sep=" "),
+        "rolled": d.roll.rolled,
+        "why": d.roll.explanation(),
+    }
+
+
+def _summary(
+    result: RoundResult, pack: RulePack, calendar_name: str, previous: _RoundOne | None
+) -> dict[str, Any]:
+    summary = summarize(result)
+    summary.update(rules=pack.id, calendar=calendar_name, dates=_dates(result.dates))
+    if result.next_dates is not None:
+        failed = result.failures
+        summary["retry"] = {
+            "enrollees": failed.height,
+            "amount": fen_to_yuan(int(failed["amount_fen"].sum())),
+            "retry_on": result.next_dates.effective.isoformat(),
+            "deposit_by": result.next_dates.deposit_by.isoformat(),
+        }
+    if previous is not None:
+        r1 = previous.summary
+        due = _fen(r1["attempted"]["amount"])
+        collected = _fen(r1["succeeded"]["amount"]) + _fen(summary["succeeded"]["amount"])
+        summary["month_total"] = {
+            "due": {"enrollees": r1["attempted"]["enrollees"], "amount": fen_to_yuan(due)},
+            "collected": {
+                "enrollees": r1["succeeded"]["enrollees"] + summary["succeeded"]["enrollees"],
+                "amount": fen_to_yuan(collected),
+            },
+            "unpaid": summary["failed"],
+            "collection_rate": rate(collected, due),
+        }
+    return summary
+
+
+def _fen(yuan: str) -> int:
+    return int(pl.select(yuan_to_fen(pl.lit(yuan))).item())
+
+
+def _manifest(
+    request: DeductRequest,
+    fingerprint: dict[str, Any],
+    pack: RulePack,
+    calendar_name: str,
+    files: list[OutputFile],
+) -> dict[str, Any]:
+    """Inputs, rules, calendar, tool and every output with its SHA-256 (DESIGN §8). No paths of
+    the output folder and no clock: the same inputs give the same bytes anywhere."""
+    names = {"enrollees": request.enrollees.name, "ledger": request.ledger.name, "rules": pack.id}
+    if "round_1" in fingerprint:
+        names["round_1"] = "../round-1/manifest.json"
+    return {
+        "tool": {"name": "mediins", "version": __version__},
+        "month": str(request.month),
+        "round": request.round,
+        "rules": pack.id,
+        "calendar": calendar_name,
+        "inputs": fingerprint,
+        "files": names,
+        "outputs": {f.name: {"sha256": sha256_bytes(f.data), "bytes": len(f.data)} for f in files},
+    }
