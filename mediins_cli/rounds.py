@@ -92,46 +92,55 @@ def debit(attempts: pl.DataFrame, balances: pl.DataFrame) -> pl.DataFrame:
     saw, after earlier members of a shared account), ``outcome`` and ``reason``.
     Members of a shared account go in ``enrollee_id`` order.
     """
+    index = pl.int_range(pl.len())
+    first_of_account = (pl.col("account_no") != pl.col("account_no").shift(1)).fill_null(True)
     frame = (
         attempts.join(balances.select("account_no", "balance_fen"), on="account_no", how="left")
         .rename({"balance_fen": "balance_at_cutoff_fen"})
         .sort("account_no", "enrollee_id")
-        .with_columns(pl.int_range(pl.len()).over("account_no").alias("__position"))
+        # position among the members of the account: 0, 1, 2, … (rows are sorted by account)
+        .with_columns((index - pl.when(first_of_account).then(index).forward_fill()).alias("__pos"))
     )
-    known = frame["balance_at_cutoff_fen"].is_not_null()
-    remaining = frame.filter(known & (pl.col("__position") == 0)).select(
-        "account_no", pl.col("balance_at_cutoff_fen").alias("__remaining")
+    # Position 0 sees the whole balance: one pass over every account at once.
+    step = _settle(
+        frame.filter(pl.col("__pos") == 0).with_columns(
+            pl.col("balance_at_cutoff_fen").alias("balance_available_fen")
+        )
     )
-    settled = []
-    positions = frame["__position"].n_unique() if frame.height else 0
-    for position in range(positions):
-        step = frame.filter(pl.col("__position") == position).join(
-            remaining, on="account_no", how="left"
-        )
-        ok = pl.col("__remaining").is_not_null() & (pl.col("__remaining") >= pl.col("amount_fen"))
-        step = step.with_columns(
-            pl.col("__remaining").alias("balance_available_fen"),
-            pl.when(ok).then(pl.lit(SUCCESS)).otherwise(pl.lit(FAILURE)).alias("outcome"),
-            pl.when(ok)
-            .then(pl.lit(None, dtype=pl.String))
-            .when(pl.col("__remaining").is_null())
-            .then(pl.lit(NO_ACCOUNT))
-            .otherwise(pl.lit(INSUFFICIENT_FUNDS))
-            .alias("reason"),
-        )
-        spent = step.filter(pl.col("outcome") == SUCCESS).select("account_no", "amount_fen")
-        remaining = remaining.join(spent, on="account_no", how="left").select(
+    settled = [step]
+    # Later positions exist only on shared accounts; each sees what the one before left.
+    shared = frame.filter(pl.col("__pos") == 1).select("account_no")
+    position = 1
+    while True:
+        left = step.join(shared, on="account_no", how="semi").select(
             "account_no",
-            (pl.col("__remaining") - pl.col("amount_fen").fill_null(0)).alias("__remaining"),
+            pl.when(pl.col("outcome") == SUCCESS)
+            .then(pl.col("balance_available_fen") - pl.col("amount_fen"))
+            .otherwise(pl.col("balance_available_fen"))
+            .alias("balance_available_fen"),
         )
-        settled.append(step.drop("__remaining"))
-    if not settled:
-        return frame.drop("__position").with_columns(
-            pl.lit(None, dtype=pl.Int64).alias("balance_available_fen"),
-            pl.lit(None, dtype=pl.String).alias("outcome"),
-            pl.lit(None, dtype=pl.String).alias("reason"),
-        )
-    return pl.concat(settled).drop("__position").sort("enrollee_id")
+        members = frame.filter(pl.col("__pos") == position)
+        if members.height == 0:
+            break
+        step = _settle(members.join(left, on="account_no", how="left"))
+        settled.append(step)
+        position += 1
+    return pl.concat(settled).drop("__pos").sort("enrollee_id")
+
+
+def _settle(step: pl.DataFrame) -> pl.DataFrame:
+    """Outcome and reason of debits that each see ``balance_available_fen``."""
+    available = pl.col("balance_available_fen")
+    ok = available.is_not_null() & (available >= pl.col("amount_fen"))
+    return step.with_columns(
+        pl.when(ok).then(pl.lit(SUCCESS)).otherwise(pl.lit(FAILURE)).alias("outcome"),
+        pl.when(ok)
+        .then(pl.lit(None, dtype=pl.String))
+        .when(available.is_null())
+        .then(pl.lit(NO_ACCOUNT))
+        .otherwise(pl.lit(INSUFFICIENT_FUNDS))
+        .alias("reason"),
+    )
 
 
 def with_references(result: pl.DataFrame, month: Month, round_no: int) -> pl.DataFrame:
