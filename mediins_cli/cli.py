@@ -78,7 +78,7 @@ def _guard(action: Callable[[], T]) -> T:
         report.render_problems(err, exc.frame)
         raise typer.Exit(exc.exit_code) from None
     except MediinsError as exc:
-        err.print(f"mediins: {exc}", markup=False)
+        err.print(f"mediins: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except typer.Exit:
         raise

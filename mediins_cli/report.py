@@ -256,6 +256,7 @@ def render_round(out: Console, outcome: DeductOutcome) -> None:
         f"rules {s['rules']}, calendar {s['calendar']}; due {_day(_iso(d['due']))}, effective "
         f"{_day(_iso(d['effective']))} ({d['why']}); deposits counted up to {d['cutoff']}",
         markup=False,
+        soft_wrap=True,
     )
     table = Table(box=box.SIMPLE_HEAVY)
     for heading_, justify in (

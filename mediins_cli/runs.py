@@ -97,7 +97,7 @@ def deduct(
 
     previous = _round_one_state(request) if request.round == 2 else None
     progress("hashing inputs")
-    fingerprint = _fingerprint(request, pack, calendar, previous)
+    fingerprint = _fingerprint(request, pack, calendar, dates, previous)
     if (
         previous is not None
         and fingerprint["enrollees"] != previous.manifest["inputs"]["enrollees"]
@@ -108,10 +108,8 @@ def deduct(
             "and needs the same enrollees"
         )
     existing = _existing_run(run_dir)
-    if existing is not None and existing["inputs"] == fingerprint:
+    if existing is not None and not _must_replace(request, run_dir, existing, fingerprint):
         return DeductOutcome("unchanged", run_dir, _read_json(run_dir / "summary.json"))
-    if existing is not None:
-        _refuse_replacing(request, run_dir, existing, fingerprint)
 
     progress("reading enrollees")
     enrollees, e_problems, _ = read_enrollees(request.enrollees, request.encoding)
@@ -143,10 +141,9 @@ def deduct(
     moved = None
     with month_lock(month_dir, f"round {request.round} of {request.month}"):
         existing = _existing_run(run_dir)  # again, under the lock
-        if existing is not None and existing["inputs"] == fingerprint:
+        if existing is not None and not _must_replace(request, run_dir, existing, fingerprint):
             return DeductOutcome("unchanged", run_dir, _read_json(run_dir / "summary.json"))
         if existing is not None:
-            _refuse_replacing(request, run_dir, existing, fingerprint)
             moved = move_aside(run_dir)
         write_run_dir(run_dir, files)
     return DeductOutcome("ran", run_dir, summary, moved, problems)
@@ -164,16 +161,33 @@ def _existing_run(run_dir: Path) -> dict[str, Any] | None:
     return _read_json(manifest)
 
 
-def _refuse_replacing(
+def _damaged(run_dir: Path, manifest: dict[str, Any]) -> list[str]:
+    """Output files of a run that are missing or no longer what its manifest says."""
+    return sorted(
+        name
+        for name, entry in manifest["outputs"].items()
+        if not (run_dir / name).is_file() or sha256_file(run_dir / name) != entry["sha256"]
+    )
+
+
+def _must_replace(
     request: DeductRequest, run_dir: Path, existing: dict[str, Any], fingerprint: dict[str, Any]
-) -> None:
-    changed = sorted(k for k in fingerprint if existing["inputs"].get(k) != fingerprint[k])
+) -> bool:
+    """False: the run is there, intact, from the same inputs (nothing to do). True: replace it
+    (only with ``force``). Otherwise refuse, saying why."""
     what = f"round {request.round} of {request.month}"
+    changed = sorted(k for k in fingerprint if existing["inputs"].get(k) != fingerprint[k])
+    damaged = _damaged(run_dir, existing)
+    if not changed and not damaged:
+        return False
     if not request.force:
+        if changed:
+            reason = f"with other inputs ({', '.join(changed)} differ)"
+        else:
+            reason = f"but its files changed since ({', '.join(damaged)})"
         raise Refused(
-            f"{what} already ran in {run_dir} with other inputs ({', '.join(changed)} differ); "
-            "its files are untouched. Use --force to run it again: the earlier run is kept, "
-            "moved aside."
+            f"{what} already ran in {run_dir} {reason}; its files are untouched. Use --force "
+            "to run it again: the earlier run is kept, moved aside."
         )
     later = round_dir(request.out, request.month, 2)
     if request.round == 1 and later.exists():
@@ -181,6 +195,7 @@ def _refuse_replacing(
             f"round 2 of {request.month} has already run on this round 1 ({later}); "
             "round 1 can no longer be replaced"
         )
+    return True
 
 
 @dataclass(frozen=True)
@@ -225,6 +240,7 @@ def _fingerprint(
     request: DeductRequest,
     pack: RulePack,
     calendar: WorkingCalendar,
+    dates: RoundDates,
     previous: _RoundOne | None,
 ) -> dict[str, Any]:
     """What the result depends on; a rerun with the same fingerprint has nothing to do."""
@@ -236,6 +252,8 @@ def _fingerprint(
         "ledger": sha256_file(request.ledger),
         "rules": sha256_file(Path(pack.path)),
         "calendar": _calendar_identity(calendar),
+        # what the calendar decided: a library upgrade that moved a date is another input
+        "dates": {"effective": dates.effective.isoformat(), "cutoff": str(dates.cutoff)},
     }
     if previous is not None:
         result["round_1"] = previous.manifest_sha
