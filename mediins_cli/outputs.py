@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -88,6 +89,7 @@ def write_run_dir(target: Path, files: list[OutputFile]) -> None:
     try:
         for f in files:
             path = staging / f.name
+            path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("wb") as fh:
                 fh.write(f.data)
                 fh.flush()
@@ -96,9 +98,7 @@ def write_run_dir(target: Path, files: list[OutputFile]) -> None:
         os.chmod(staging, 0o755)
         os.rename(staging, target)
     except BaseException:
-        for leftover in staging.glob("*"):
-            leftover.unlink(missing_ok=True)
-        staging.rmdir()
+        shutil.rmtree(staging, ignore_errors=True)  # our own unfinished staging folder
         raise
     _fsync_dir(target.parent)
 

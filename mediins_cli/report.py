@@ -295,10 +295,66 @@ def render_round(out: Console, outcome: DeductOutcome) -> None:
             f"collected ({_percent(t['collection_rate'])}); {t['unpaid']['enrollees']} enrollees "
             f"unpaid after round 2"
         )
+    if "continuity" in s:
+        render_continuity(out, s["continuity"])
     if outcome.moved_aside is not None:
         out.print(f"the earlier run was moved aside to {outcome.moved_aside}", markup=False)
     if outcome.status != "dry_run":
         out.print(f"files: {outcome.run_dir}", markup=False)
+
+
+CATEGORY_MEANING = {
+    "NEW_BREAK": "first unpaid month is this one; continuity can still be kept",
+    "ONGOING": "gap began earlier; still inside the window",
+    "WAITING_RESET": "gap inside the waiting period: a new one starts on resuming",
+    "CONTINUITY_LOST": "this month takes the gap past the window",
+    "LOST_BEFORE": "past the window already; still unpaid",
+    "RESUMED_CONTINUOUS": "paid after a gap inside the window: continuous",
+    "RESUMED_WAITING_RESET": "paid after a gap in the waiting period: new waiting period",
+    "RESUMED_NEW_ENROLLMENT": "paid after a gap past the window: new enrollee, new waiting period",
+}
+
+
+def render_continuity(out: Console, c: dict[str, Any]) -> None:
+    """Who now has a gap, by category and agency, how long the gaps are, what comes next."""
+    out.print(
+        f"[bold]continuity[/bold]: {c['breaks']} enrollees unpaid after round 2, "
+        f"{c['amount_not_collected']} yuan not collected this month"
+    )
+    table = Table(box=box.SIMPLE_HEAVY)
+    table.add_column("category")
+    table.add_column("enrollees", justify="right")
+    table.add_column("meaning")
+    for category, n in c["by_category"].items():
+        if n:
+            table.add_row(category, str(n), CATEGORY_MEANING[category])
+    for category, n in c["resumptions"].items():
+        table.add_row(category, str(n), CATEGORY_MEANING[category], style="green")
+    out.print(table)
+    if c["by_agency"]:
+        worst = ", ".join(
+            f"{a['agency']} {a['breaks']} ({a['amount']})" for a in c["by_agency"][:10]
+        )
+        more = len(c["by_agency"]) - 10
+        out.print(
+            f"by agency, most first: {worst}" + (f", … {more} more" if more > 0 else ""),
+            markup=False,
+            soft_wrap=True,
+        )
+    if c["unpaid_months"]:
+        lengths = ", ".join(
+            f"{k} month{'s' if k != '1' else ''}: {n}" for k, n in c["unpaid_months"].items()
+        )
+        out.print(f"gap lengths: {lengths}")
+    if c["resume_by"]:
+        deadlines = ", ".join(f"{n} by {m}" for m, n in c["resume_by"].items())
+        out.print(f"to keep continuity, pay again: {deadlines}")
+    if c["next_round_one"]:
+        out.print(f"next month's round 1: {_day(_iso(c['next_round_one']))}")
+    else:
+        out.print(
+            "next month's round 1: no calendar covers it yet (add rules/calendars/<year>.toml)"
+        )
 
 
 def _iso(text: str) -> date:

@@ -8,8 +8,10 @@ earlier run aside; round 2 needs round 1 of the same month; one run per month at
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,14 @@ from mediins_cli.calendar import (
     make_calendar,
     schedule_dates,
 )
-from mediins_cli.errors import BadInput, Refused
+from mediins_cli.continuity import (
+    BREAK_COLUMNS,
+    Continuity,
+    ContinuityRules,
+    assess,
+    summarize_continuity,
+)
+from mediins_cli.errors import BadInput, CalendarNotCovered, Refused
 from mediins_cli.inputs import ENROLLEE_COLUMNS, ledger_balances_at, read_enrollees
 from mediins_cli.money import fen_to_yuan, fen_to_yuan_expr, yuan_to_fen
 from mediins_cli.months import Month
@@ -40,13 +49,10 @@ from mediins_cli.outputs import (
     sha256_file,
     write_run_dir,
 )
-from mediins_cli.rounds import RoundResult, rate, round_one, round_two, summarize
+from mediins_cli.pinyin import order_by_pinyin
+from mediins_cli.rounds import RoundResult, classify, rate, round_one, round_two, summarize
 from mediins_cli.rules import RulePack, load_pack
 
-ROUND_FILES = {
-    1: ("success.csv", "failure.csv", "retry.csv", "skipped.csv"),
-    2: ("success.csv", "failure.csv"),
-}
 _KNOWN = {c.name for c in ENROLLEE_COLUMNS} | {"premium_fen", "line"}
 
 
@@ -125,13 +131,20 @@ def deduct(
         raise BadInput(problems)
 
     progress("debiting")
+    continuity = None
     if request.round == 1:
         result = round_one(enrollees, balances, dates, second)
     else:
         assert previous is not None
         result = round_two(enrollees, previous.retry_ids, previous.debits, balances, dates)
+        progress("assessing continuity")
+        continuity = _continuity(result, enrollees, previous, pack)
     summary = _summary(result, pack, calendar_name, previous)
-    files = _output_files(result, enrollees, summary)
+    if continuity is not None:
+        summary["continuity"] = summarize_continuity(
+            continuity, _next_round_one(pack, calendar, request.month)
+        )
+    files = _output_files(result, enrollees, summary, continuity)
     manifest = _manifest(request, fingerprint, pack, calendar_name, files)
     files.append(OutputFile("manifest.json", json_bytes(manifest), PUBLIC))
     if request.dry_run:
@@ -206,7 +219,7 @@ class _RoundOne:
     manifest_sha: str
     summary: dict[str, Any]
     retry_ids: pl.Series
-    debits: pl.DataFrame  # account_no, amount_fen, reference
+    debits: pl.DataFrame  # enrollee_id, account_no, amount_fen, reference, paid_on
 
 
 def _round_one_state(request: DeductRequest) -> _RoundOne:
@@ -231,7 +244,11 @@ def _round_one_state(request: DeductRequest) -> _RoundOne:
         _read_json(r1 / "summary.json"),
         retry["enrollee_id"],
         success.select(
-            "account_no", yuan_to_fen(pl.col("amount")).alias("amount_fen"), "reference"
+            "enrollee_id",
+            "account_no",
+            yuan_to_fen(pl.col("amount")).alias("amount_fen"),
+            "reference",
+            pl.col("deducted_on").str.to_date("%Y-%m-%d").alias("paid_on"),
         ),
     )
 
@@ -272,6 +289,31 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def _continuity(
+    result: RoundResult, enrollees: pl.DataFrame, previous: _RoundOne, pack: RulePack
+) -> Continuity:
+    """After round 2: breaks, resumptions and updates of everyone due this month."""
+    due = classify(enrollees, result.month).filter(pl.col("skip_reason").is_null())
+    paid = pl.concat(
+        [
+            previous.debits.select("enrollee_id", "paid_on", "reference"),
+            result.successes.select(
+                "enrollee_id", pl.lit(result.dates.effective).alias("paid_on"), "reference"
+            ),
+        ]
+    )
+    unpaid = result.failures.select("enrollee_id", "amount_fen", "reason")
+    return assess(due, result.month, paid, unpaid, ContinuityRules.of(pack))
+
+
+def _next_round_one(pack: RulePack, calendar: WorkingCalendar, month: Month) -> date | None:
+    """Next month's round-1 date, or None when no calendar covers it yet."""
+    try:
+        return schedule_dates(pack.schedule, calendar, month.shift(1))[0].effective
+    except CalendarNotCovered:
+        return None
+
+
 # --------------------------------------------------------------------------- output files
 
 
@@ -281,7 +323,10 @@ def _extras(enrollees: pl.DataFrame) -> list[str]:
 
 
 def _output_files(
-    result: RoundResult, enrollees: pl.DataFrame, summary: dict[str, Any]
+    result: RoundResult,
+    enrollees: pl.DataFrame,
+    summary: dict[str, Any],
+    continuity: Continuity | None,
 ) -> list[OutputFile]:
     extras = _extras(enrollees)
     amount = fen_to_yuan_expr(pl.col("amount_fen")).alias("amount")
@@ -320,9 +365,38 @@ def _output_files(
             pl.col("skip_reason").alias("reason"),
             *extras,
         )
+    if continuity is not None:
+        frames["breaks.csv"] = continuity.breaks.select(
+            *BREAK_COLUMNS,
+            fen_to_yuan_expr(pl.col("amount_fen")).alias("amount"),
+            "reason",
+            "account_no",
+            "waiting_until",
+        )
+        frames["resumptions.csv"] = continuity.resumptions
+        frames["updates.csv"] = continuity.updates
+        lists = frames["breaks.csv"]  # round 2: whom the agencies contact about a break
+    else:
+        lists = frames["retry.csv"]  # round 1: whom to remind before round 2
+    for agency, rows in _by_agency(lists):
+        frames[f"agencies/{agency}.csv"] = rows
     files = [OutputFile(name, csv_bytes(frame), PRIVATE) for name, frame in frames.items()]
     files.append(OutputFile("summary.json", json_bytes(summary), PUBLIC))
     return files
+
+
+def _by_agency(frame: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
+    """One list per agency, ordered by the pinyin of the name as the agencies' paper lists are
+    (seed 003 §七). File names keep letters, digits, CJK, ``-``, ``_`` and ``.`` of the code."""
+    ordered = order_by_pinyin(frame, "name", "enrollee_id")
+    out = []
+    for (agency,), rows in ordered.group_by("agency", maintain_order=True):
+        safe = re.sub(r"[^\w.-]", "_", str(agency)).lstrip(".") or "_"
+        out.append((safe, rows))
+    names = [name for name, _ in out]
+    if len(set(names)) != len(names):
+        raise BadInput("two agency codes give the same file name under agencies/; rename one")
+    return sorted(out, key=lambda item: item[0])
 
 
 def _dates(d: RoundDates) -> dict[str, Any]:

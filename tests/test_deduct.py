@@ -32,6 +32,12 @@ ENROLLEES = SAMPLE / "enrollees.csv"
 LEDGER = SAMPLE / "ledger.csv"
 LEDGER_R2 = SAMPLE / "ledger-round2.csv"
 MONTH = "2024-02"
+# Round 1's retry list of the sample reaches five agencies (sample_data/README.md): DC-RC01 单丽;
+# CY-ZJ03 卢海燕, 欧阳晓峰, 覃美玲; FT-SB05 查海涛, 孙浩, 马俊杰; HD-RC04 缪建华, 朴成浩, 袁梦琪;
+# XC-SB02 翟雪. Each gets its reminder list under agencies/.
+AGENCY_LISTS = {
+    f"agencies/{a}.csv" for a in ("CY-ZJ03", "DC-RC01", "FT-SB05", "HD-RC04", "XC-SB02")
+}
 ROUND_ONE_FILES = {
     "success.csv",
     "failure.csv",
@@ -39,7 +45,7 @@ ROUND_ONE_FILES = {
     "skipped.csv",
     "summary.json",
     "manifest.json",
-}
+} | AGENCY_LISTS
 CSV_FILES = {"success.csv", "failure.csv", "retry.csv", "skipped.csv"}
 REQUIRED = {
     "success.csv": ["enrollee_id", "name", "account_no", "amount", "deducted_on", "reference"],
@@ -217,7 +223,7 @@ def round_one_copy(tmp_path: Path, round_one: Run) -> Run:
 
 def test_round_one_writes_exactly_the_six_files_in_the_month_and_round_folder(round_one):
     assert round_one.result.exit_code == 0
-    assert {p.name for p in round_one.dir().iterdir()} == ROUND_ONE_FILES
+    assert set(contents(round_one.dir())) == ROUND_ONE_FILES
     # no staging directory or temporary file left beside the run
     assert {p.name for p in (round_one.out / MONTH).iterdir()} <= {"round-1", ".lock"}
     assert [p.name for p in round_one.out.iterdir()] == [MONTH]

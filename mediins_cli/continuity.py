@@ -1,0 +1,354 @@
+"""Continuity after round 2 (DESIGN §5): who now has a gap, what it means, what follows.
+
+Pure: frames, a month and the rule pack's values in; frames out. Every rule is a value of the
+pack (window in days or months, waiting period and its reset, suspension, back-payment); there
+are no region names here.
+
+One number carries the window: ``R``, the last month in which paying again still keeps the record
+continuous, for a gap that began in month ``S``. Months unit: R = S + length (a gap of up to
+``length`` months keeps continuity, seeds 002 and 004). Days unit: R = S + n, n the number of
+months S, S..S+1, … whose calendar days, first day of S to last day of the last, stay within the
+window (seed 000 §七(二): 60 days; Feb–Mar 2024 is 60 days, Mar–Apr 2024 is 61). A gap that is
+still open in month M is inside the window while M < R, lost in month R, lost before after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from mediins_cli.months import Month
+from mediins_cli.rules import RulePack
+
+# Categories of an enrollee due this month and still unpaid after round 2 (breaks.csv).
+NEW_BREAK = "NEW_BREAK"
+ONGOING = "ONGOING"
+CONTINUITY_LOST = "CONTINUITY_LOST"
+LOST_BEFORE = "LOST_BEFORE"
+WAITING_RESET = "WAITING_RESET"
+BREAK_CATEGORIES = (NEW_BREAK, ONGOING, WAITING_RESET, CONTINUITY_LOST, LOST_BEFORE)
+
+# Categories of an enrollee who paid this month after a gap (resumptions.csv).
+RESUMED_CONTINUOUS = "RESUMED_CONTINUOUS"
+RESUMED_WAITING_RESET = "RESUMED_WAITING_RESET"
+RESUMED_NEW_ENROLLMENT = "RESUMED_NEW_ENROLLMENT"
+RESUMPTION_CATEGORIES = (RESUMED_CONTINUOUS, RESUMED_WAITING_RESET, RESUMED_NEW_ENROLLMENT)
+
+PAID = "PAID"  # paid this month with no gap behind (updates.csv)
+
+#: breaks.csv's columns of DESIGN §8, in order
+BREAK_COLUMNS = (
+    "enrollee_id",
+    "name",
+    "agency",
+    "category",
+    "unpaid_since",
+    "unpaid_months",
+    "unpaid_days",
+    "resume_by_month",
+    "benefits_suspended_from",
+    "backpay_until",
+    "backpay_channel",
+)
+
+
+@dataclass(frozen=True)
+class ContinuityRules:
+    """The values of a rule pack this module uses, as plain data."""
+
+    window_unit: str  # "days" | "months"
+    window_length: int
+    waiting_unit: str  # "days" | "months"
+    waiting_length: int
+    reset_gap_months: int | None
+    suspension: str | None  # "month_after_unpaid" | None
+    backpay: str  # "never" | "within_window"
+    backpay_months: int | None
+    backpay_channel: str | None
+
+    @classmethod
+    def of(cls, pack: RulePack) -> ContinuityRules:
+        return cls(
+            window_unit=pack.continuity.window_unit.value,
+            window_length=pack.continuity.window_length.value,
+            waiting_unit=pack.waiting_period.unit.value,
+            waiting_length=pack.waiting_period.length.value,
+            reset_gap_months=pack.waiting_period.reset_gap_months.value,
+            suspension=pack.suspension.benefits_suspended_from.value,
+            backpay=pack.backpay.allowed.value,
+            backpay_months=pack.backpay.within_months.value,
+            backpay_channel=pack.backpay.channel.value,
+        )
+
+
+@dataclass(frozen=True)
+class Continuity:
+    breaks: pl.DataFrame
+    resumptions: pl.DataFrame
+    updates: pl.DataFrame
+
+
+# --------------------------------------------------------------------------- month arithmetic
+
+
+def month_index(d: pl.Expr) -> pl.Expr:
+    """A date's month as a count of months (year·12 + month − 1)."""
+    return d.dt.year().cast(pl.Int32) * 12 + d.dt.month().cast(pl.Int32) - 1
+
+
+def first_day(index: pl.Expr) -> pl.Expr:
+    """The first day of the month with this index."""
+    return pl.date(index // 12, index % 12 + 1, 1)
+
+
+def last_day(index: pl.Expr) -> pl.Expr:
+    return first_day(index + 1).dt.offset_by("-1d")
+
+
+def _index_of(month: Month) -> int:
+    return month.year * 12 + month.month - 1
+
+
+def resume_by_index(start: pl.Expr, rules: ContinuityRules) -> pl.Expr:
+    """R: the last month whose payment keeps continuous a gap that began in month ``start``."""
+    if rules.window_unit == "months":
+        return start + rules.window_length
+    # Days: count the spans S..S+k (k = 0, 1, …) that stay within the window; the count grows
+    # with k and stops, so R = S + that count. Bounded: a month has at least 28 days.
+    spans = []
+    for k in range(rules.window_length // 28 + 2):
+        days = (first_day(start + k + 1) - first_day(start)).dt.total_days()
+        spans.append((days <= rules.window_length).cast(pl.Int32))
+    return start + pl.sum_horizontal(spans)
+
+
+def _yyyymm(index: pl.Expr) -> pl.Expr:
+    return first_day(index).dt.strftime("%Y-%m")
+
+
+def new_waiting_until(paid_on: pl.Expr, rules: ContinuityRules) -> pl.Expr:
+    """Last day of a waiting period that begins the day after ``paid_on`` (DESIGN §5; 001 第十九条:
+    从缴费成功次日起计算). Days: 180 days after a debit on 2024-02-18 are 02-19 … 08-16.
+    Months, as the Civil Code counts them (第二百零一条: the first day is not counted;
+    第二百零三条: the period ends on the corresponding day of the last month, or on its last day
+    when there is none): 3 months after 2024-02-18 end on 2024-05-18, after 2024-11-30 on
+    2025-02-28."""
+    if rules.waiting_unit == "days":
+        return paid_on.dt.offset_by(f"{rules.waiting_length}d")
+    return paid_on.dt.offset_by(f"{rules.waiting_length}mo")  # polars clamps to the month end
+
+
+# --------------------------------------------------------------------------- the month's picture
+
+
+def assess(
+    due: pl.DataFrame,
+    month: Month,
+    paid: pl.DataFrame,
+    unpaid: pl.DataFrame,
+    rules: ContinuityRules,
+) -> Continuity:
+    """Breaks, resumptions and updates for everyone ``due`` in ``month``.
+
+    ``due``: the enrollees attempted in round 1 (typed enrollee columns). ``paid``:
+    ``enrollee_id, paid_on, reference`` of this month's successful debits (either round).
+    ``unpaid``: ``enrollee_id, amount_fen, reason`` of round 2's failures.
+    """
+    m = _index_of(month)
+    s = pl.col("__s")
+    frame = (
+        due.join(paid.select("enrollee_id", "paid_on", "reference"), on="enrollee_id", how="left")
+        .join(unpaid.select("enrollee_id", "amount_fen", "reason"), on="enrollee_id", how="left")
+        .with_columns(
+            pl.when(pl.col("paid_through").is_not_null())
+            .then(month_index(pl.col("paid_through")) + 1)
+            .otherwise(month_index(pl.col("enrolled_on")) + 1)  # coverage starts the next month
+            .alias("__s")
+        )
+        .with_columns(resume_by_index(s, rules).alias("__r"))
+    )
+    # Seed 000 §七(一): a gap of N months or more that begins inside the waiting period resets it.
+    in_waiting = pl.col("waiting_until").is_not_null() & (pl.col("waiting_until") >= first_day(s))
+    if rules.reset_gap_months is None:
+        resets_open = resets_closed = pl.lit(False)
+    else:
+        resets_open = in_waiting & (pl.lit(m) - s + 1 >= rules.reset_gap_months)  # gap S..M
+        resets_closed = in_waiting & (pl.lit(m) - s >= rules.reset_gap_months)  # gap S..M-1
+
+    breaks = _breaks(frame.filter(pl.col("paid_on").is_null()), m, rules, resets_open)
+    resumed = frame.filter(pl.col("paid_on").is_not_null() & (s < m))
+    resumptions = _resumptions(resumed, m, rules, resets_closed)
+    updates = _updates(frame, month, breaks, resumptions)
+    return Continuity(breaks, resumptions, updates)
+
+
+def _breaks(frame: pl.DataFrame, m: int, rules: ContinuityRules, resets: pl.Expr) -> pl.DataFrame:
+    s, r = pl.col("__s"), pl.col("__r")
+    open_window = pl.lit(m) < r
+    category = (
+        pl.when(pl.lit(m) == r)
+        .then(pl.lit(CONTINUITY_LOST))
+        .when(pl.lit(m) > r)
+        .then(pl.lit(LOST_BEFORE))
+        .when(resets)
+        .then(pl.lit(WAITING_RESET))
+        .when(s == m)
+        .then(pl.lit(NEW_BREAK))
+        .otherwise(pl.lit(ONGOING))
+    )
+    if rules.suspension == "month_after_unpaid":
+        suspended = _yyyymm(s + 1)
+    else:
+        suspended = pl.lit(None, dtype=pl.String)
+    backpay_until, channel = _backpay(rules, open_window)
+    return frame.select(
+        "enrollee_id",
+        "name",
+        "agency",
+        category.alias("category"),
+        _yyyymm(s).alias("unpaid_since"),
+        (pl.lit(m) - s + 1).alias("unpaid_months"),
+        (first_day(pl.lit(m) + 1) - first_day(s)).dt.total_days().alias("unpaid_days"),
+        pl.when(open_window).then(_yyyymm(r)).alias("resume_by_month"),
+        suspended.alias("benefits_suspended_from"),
+        backpay_until.cast(pl.String).alias("backpay_until"),
+        channel.alias("backpay_channel"),
+        "amount_fen",
+        "reason",
+        "account_no",
+        "waiting_until",
+    ).sort("enrollee_id")
+
+
+def _resumptions(
+    frame: pl.DataFrame, m: int, rules: ContinuityRules, resets: pl.Expr
+) -> pl.DataFrame:
+    s, r = pl.col("__s"), pl.col("__r")
+    category = (
+        pl.when(pl.lit(m) > r)
+        .then(pl.lit(RESUMED_NEW_ENROLLMENT))
+        .when(resets)
+        .then(pl.lit(RESUMED_WAITING_RESET))
+        .otherwise(pl.lit(RESUMED_CONTINUOUS))
+    )
+    new_waiting = category != RESUMED_CONTINUOUS
+    backpay_until, channel = _backpay(rules, pl.lit(m) <= r)
+    return (
+        frame.with_columns(category.alias("category"))
+        .select(
+            "enrollee_id",
+            "name",
+            "agency",
+            "category",
+            _yyyymm(s).alias("gap_since"),
+            (pl.lit(m) - s).alias("gap_months"),
+            (first_day(pl.lit(m)) - first_day(s)).dt.total_days().alias("gap_days"),
+            "paid_on",
+            "reference",
+            pl.when(new_waiting).then(pl.col("paid_on").dt.offset_by("1d")).alias("waiting_from"),
+            pl.when(new_waiting)
+            .then(new_waiting_until(pl.col("paid_on"), rules))
+            .alias("waiting_until"),
+            backpay_until.alias("backpay_until"),
+            channel.alias("backpay_channel"),
+        )
+        .sort("enrollee_id")
+    )
+
+
+def _backpay(rules: ContinuityRules, open_window: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """Until when, and where, the unpaid months of a gap can be paid afterwards: within the
+    pack's months while the window is open, never through bank withholding (000 §七, 004)."""
+    s, r = pl.col("__s"), pl.col("__r")
+    if rules.backpay != "within_window" or rules.backpay_months is None:
+        return pl.lit(None, dtype=pl.String), pl.lit("none")
+    deadline = pl.min_horizontal(r, s + rules.backpay_months)
+    until = pl.when(open_window).then(last_day(deadline).dt.strftime("%Y-%m-%d"))
+    channel = (
+        pl.when(open_window)
+        .then(pl.lit(rules.backpay_channel))
+        .otherwise(pl.lit("none: past the window"))
+    )
+    return until, channel
+
+
+def _updates(
+    frame: pl.DataFrame, month: Month, breaks: pl.DataFrame, resumptions: pl.DataFrame
+) -> pl.DataFrame:
+    """The new ``paid_through`` and ``waiting_until`` of everyone due (DESIGN §8 updates.csv)."""
+    events = pl.concat(
+        [
+            breaks.select(
+                "enrollee_id",
+                pl.col("category").alias("event"),
+                pl.lit(None, dtype=pl.Date).alias("__new_waiting"),
+            ),
+            resumptions.select(
+                "enrollee_id",
+                pl.col("category").alias("event"),
+                pl.col("waiting_until").alias("__new_waiting"),
+            ),
+        ]
+    )
+    paid = pl.col("paid_on").is_not_null()
+    return (
+        frame.join(events, on="enrollee_id", how="left")
+        .select(
+            "enrollee_id",
+            pl.when(paid)
+            .then(pl.lit(str(month)))
+            .otherwise(pl.col("paid_through").dt.strftime("%Y-%m"))
+            .alias("paid_through"),
+            pl.coalesce(pl.col("__new_waiting"), pl.col("waiting_until")).alias("waiting_until"),
+            pl.col("paid_through").dt.strftime("%Y-%m").alias("paid_through_before"),
+            pl.col("waiting_until").alias("waiting_until_before"),
+            pl.col("event").fill_null(pl.lit(PAID)),
+        )
+        .sort("enrollee_id")
+    )
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def summarize_continuity(result: Continuity, next_round: date | None) -> dict[str, Any]:
+    """Counts (no personal data) for summary.json and the terminal."""
+    from mediins_cli.money import fen_to_yuan
+
+    b = result.breaks
+    by_category = dict(b.group_by("category").len().sort("category").iter_rows())
+    by_agency = (
+        b.group_by("agency")
+        .agg(pl.len().alias("breaks"), pl.col("amount_fen").sum().alias("amount_fen"))
+        .sort(["breaks", "agency"], descending=[True, False])
+    )
+    lengths = (
+        b.select(pl.col("unpaid_months").clip(upper_bound=4).alias("months"))
+        .group_by("months")
+        .len()
+        .sort("months")
+    )
+    resume_by = (
+        b.filter(pl.col("resume_by_month").is_not_null())
+        .group_by("resume_by_month")
+        .len()
+        .sort("resume_by_month")
+    )
+    return {
+        "breaks": b.height,
+        "by_category": {k: by_category.get(k, 0) for k in BREAK_CATEGORIES},
+        "by_agency": [
+            {"agency": a, "breaks": n, "amount": fen_to_yuan(f)}
+            for a, n, f in by_agency.iter_rows()
+        ],
+        "unpaid_months": {("4+" if k == 4 else str(k)): n for k, n in lengths.iter_rows()},
+        "amount_not_collected": fen_to_yuan(int(b["amount_fen"].sum())),
+        "resume_by": dict(resume_by.iter_rows()),
+        "resumptions": dict(
+            result.resumptions.group_by("category").len().sort("category").iter_rows()
+        ),
+        "next_round_one": next_round.isoformat() if next_round else None,
+    }

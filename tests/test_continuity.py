@@ -1,0 +1,265 @@
+"""Continuity after round 2 (DESIGN §5), hand-worked from the seeds' words for each rule pack."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import pytest
+
+from mediins_cli.continuity import ContinuityRules, assess, first_day, resume_by_index
+from mediins_cli.months import Month
+from mediins_cli.rules import load_pack
+
+BEIJING = ContinuityRules.of(load_pack("beijing-2007"))
+JIANGSU = ContinuityRules.of(load_pack("jiangsu-huaian-2021"))
+DALIAN = ContinuityRules.of(load_pack("dalian-2025"))
+JILIN = ContinuityRules.of(load_pack("jilin-2022"))
+
+
+def month_of(text: str) -> date:
+    return date.fromisoformat(text + "-01")
+
+
+def picture(
+    rules,
+    month: str,
+    paid_through: str | None,
+    *,
+    paid_on: date | None = None,
+    waiting_until: date | None = None,
+    enrolled_on: date = date(2015, 6, 1),
+):
+    """One enrollee due in ``month``: paid this month on ``paid_on``, or unpaid after round 2."""
+    due = pl.DataFrame(
+        {
+            "enrollee_id": ["A"],
+            "name": ["张三"],
+            "agency": ["DC01"],
+            "account_no": ["6214830000000001"],
+            "enrolled_on": [enrolled_on],
+            "paid_through": [month_of(paid_through) if paid_through else None],
+            "waiting_until": [waiting_until],
+        },
+        schema_overrides={"paid_through": pl.Date, "waiting_until": pl.Date},
+    )
+    paid = pl.DataFrame(
+        {
+            "enrollee_id": ["A"] if paid_on else [],
+            "paid_on": [paid_on] if paid_on else [],
+            "reference": ["MI-1"] if paid_on else [],
+        },
+        schema={"enrollee_id": pl.String, "paid_on": pl.Date, "reference": pl.String},
+    )
+    unpaid = pl.DataFrame(
+        {
+            "enrollee_id": [] if paid_on else ["A"],
+            "amount_fen": [] if paid_on else [70353],
+            "reason": [] if paid_on else ["INSUFFICIENT_FUNDS"],
+        },
+        schema={"enrollee_id": pl.String, "amount_fen": pl.Int64, "reason": pl.String},
+    )
+    return assess(due, Month.parse(month), paid, unpaid, rules)
+
+
+def the_break(rules, month, paid_through, **kw) -> dict:
+    result = picture(rules, month, paid_through, **kw)
+    assert result.resumptions.height == 0
+    return result.breaks.row(0, named=True)
+
+
+def the_resumption(rules, month, paid_through, paid_on, **kw) -> dict:
+    result = picture(rules, month, paid_through, paid_on=paid_on, **kw)
+    assert result.breaks.height == 0
+    return result.resumptions.row(0, named=True)
+
+
+def resume_by(rules, since: str) -> str:
+    index = int(since[:4]) * 12 + int(since[5:]) - 1
+    got = pl.select(first_day(resume_by_index(pl.lit(index), rules)).dt.strftime("%Y-%m"))
+    return got.item()
+
+
+# --------------------------------------------------------------------------- Beijing: days
+
+
+def test_beijing_feb_mar_2024_is_60_days_and_keeps_continuity():
+    # 000 §七(二): 中断缴费60天之内续保，可按连续参保对待. Feb 2024 has 29 days: 29 + 31 = 60.
+    assert resume_by(BEIJING, "2024-02") == "2024-04"  # pay again in April at the latest
+    b = the_break(BEIJING, "2024-03", "2024-01")
+    assert (b["category"], b["unpaid_since"], b["unpaid_months"], b["unpaid_days"]) == (
+        "ONGOING",
+        "2024-02",
+        2,
+        60,
+    )
+    assert b["resume_by_month"] == "2024-04"
+    r = the_resumption(BEIJING, "2024-04", "2024-01", date(2024, 4, 12))
+    assert (r["category"], r["gap_months"], r["gap_days"]) == ("RESUMED_CONTINUOUS", 2, 60)
+    assert r["waiting_until"] is None
+
+
+def test_beijing_mar_apr_2024_is_61_days_and_loses_continuity():
+    # 31 + 30 = 61 > 60: 缴费中断超过60天的，续保后，按初次参保对待.
+    assert resume_by(BEIJING, "2024-03") == "2024-04"
+    b = the_break(BEIJING, "2024-03", "2024-02")
+    assert (b["category"], b["resume_by_month"]) == ("NEW_BREAK", "2024-04")
+    b = the_break(BEIJING, "2024-04", "2024-02")
+    assert (b["category"], b["unpaid_days"], b["resume_by_month"]) == ("CONTINUITY_LOST", 61, None)
+    b = the_break(BEIJING, "2024-05", "2024-02")
+    assert (b["category"], b["unpaid_months"], b["unpaid_days"]) == ("LOST_BEFORE", 3, 92)
+    r = the_resumption(BEIJING, "2024-05", "2024-02", date(2024, 5, 13))
+    assert (r["category"], r["gap_days"]) == ("RESUMED_NEW_ENROLLMENT", 61)
+    # a new 180-day waiting period from the day after the debit: 05-14 … 11-09
+    assert (r["waiting_from"], r["waiting_until"]) == (date(2024, 5, 14), date(2024, 11, 9))
+
+
+def test_beijing_feb_mar_2023_is_59_days():
+    assert resume_by(BEIJING, "2023-02") == "2023-04"
+    b = the_break(BEIJING, "2023-03", "2023-01")
+    assert (b["unpaid_days"], b["category"]) == (59, "ONGOING")
+
+
+def test_beijing_a_gap_over_the_new_year_counts_december_and_january():
+    # 31 + 31 = 62 > 60: a December gap must end by paying in January.
+    assert resume_by(BEIJING, "2023-12") == "2024-01"
+    r = the_resumption(BEIJING, "2024-02", "2023-11", date(2024, 2, 18))
+    assert (r["category"], r["gap_days"]) == ("RESUMED_NEW_ENROLLMENT", 62)
+    assert (r["waiting_from"], r["waiting_until"]) == (date(2024, 2, 19), date(2024, 8, 16))
+
+
+def test_beijing_gives_no_back_payment_and_no_suspension_month():
+    b = the_break(BEIJING, "2024-02", "2024-01")
+    assert (b["backpay_until"], b["backpay_channel"]) == (None, "none")  # 000 §七(三)
+    assert b["benefits_suspended_from"] is None  # 000 does not say
+
+
+def test_beijing_a_gap_inside_the_waiting_period_resets_it():
+    # 000 §七(一): 在医疗等待期内…缴费中断1个月及以上的，续保后，按初次参保对待，医疗等待期重新设定.
+    b = the_break(BEIJING, "2024-02", "2024-01", waiting_until=date(2024, 4, 28))
+    assert b["category"] == "WAITING_RESET"
+    r = the_resumption(
+        BEIJING, "2024-03", "2024-01", date(2024, 3, 12), waiting_until=date(2024, 4, 28)
+    )
+    assert r["category"] == "RESUMED_WAITING_RESET"
+    assert (r["waiting_from"], r["waiting_until"]) == (date(2024, 3, 13), date(2024, 9, 8))
+
+
+def test_beijing_a_waiting_period_over_before_the_gap_is_not_reset():
+    b = the_break(BEIJING, "2024-02", "2024-01", waiting_until=date(2024, 1, 31))
+    assert b["category"] == "NEW_BREAK"
+    r = the_resumption(
+        BEIJING, "2024-03", "2024-01", date(2024, 3, 12), waiting_until=date(2024, 1, 31)
+    )
+    assert r["category"] == "RESUMED_CONTINUOUS"
+
+
+def test_paying_with_no_gap_is_not_a_resumption():
+    result = picture(BEIJING, "2024-02", "2024-01", paid_on=date(2024, 2, 18))
+    assert result.breaks.height == result.resumptions.height == 0
+    assert result.updates.select("paid_through", "event").row(0) == ("2024-02", "PAID")
+
+
+def test_a_new_enrollee_first_due_this_month_who_pays_has_no_gap():
+    # enrolled 2024-01-15: coverage from 2024-02 (000 §五), first payment in February.
+    result = picture(
+        BEIJING, "2024-02", None, paid_on=date(2024, 2, 18), enrolled_on=date(2024, 1, 15)
+    )
+    assert result.resumptions.height == 0
+    assert result.updates["paid_through"].to_list() == ["2024-02"]
+
+
+def test_a_new_enrollee_who_never_paid_has_a_gap_from_coverage_start():
+    b = the_break(BEIJING, "2024-03", None, enrolled_on=date(2024, 1, 15))
+    assert (b["unpaid_since"], b["unpaid_months"], b["unpaid_days"]) == ("2024-02", 2, 60)
+
+
+# --------------------------------------------------------------------------- Jiangsu: months
+
+
+@pytest.mark.parametrize(
+    ("month", "category", "resume_by_month"),
+    [
+        ("2024-02", "NEW_BREAK", "2024-05"),
+        ("2024-03", "ONGOING", "2024-05"),
+        ("2024-04", "ONGOING", "2024-05"),  # 3 unpaid months: 不超过3个月, still kept
+        ("2024-05", "CONTINUITY_LOST", None),  # the 4th: 超过3个月
+        ("2024-06", "LOST_BEFORE", None),
+    ],
+)
+def test_jiangsu_keeps_three_unpaid_months_and_loses_the_fourth(month, category, resume_by_month):
+    b = the_break(JIANGSU, month, "2024-01")
+    assert (b["category"], b["resume_by_month"]) == (category, resume_by_month)
+    # 苏医保发〔2021〕61号 二: 自第二个自然月起暂时停止享受职工医保待遇
+    assert b["benefits_suspended_from"] == "2024-03"
+
+
+def test_jiangsu_back_payment_inside_the_window_through_the_tax_channels():
+    b = the_break(JIANGSU, "2024-03", "2024-01")
+    assert b["backpay_until"] == "2024-05-31"
+    assert "税务机关" in b["backpay_channel"]
+    lost = the_break(JIANGSU, "2024-05", "2024-01")
+    assert (lost["backpay_until"], lost["backpay_channel"]) == (None, "none: past the window")
+
+
+def test_jiangsu_resuming_after_four_months_starts_a_three_month_waiting_period():
+    r = the_resumption(JIANGSU, "2024-05", "2024-01", date(2024, 5, 13))
+    assert r["category"] == "RESUMED_CONTINUOUS"  # Feb–Apr: 3 months
+    assert r["backpay_until"] == "2024-05-31"
+    r = the_resumption(JIANGSU, "2024-06", "2024-01", date(2024, 6, 12))
+    assert r["category"] == "RESUMED_NEW_ENROLLMENT"
+    # 3 months from the day after 06-12: 06-13 … 09-12
+    assert (r["waiting_from"], r["waiting_until"]) == (date(2024, 6, 13), date(2024, 9, 12))
+
+
+def test_a_month_end_waiting_period_ends_on_the_last_day_of_a_short_month():
+    # Civil Code 第二百零三条: no corresponding day (11-30 → February) → the month's last day.
+    r = the_resumption(JIANGSU, "2024-11", "2024-05", date(2024, 11, 30))
+    assert r["category"] == "RESUMED_NEW_ENROLLMENT"
+    assert r["waiting_until"] == date(2025, 2, 28)
+
+
+# --------------------------------------------------------------------------- Dalian, Jilin
+
+
+def test_dalian_back_pays_within_three_months_never_through_the_bank():
+    # 004: 中断时间不超过三个月的…申请补缴…只能通过…微信小程序或线下的税务窗口缴纳.
+    b = the_break(DALIAN, "2024-02", "2024-01")
+    assert (b["backpay_until"], b["resume_by_month"]) == ("2024-05-31", "2024-05")
+    assert "微信小程序" in b["backpay_channel"] and "银行" not in b["backpay_channel"]
+    assert b["benefits_suspended_from"] == "2024-03"  # 中断的次月
+    lost = the_break(DALIAN, "2024-05", "2024-01")
+    assert lost["backpay_channel"] == "none: past the window"  # 超过三个月，就不能进行补缴了
+
+
+def test_jilin_counts_the_new_waiting_period_in_days_from_the_day_after():
+    # 001 第十九条: 首次参保或中断缴费3个月以上的…等待期以天为单位，从缴费成功次日起计算.
+    r = the_resumption(JILIN, "2024-06", "2024-01", date(2024, 6, 12))
+    assert r["category"] == "RESUMED_NEW_ENROLLMENT"  # Feb–May: 4 months, over 3
+    assert (r["waiting_from"], r["waiting_until"]) == (date(2024, 6, 13), date(2024, 9, 10))
+    r = the_resumption(JILIN, "2024-05", "2024-01", date(2024, 5, 13))
+    assert r["category"] == "RESUMED_CONTINUOUS"  # 3 months (含)
+
+
+# --------------------------------------------------------------------------- updates
+
+
+def test_updates_carry_the_new_paid_through_and_waiting_until():
+    lost = picture(BEIJING, "2024-05", "2024-02", paid_on=date(2024, 5, 13))
+    assert lost.updates.row(0, named=True) == {
+        "enrollee_id": "A",
+        "paid_through": "2024-05",
+        "waiting_until": date(2024, 11, 9),
+        "paid_through_before": "2024-02",
+        "waiting_until_before": None,
+        "event": "RESUMED_NEW_ENROLLMENT",
+    }
+    unpaid = picture(BEIJING, "2024-02", "2024-01", waiting_until=date(2024, 4, 28))
+    assert unpaid.updates.row(0, named=True) == {
+        "enrollee_id": "A",
+        "paid_through": "2024-01",  # unchanged: nothing paid
+        "waiting_until": date(2024, 4, 28),  # reset only when payment resumes (续保后)
+        "paid_through_before": "2024-01",
+        "waiting_until_before": date(2024, 4, 28),
+        "event": "WAITING_RESET",
+    }
