@@ -160,6 +160,12 @@ _MONTH_RE = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 _CHUNK = 1 << 22
 
 
+def extra_columns(enrollees: pl.DataFrame) -> list[str]:
+    """Columns of a typed enrollee frame that mediins does not know: carried through untouched."""
+    known = {c.name for c in ENROLLEE_COLUMNS} | {"premium_fen", "line"}
+    return [c for c in enrollees.columns if c not in known]
+
+
 @dataclass(frozen=True)
 class Inputs:
     """Both files, typed, with the warnings that did not stop them."""
@@ -719,18 +725,7 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
             pl.col("premium_fen") <= 0,
             pl.concat_str(_quoted(pl.col("monthly_premium")), pl.lit(" must be more than 0")),
         ),
-        _empty("account_no"),
-        _Check(
-            "account_no",
-            "BAD_ACCOUNT",
-            pl.col("account_no").is_not_null()
-            & ~pl.col("account_no").str.contains(r"^[0-9]{6,32}$"),
-            pl.concat_str(
-                pl.lit("an account number is 6–32 digits ("),
-                _masked_account(pl.col("account_no")),
-                pl.lit(")"),
-            ),
-        ),
+        *_account_checks(),
     ]
     problems = _collect(f, [c for c in checks if c is not None], shown)
     problems = pl.concat([problems, _area_warnings(f.filter(ric_ok), shown)])
@@ -809,8 +804,8 @@ def _ledger_parsed(columns: list[str]) -> list[pl.Expr]:
     ]
 
 
-def _ledger_row_checks() -> list[_Check]:
-    """Checks of one ledger row by itself (repeated references are checked across rows)."""
+def _account_checks() -> list[_Check]:
+    """An account number, in either file: present and 6–32 digits."""
     return [
         _empty("account_no"),
         _Check(
@@ -824,6 +819,13 @@ def _ledger_row_checks() -> list[_Check]:
                 pl.lit(")"),
             ),
         ),
+    ]
+
+
+def _ledger_row_checks() -> list[_Check]:
+    """Checks of one ledger row by itself (repeated references are checked across rows)."""
+    return [
+        *_account_checks(),
         _empty("posted_at"),
         _Check(
             "posted_at",

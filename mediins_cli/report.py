@@ -18,7 +18,7 @@ from rich.table import Table
 
 from mediins_cli.calendar import RoundDates, weekday_name
 from mediins_cli.errors import format_problems
-from mediins_cli.inputs import Inputs
+from mediins_cli.inputs import Inputs, extra_columns
 from mediins_cli.rules import RulePack
 from mediins_cli.runs import DeductOutcome
 
@@ -166,7 +166,7 @@ def inputs_summary(inputs: Inputs) -> dict[str, Any]:
             "accounts": per_account.height,
             "shared_accounts": per_account.filter(pl.col("len") > 1).height,
             "without_ledger_rows": missing,
-            "extra_columns": [c for c in e.columns if c not in _KNOWN_ENROLLEE],
+            "extra_columns": extra_columns(e),
         },
         "ledger": {
             "rows": ledger.height,
@@ -177,24 +177,6 @@ def inputs_summary(inputs: Inputs) -> dict[str, Any]:
         },
         "warnings": inputs.warnings.height,
     }
-
-
-_KNOWN_ENROLLEE = {
-    "enrollee_id",
-    "id_type",
-    "name",
-    "sex",
-    "birth_date",
-    "agency",
-    "status",
-    "enrolled_on",
-    "paid_through",
-    "waiting_until",
-    "premium_fen",
-    "account_no",
-    "bank",
-    "line",
-}
 
 
 def render_inputs_summary(out: Console, summary: dict[str, Any]) -> None:

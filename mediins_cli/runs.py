@@ -33,7 +33,7 @@ from mediins_cli.continuity import (
     summarize_continuity,
 )
 from mediins_cli.errors import BadInput, CalendarNotCovered, Refused
-from mediins_cli.inputs import ENROLLEE_COLUMNS, ledger_balances_at, read_enrollees
+from mediins_cli.inputs import extra_columns, ledger_balances_at, read_enrollees
 from mediins_cli.money import fen_to_yuan, fen_to_yuan_expr, yuan_to_fen
 from mediins_cli.months import Month
 from mediins_cli.outputs import (
@@ -52,8 +52,6 @@ from mediins_cli.outputs import (
 from mediins_cli.pinyin import order_by_pinyin
 from mediins_cli.rounds import RoundResult, classify, rate, round_one, round_two, summarize
 from mediins_cli.rules import RulePack, load_pack
-
-_KNOWN = {c.name for c in ENROLLEE_COLUMNS} | {"premium_fen", "line"}
 
 
 @dataclass(frozen=True)
@@ -317,18 +315,13 @@ def _next_round_one(pack: RulePack, calendar: WorkingCalendar, month: Month) -> 
 # --------------------------------------------------------------------------- output files
 
 
-def _extras(enrollees: pl.DataFrame) -> list[str]:
-    """Columns of the enrollee file mediins does not know: carried through untouched."""
-    return [c for c in enrollees.columns if c not in _KNOWN]
-
-
 def _output_files(
     result: RoundResult,
     enrollees: pl.DataFrame,
     summary: dict[str, Any],
     continuity: Continuity | None,
 ) -> list[OutputFile]:
-    extras = _extras(enrollees)
+    extras = extra_columns(enrollees)
     amount = fen_to_yuan_expr(pl.col("amount_fen")).alias("amount")
     base = ["enrollee_id", "name", "agency", "account_no"]
     success = result.successes.select(
