@@ -10,7 +10,8 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from dataclasses import replace
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -19,17 +20,14 @@ import typer
 
 from mediins_cli import __version__, report
 from mediins_cli.calendar import make_calendar, schedule_dates
+from mediins_cli.config import fill, load_settings
 from mediins_cli.errors import BadInput, ExitCode, MediinsError, problems_frame
 from mediins_cli.inputs import load_inputs
 from mediins_cli.months import Month
 from mediins_cli.outputs import atomic_write_csv
 from mediins_cli.rules import DEFAULT_PACK, load_all_packs, load_pack
-from mediins_cli.runs import DeductRequest
+from mediins_cli.runs import CHINA, DayPlan, DeductRequest, OutputFormat, plan_day
 from mediins_cli.runs import deduct as run_deduct
-
-#: China has kept UTC+8 without daylight saving since 1991: "today" for an operator in any
-#: social-insurance centre.
-CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 app = typer.Typer(
     name="mediins",
@@ -110,6 +108,7 @@ def _main(
 
 
 def _today() -> datetime:
+    """Now in China (UTC+8, no daylight saving): the day an operator or a cron job means."""
     return datetime.now(CHINA)
 
 
@@ -292,29 +291,63 @@ def validate(
 class RoundChoice(StrEnum):
     one = "1"
     two = "2"
+    auto = "auto"
 
 
 @app.command()
 def deduct(
     round_no: Annotated[
         RoundChoice,
-        typer.Option("--round", help="Which round: 1 (all due) or 2 (round 1's retry list)."),
+        typer.Option(
+            "--round",
+            help="1 (everyone due), 2 (round 1's retry list) or auto (for cron: the round whose "
+            "effective date is --date, if any).",
+        ),
     ],
-    enrollees: Annotated[Path, typer.Option("--enrollees", help="enrollees.csv of the run month.")],
-    ledger: Annotated[
-        Path, typer.Option("--ledger", help="ledger.csv: the bank's transactions up to the round.")
-    ],
-    month: Annotated[
-        str | None, typer.Option("--month", help="Run month YYYY-MM (default: this month).")
+    enrollees: Annotated[
+        str | None,
+        typer.Option(
+            "--enrollees",
+            help="enrollees.csv of the run month; {month} and {round} are filled in. "
+            "[setting: enrollees]",
+        ),
     ] = None,
-    rules: RulesOption = DEFAULT_PACK,
+    ledger: Annotated[
+        str | None,
+        typer.Option(
+            "--ledger",
+            help="The bank's transactions up to the round; {month} and {round} are filled in. "
+            "[setting: ledger]",
+        ),
+    ] = None,
+    month: Annotated[
+        str | None,
+        typer.Option("--month", help="Run month YYYY-MM (default: this month; not with auto)."),
+    ] = None,
+    on_date: Annotated[
+        str | None,
+        typer.Option("--date", help="With --round auto: the day YYYY-MM-DD (default: today)."),
+    ] = None,
+    rules: Annotated[
+        str | None, typer.Option("--rules", help="Rule pack id or path. [setting: rules]")
+    ] = None,
     out: Annotated[
-        Path, typer.Option("--out", help="Output folder; the run goes to OUT/YYYY-MM/round-N/.")
-    ] = Path("out"),
+        str | None,
+        typer.Option("--out", help="Output folder (default out); runs go to OUT/YYYY-MM/round-N/."),
+    ] = None,
     calendar_name: CalendarOption = None,
     encoding: Annotated[
-        str, typer.Option("--encoding", help="auto (UTF-8, else GB18030), utf-8 or gb18030.")
-    ] = "auto",
+        str | None,
+        typer.Option("--encoding", help="Inputs: auto (UTF-8, else GB18030), utf-8 or gb18030."),
+    ] = None,
+    excel: Annotated[
+        bool | None,
+        typer.Option("--excel/--no-excel", help="CSV with a UTF-8 BOM so Excel shows Chinese."),
+    ] = None,
+    out_encoding: Annotated[
+        str | None,
+        typer.Option("--out-encoding", help="CSV encoding: utf-8 (default) or gb18030."),
+    ] = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -328,59 +361,133 @@ def deduct(
 ) -> None:
     """Run a deduction round: debit every enrollee due (round 1) or round 1's retry list (round 2).
 
-    Writes success.csv, failure.csv, retry.csv and skipped.csv (round 1) or success.csv and
-    failure.csv (round 2), with summary.json and manifest.json, to OUT/YYYY-MM/round-N/.
-    Deduction failures are results (exit 0). Exit 2 on bad input, 3 when refused: the round
-    already ran with other inputs (see --force), round 2 before round 1, another run holding
-    the lock.
+    Writes success.csv, failure.csv, retry.csv and skipped.csv (round 1) or success.csv,
+    failure.csv, breaks.csv, resumptions.csv and updates.csv (round 2), per-agency lists,
+    summary.json and manifest.json to OUT/YYYY-MM/round-N/. Failed debits are results (exit 0).
+    Exit 2 on bad input, 3 when refused: the round already ran with other inputs (see --force),
+    round 2 before round 1, another run holding the lock. Options not given come from
+    MEDIINS_* environment variables, then mediins.toml.
 
     Examples:
 
       mediins deduct --round 1 --month 2024-02 --enrollees sample_data/enrollees.csv
       --ledger sample_data/ledger.csv
 
-      mediins deduct --round 2 --month 2024-02 --enrollees sample_data/enrollees.csv
-      --ledger sample_data/ledger.csv --json
+      mediins deduct --round auto --enrollees '/srv/exports/{month}/enrollees.csv'
+      --ledger '/srv/bank/{month}/ledger-round{round}.csv' --out /srv/mediins/out
     """
 
     def action() -> None:
-        try:
-            run_month = Month.parse(month) if month else Month.of(_today().date())
-        except ValueError as exc:
-            raise BadInput(f"--month: {exc}") from None
-        request = DeductRequest(
-            round=int(round_no.value),
-            month=run_month,
-            enrollees=enrollees,
-            ledger=ledger,
-            out=out,
-            rules=rules,
-            calendar=calendar_name.value if calendar_name else None,
-            encoding=encoding,
+        settings = load_settings()
+        template_e = settings.get("enrollees", enrollees)
+        template_l = settings.get("ledger", ledger)
+        if template_e is None or template_l is None:
+            missing = "--enrollees" if template_e is None else "--ledger"
+            raise BadInput(f"{missing} is required (or set it in mediins.toml or MEDIINS_*)")
+        base = DeductRequest(
+            round=1,
+            month=Month(1900, 1),
+            enrollees=Path(),
+            ledger=Path(),
+            out=Path(settings.get("out", out, "out")),
+            rules=settings.get("rules", rules, DEFAULT_PACK),
+            calendar=settings.get("calendar", calendar_name.value if calendar_name else None),
+            encoding=settings.get("encoding", encoding, "auto"),
             force=force,
             dry_run=dry_run,
+            format=OutputFormat(
+                excel=settings.get("excel", excel, False),
+                encoding=settings.get("out_encoding", out_encoding, "utf-8"),
+            ),
+            command=" ".join(sys.argv),
         )
-        err = report.console(stderr=True)
-        if err.is_terminal and not json_output:
-            with err.status("starting") as status:
-                outcome = run_deduct(request, progress=lambda stage: status.update(stage))
-        else:
-            outcome = run_deduct(request)
-        if outcome.warnings.height:
-            report.render_problems(err, outcome.warnings)
-        if json_output:
-            report.print_json(
-                {
-                    "status": outcome.status,
-                    "run_dir": str(outcome.run_dir),
-                    "moved_aside": str(outcome.moved_aside) if outcome.moved_aside else None,
-                    "summary": outcome.summary,
-                }
+
+        def request(run_month: Month, number: int) -> DeductRequest:
+            return replace(
+                base,
+                round=number,
+                month=run_month,
+                enrollees=fill(template_e, str(run_month), number),
+                ledger=fill(template_l, str(run_month), number),
             )
+
+        if round_no is RoundChoice.auto:
+            if month is not None:
+                raise BadInput("--month does not go with --round auto (the date decides)")
+            day = _parse_day(on_date) if on_date else _today().date()
+            plan = plan_day(base.rules, base.calendar, day)
+            if plan.warning:
+                report.console(stderr=True).print(
+                    f"mediins: warning: {plan.warning}", markup=False, soft_wrap=True
+                )
+            requests = [request(r.month, r.round) for r in plan.due]
+            if not requests:
+                _report_nothing_due(plan, json_output)
+                return
         else:
-            report.render_round(report.console(), outcome)
+            if on_date is not None:
+                raise BadInput("--date goes with --round auto; use --month for round 1 or 2")
+            try:
+                run_month = Month.parse(month) if month else Month.of(_today().date())
+            except ValueError as exc:
+                raise BadInput(f"--month: {exc}") from None
+            requests = [request(run_month, int(round_no.value))]
+        outcomes = [_run_one(r, json_output) for r in requests]
+        if json_output:
+            report.print_json(outcomes[0] if len(outcomes) == 1 else outcomes)
 
     _guard(action)
+
+
+def _parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadInput(f"--date: {text!r} is not a date YYYY-MM-DD") from None
+
+
+def _run_one(request: DeductRequest, json_output: bool) -> dict[str, object]:
+    err = report.console(stderr=True)
+    if err.is_terminal and not json_output:
+        with err.status("starting") as status:
+            outcome = run_deduct(request, progress=lambda stage: status.update(stage))
+    else:
+        outcome = run_deduct(request)
+    if outcome.warnings.height:
+        report.render_problems(err, outcome.warnings)
+    if not json_output:
+        report.render_round(report.console(), outcome)
+    return {
+        "status": outcome.status,
+        "run_dir": str(outcome.run_dir),
+        "moved_aside": str(outcome.moved_aside) if outcome.moved_aside else None,
+        "summary": outcome.summary,
+    }
+
+
+def _report_nothing_due(plan: DayPlan, json_output: bool) -> None:
+    nxt = plan.next
+    if json_output:
+        report.print_json(
+            {
+                "status": "nothing_due",
+                "date": plan.day.isoformat(),
+                "next": None
+                if nxt is None
+                else {"month": str(nxt.month), "round": nxt.round, "effective": str(nxt.effective)},
+            }
+        )
+        return
+    out = report.console()
+    if nxt is None:
+        out.print(f"{plan.day}: no deduction round is due; the next cannot be told yet")
+    else:
+        out.print(
+            f"{plan.day}: no deduction round is due; next: round {nxt.round} of {nxt.month} on "
+            f"{nxt.effective} ({nxt.roll.explanation()})",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def main() -> None:

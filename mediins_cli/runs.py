@@ -8,10 +8,12 @@ earlier run aside; round 2 needs round 1 of the same month; one run per month at
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,6 @@ from mediins_cli.outputs import (
     PRIVATE,
     PUBLIC,
     OutputFile,
-    csv_bytes,
     json_bytes,
     lock_holder,
     month_lock,
@@ -55,6 +56,30 @@ from mediins_cli.rules import RulePack, load_pack
 
 
 @dataclass(frozen=True)
+class OutputFormat:
+    """How CSV files are written: UTF-8 (with a BOM when ``excel``, so Excel shows Chinese) or
+    GB18030. JSON files are always UTF-8."""
+
+    excel: bool = False
+    encoding: str = "utf-8"  # "utf-8" | "gb18030"
+
+    def encode(self, text: str) -> bytes:
+        if self.encoding == "gb18030":
+            return text.encode("gb18030")
+        return (("\ufeff" if self.excel else "") + text).encode("utf-8")
+
+    @property
+    def read_encoding(self) -> str:
+        return "gb18030" if self.encoding == "gb18030" else "utf8"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"excel": self.excel, "encoding": self.encoding}
+
+
+OUT_ENCODINGS = ("utf-8", "gb18030")
+
+
+@dataclass(frozen=True)
 class DeductRequest:
     round: int
     month: Month
@@ -66,6 +91,8 @@ class DeductRequest:
     encoding: str = "auto"
     force: bool = False
     dry_run: bool = False
+    format: OutputFormat = OutputFormat()
+    command: str = ""  # how the run was asked for, for its log
 
 
 @dataclass(frozen=True)
@@ -79,6 +106,10 @@ class DeductOutcome:
     warnings: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
+#: China keeps UTC+8 without daylight saving: the clock of every social-insurance centre
+CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+
 def round_dir(out: Path, month: Month, round_no: int) -> Path:
     return out / str(month) / f"round-{round_no}"
 
@@ -87,6 +118,9 @@ def deduct(
     request: DeductRequest, progress: Callable[[str], None] = lambda _: None
 ) -> DeductOutcome:
     """Run one round of one month (see the module docstring for the rules)."""
+    started = datetime.now(CHINA)
+    if request.format.encoding not in OUT_ENCODINGS:
+        raise BadInput(f"--out-encoding: {request.format.encoding!r} is not utf-8 or gb18030")
     pack = load_pack(request.rules)
     calendar_name = request.calendar or pack.schedule.calendar.value
     calendar = make_calendar(calendar_name)
@@ -142,7 +176,7 @@ def deduct(
         summary["continuity"] = summarize_continuity(
             continuity, _next_round_one(pack, calendar, request.month)
         )
-    files = _output_files(result, enrollees, summary, continuity)
+    files = _output_files(result, enrollees, summary, continuity, request.format)
     manifest = _manifest(request, fingerprint, pack, calendar_name, files)
     files.append(OutputFile("manifest.json", json_bytes(manifest), PUBLIC))
     if request.dry_run:
@@ -156,8 +190,84 @@ def deduct(
             return DeductOutcome("unchanged", run_dir, _read_json(run_dir / "summary.json"))
         if existing is not None:
             moved = move_aside(run_dir)
-        write_run_dir(run_dir, files)
+        log = _run_log(request, fingerprint, summary, files, started, moved)
+        write_run_dir(run_dir, [*files, OutputFile(LOG_NAME, log, PRIVATE)])
     return DeductOutcome("ran", run_dir, summary, moved, problems)
+
+
+LOG_NAME = "run.log"
+
+
+def _run_log(
+    request: DeductRequest,
+    fingerprint: dict[str, Any],
+    summary: dict[str, Any],
+    files: list[OutputFile],
+    started: datetime,
+    moved: Path | None,
+) -> bytes:
+    """The run's plain-text log. Counts, dates and hashes only: no names, ID or account numbers.
+    It carries the clock, so it is not among the manifest's outputs (those are byte-identical
+    on rerun) and replay ignores it."""
+    d = summary["dates"]
+    lines = [
+        f"mediins {__version__}: round {request.round} of {request.month}",
+        f"asked for: {request.command or 'mediins deduct'}",
+        f"started {started.isoformat(timespec='seconds')} on {socket.gethostname()}, "
+        f"pid {os.getpid()}",
+        f"rules {summary['rules']}, calendar {summary['calendar']}",
+        f"due {d['due']}, effective {d['effective']} ({d['why']}), cut-off {d['cutoff']}",
+        f"enrollees {request.enrollees} sha256 {fingerprint['enrollees']}",
+        f"ledger {request.ledger} sha256 {fingerprint['ledger']}",
+        f"attempted {summary['attempted']['enrollees']} ({summary['attempted']['amount']} yuan), "
+        f"succeeded {summary['succeeded']['enrollees']} ({summary['succeeded']['amount']}), "
+        f"failed {summary['failed']['enrollees']} ({summary['failed']['amount']})",
+    ]
+    lines += [
+        f"failed {reason}: {v['enrollees']} ({v['amount']})"
+        for reason, v in summary["failed"]["by_reason"].items()
+    ]
+    if "continuity" in summary:
+        lines.append(f"continuity: {json.dumps(summary['continuity']['by_category'])}")
+    if moved is not None:
+        lines.append(f"the earlier run was moved aside to {moved}")
+    lines.append(
+        f"wrote {len(files)} files; finished {datetime.now(CHINA).isoformat('T', 'seconds')}"
+    )
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+# --------------------------------------------------------------------------- the cron day
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    """What ``--round auto`` does on a day: the rounds whose effective date it is (the previous
+    month's round 2 included, when it rolled into this month), else the next round to come."""
+
+    day: date
+    due: tuple[RoundDates, ...]
+    next: RoundDates | None
+    warning: str | None = None  # e.g. next month's year has no calendar yet
+
+
+def plan_day(rules: str, calendar_name: str | None, day: date) -> DayPlan:
+    """The day's own month must be covered by a calendar (else exit 2, never a guess); a
+    neighbouring month that is not only costs the "next round" line a warning."""
+    pack = load_pack(rules)
+    calendar = make_calendar(calendar_name or pack.schedule.calendar.value)
+    this = Month.of(day)
+    rounds = list(schedule_dates(pack.schedule, calendar, this))
+    warning = None
+    for month in (this.shift(-1), this.shift(1)):
+        try:
+            rounds += schedule_dates(pack.schedule, calendar, month)
+        except CalendarNotCovered as exc:
+            if month > this:
+                warning = str(exc)
+    due = tuple(sorted((r for r in rounds if r.effective == day), key=lambda r: r.month))
+    later = sorted((r for r in rounds if r.effective > day), key=lambda r: r.effective)
+    return DayPlan(day, due, later[0] if later else None, warning)
 
 
 # --------------------------------------------------------------------------- reruns
@@ -233,9 +343,9 @@ def _round_one_state(request: DeductRequest) -> _RoundOne:
         path = r1 / name
         if not path.is_file() or sha256_file(path) != entry["sha256"]:
             raise Refused(f"{path} is missing or changed since round 1 wrote it; round 2 refused")
-    text = {"infer_schema": False}
-    retry = pl.read_csv(r1 / "retry.csv", **text)  # type: ignore[arg-type]
-    success = pl.read_csv(r1 / "success.csv", **text)  # type: ignore[arg-type]
+    encoding = OutputFormat(**manifest.get("format", {})).read_encoding
+    retry = pl.read_csv(r1 / "retry.csv", infer_schema=False, encoding=encoding)
+    success = pl.read_csv(r1 / "success.csv", infer_schema=False, encoding=encoding)
     return _RoundOne(
         manifest,
         sha256_file(manifest_path),
@@ -269,6 +379,7 @@ def _fingerprint(
         "calendar": _calendar_identity(calendar),
         # what the calendar decided: a library upgrade that moved a date is another input
         "dates": {"effective": dates.effective.isoformat(), "cutoff": str(dates.cutoff)},
+        "format": request.format.as_dict(),
     }
     if previous is not None:
         result["round_1"] = previous.manifest_sha
@@ -320,6 +431,7 @@ def _output_files(
     enrollees: pl.DataFrame,
     summary: dict[str, Any],
     continuity: Continuity | None,
+    fmt: OutputFormat,
 ) -> list[OutputFile]:
     extras = extra_columns(enrollees)
     amount = fen_to_yuan_expr(pl.col("amount_fen")).alias("amount")
@@ -373,7 +485,9 @@ def _output_files(
         lists = frames["retry.csv"]  # round 1: whom to remind before round 2
     for agency, rows in _by_agency(lists):
         frames[f"agencies/{agency}.csv"] = rows
-    files = [OutputFile(name, csv_bytes(frame), PRIVATE) for name, frame in frames.items()]
+    files = [
+        OutputFile(name, fmt.encode(frame.write_csv()), PRIVATE) for name, frame in frames.items()
+    ]
     files.append(OutputFile("summary.json", json_bytes(summary), PUBLIC))
     return files
 
@@ -456,6 +570,7 @@ def _manifest(
         "rules": pack.id,
         "calendar": calendar_name,
         "inputs": fingerprint,
+        "format": request.format.as_dict(),
         "files": names,
         "outputs": {f.name: {"sha256": sha256_bytes(f.data), "bytes": len(f.data)} for f in files},
     }

@@ -140,11 +140,12 @@ def sha256(path: Path) -> str:
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
-    """Every file under ``root``: its bytes and mtime_ns."""
+    """Every output file under ``root``: its bytes and mtime_ns. ``run.log`` carries the clock
+    and is not an output (it is not in the manifest); it is checked on its own."""
     return {
         str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
         for p in sorted(root.rglob("*"))
-        if p.is_file()
+        if p.is_file() and p.name != "run.log"
     }
 
 
