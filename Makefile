@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint replay venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ demo: $(STAMP)
 ## test: the whole suite
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## replay: the shipped year of history, run again and compared file by file (plain and chained)
+replay: $(STAMP)
+	$(BIN)/mediins replay sample_data/history
+	$(BIN)/mediins replay sample_data/history --chain
 
 ## lint: ruff (lint + format check) and mypy
 lint: $(STAMP)

@@ -6,8 +6,10 @@ Errors go to stderr, results to stdout, ``--json`` prints machine-readable resul
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
@@ -25,6 +27,7 @@ from mediins_cli.errors import BadInput, ExitCode, MediinsError, problems_frame
 from mediins_cli.inputs import load_inputs
 from mediins_cli.months import Month
 from mediins_cli.outputs import atomic_write_csv
+from mediins_cli.replay import replay as run_replay
 from mediins_cli.rules import DEFAULT_PACK, load_all_packs, load_pack
 from mediins_cli.runs import CHINA, DayPlan, DeductRequest, OutputFormat, plan_day
 from mediins_cli.runs import deduct as run_deduct
@@ -488,6 +491,94 @@ def _report_nothing_due(plan: DayPlan, json_output: bool) -> None:
             markup=False,
             soft_wrap=True,
         )
+
+
+# --------------------------------------------------------------------------- replay
+
+
+@app.command()
+def replay(
+    history: Annotated[
+        Path, typer.Argument(metavar="HISTORY_DIR", help="Folder of months with expected outputs.")
+    ],
+    update: Annotated[
+        bool,
+        typer.Option("--update", help="Rewrite the expected outputs (after a deliberate change)."),
+    ] = False,
+    chain: Annotated[
+        bool,
+        typer.Option(
+            "--chain",
+            help="Take each month's paid_through and waiting_until from the previous month's "
+            "updates.csv instead of the stored enrollee file.",
+        ),
+    ] = False,
+    scratch: Annotated[
+        Path | None,
+        typer.Option(
+            "--scratch",
+            help="Run into this empty folder and keep it (default: a "
+            "temporary folder, removed afterwards).",
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Replay historical months and compare every output file with the expected one.
+
+    Each month of HISTORY_DIR (YYYY-MM/ with enrollees.csv, ledger-round1.csv,
+    ledger-round2.csv and expected/round-1/, expected/round-2/) runs in order; every difference
+    is shown by file, row and column. Exit 1 on any difference, 0 when all match.
+
+    Examples:
+
+      mediins replay sample_data/history
+
+      mediins replay sample_data/history --chain
+
+      mediins replay sample_data/history --update
+    """
+
+    def action() -> None:
+        err = report.console(stderr=True)
+        with contextlib.ExitStack() as stack:
+            folder = scratch or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            if err.is_terminal and not json_output:
+                status = stack.enter_context(err.status("replaying"))
+                result = run_replay(
+                    history,
+                    folder,
+                    chain=chain,
+                    update=update,
+                    progress=lambda stage: status.update(stage),
+                )
+            else:
+                result = run_replay(history, folder, chain=chain, update=update)
+        if json_output:
+            report.print_json(
+                {
+                    "ok": result.ok,
+                    "months": result.months,
+                    "files_compared": result.files_compared,
+                    "differences": [
+                        {
+                            "month": d.month,
+                            "round": d.round,
+                            "file": d.file,
+                            "kind": d.kind,
+                            "details": d.details,
+                        }
+                        for d in result.differences
+                    ],
+                    "updated": [str(p) for p in result.updated],
+                    "notes": result.notes,
+                }
+            )
+        else:
+            report.render_replay(report.console(), result)
+        if not result.ok:
+            raise typer.Exit(ExitCode.UNEXPECTED)
+
+    _guard(action)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from rich.table import Table
 from mediins_cli.calendar import RoundDates, weekday_name
 from mediins_cli.errors import format_problems
 from mediins_cli.inputs import Inputs, extra_columns
+from mediins_cli.replay import ReplayReport
 from mediins_cli.rules import RulePack
 from mediins_cli.runs import DeductOutcome
 
@@ -348,3 +349,31 @@ def _percent(rate: str) -> str:
     whole, _, frac = rate.partition(".")
     digits = (whole + frac.ljust(4, "0"))[:-2].lstrip("0") or "0"
     return f"{digits}.{frac.ljust(4, '0')[2:]} %"
+
+
+# --------------------------------------------------------------------------- replay
+
+
+def render_replay(out: Console, result: ReplayReport) -> None:
+    """Every difference by file, row and column (masked), then one line of totals."""
+    for note in result.notes:
+        out.print(note, markup=False, style="dim", soft_wrap=True)
+    for difference in result.differences:
+        out.print(str(difference), markup=False, style="red", soft_wrap=True)
+    months = (
+        f"{len(result.months)} months ({result.months[0]} … {result.months[-1]})"
+        if (result.months)
+        else "no months"
+    )
+    if result.updated:
+        out.print(f"replayed {months}; rewrote {len(result.updated)} expected folders")
+    elif result.ok:
+        out.print(
+            f"replayed {months}: {result.files_compared} files compared, "
+            "[green]no differences[/green]"
+        )
+    else:
+        files = len({(d.month, d.round, d.file) for d in result.differences})
+        out.print(
+            f"replayed {months}: {result.files_compared} files compared, [red]{files} differ[/red]"
+        )

@@ -376,7 +376,7 @@ def _fingerprint(
         "enrollees": sha256_file(request.enrollees),
         "ledger": sha256_file(request.ledger),
         "rules": sha256_file(Path(pack.path)),
-        "calendar": _calendar_identity(calendar),
+        "calendar": _calendar_identity(calendar, _years_consulted(request, dates)),
         # what the calendar decided: a library upgrade that moved a date is another input
         "dates": {"effective": dates.effective.isoformat(), "cutoff": str(dates.cutoff)},
         "format": request.format.as_dict(),
@@ -386,10 +386,25 @@ def _fingerprint(
     return result
 
 
-def _calendar_identity(calendar: WorkingCalendar) -> dict[str, Any]:
+def _years_consulted(request: DeductRequest, dates: RoundDates) -> set[int]:
+    """The years whose calendar a round's result depends on: from the due date to the effective
+    date, and for round 2 next month's round 1 (shown in the continuity summary)."""
+    years = {dates.due.year, dates.effective.year}
+    if request.round == 2:
+        years.add(request.month.shift(1).year)
+    return years
+
+
+def _calendar_identity(calendar: WorkingCalendar, years: set[int]) -> dict[str, Any]:
+    """The calendar by name and the operator files of the years consulted: next autumn's new
+    file does not make every earlier month "other inputs"."""
     files = {}
     if isinstance(calendar, OfficialCalendar):
-        files = {Path(f.path).name: sha256_file(Path(f.path)) for f in calendar.files.values()}
+        files = {
+            Path(f.path).name: sha256_file(Path(f.path))
+            for year, f in sorted(calendar.files.items())
+            if year in years
+        }
     return {"name": calendar.name, "files": files}
 
 

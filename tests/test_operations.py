@@ -285,3 +285,28 @@ def test_each_run_leaves_a_log_without_personal_data(run, sample_copy, tmp_path)
     people -= {"ric", "M", "F", "hkmo", "tw", "passport"}
     assert not [p for p in people if p in log]
     assert "continuity" in (month / "round-2" / "run.log").read_text(encoding="utf-8")
+
+
+def test_next_autumns_calendar_file_does_not_change_an_earlier_months_run(run, tmp_path):
+    small_month(tmp_path, "2024-03", "2024-02")
+    calendars = tmp_path / "calendars"
+    calendars.mkdir()
+    env = {"MEDIINS_CALENDAR_DIR": str(calendars)}
+    args = (
+        "deduct",
+        "--round",
+        "1",
+        "--month",
+        "2024-03",
+        "--enrollees",
+        tmp_path / "2024-03" / "enrollees.csv",
+        "--ledger",
+        tmp_path / "2024-03" / "ledger-round1.csv",
+        "--out",
+        tmp_path / "out",
+    )
+    assert run(*args, env=env).exit_code == 0
+    (calendars / "2035.toml").write_text('year = 2035\nsource = "notice"\n', encoding="utf-8")
+    again = run(*args, env=env)
+    assert again.exit_code == 0, again.stderr
+    assert "nothing to do" in again.stdout

@@ -1,0 +1,617 @@
+"""Replay of historical months (issue 5, part 3): proof that a new version gives the old answers.
+
+A history folder holds, per month, the inputs a run had and the files mediins wrote for them::
+
+    HISTORY_DIR/
+      replay.toml            optional: rules = "<pack id or path>", calendar = "official"|"weekends"
+      <YYYY-MM>/             one folder per month, consecutive or not, replayed in month order
+        enrollees.csv        the master system's export for the month
+        ledger-round1.csv    the bank's export before round 1
+        ledger-round2.csv    the bank's export before round 2
+        expected/round-1/    the files mediins wrote for round 1 (all of them, agencies/ included)
+        expected/round-2/
+
+Other files and hidden folders at the top (a README, a generator script) are left alone; any
+other folder must be a month. A ``rules`` path in ``replay.toml`` is relative to the history
+folder; without ``replay.toml`` the default pack and its calendar are used.
+
+:func:`replay` runs round 1 then round 2 of every month with :func:`mediins_cli.runs.deduct`
+into an empty scratch folder and compares every file of ``<scratch>/<month>/round-<n>/`` with
+``expected/round-<n>/``, byte for byte, except ``run.log`` (logs carry the clock) and the tool
+version in ``manifest.json`` (a new version must be able to replay an old history). Each
+mismatch is a :class:`Difference` whose details say which rows and columns differ (keyed by
+``enrollee_id``, ID and account numbers and names masked) or which JSON keys.
+
+``update=True`` rewrites the expected folders that differ (the golden files are mediins's own
+output; replacing them after a deliberate change is the point). ``chain=True`` takes each
+month's enrollee state from the previous month's ``updates.csv`` of this very replay
+(:func:`chain_enrollees`), proving the tool can carry itself from month to month.
+
+A library: no printing, no Typer. The command ``mediins replay`` renders the report.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import shutil
+import tempfile
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from mediins_cli.errors import BadInput, Problem
+from mediins_cli.inputs import ENROLLEE_COLUMNS
+from mediins_cli.mask import mask_account, mask_id, mask_name
+from mediins_cli.months import Month
+from mediins_cli.rules import DEFAULT_PACK
+from mediins_cli.runs import DeductRequest, deduct, round_dir
+
+SETTINGS_FILE = "replay.toml"
+ENROLLEES = "enrollees.csv"
+LEDGERS = {1: "ledger-round1.csv", 2: "ledger-round2.csv"}
+EXPECTED = "expected"
+UPDATES = "updates.csv"
+#: files of a run directory that replay never compares (the run log carries times)
+IGNORED = frozenset({"run.log"})
+#: detail lines per file before "… and N more"
+MAX_DETAILS = 20
+CALENDARS = ("official", "weekends")
+
+Kind = Literal["missing", "unexpected", "changed"]
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One output file that is not what the history expects.
+
+    ``kind``: ``missing`` (expected, not written by the replay), ``unexpected`` (written, not
+    expected) or ``changed``. ``details``: readable lines, personal numbers masked.
+    """
+
+    month: str
+    round: int
+    file: str
+    kind: Kind
+    details: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        head = f"{self.month} round {self.round}: {self.file}: {self.kind}"
+        return "\n".join([head, *(f"  {line}" for line in self.details)])
+
+
+@dataclass
+class ReplayReport:
+    """What a replay did: the months run, the files compared and every difference found;
+    with ``update``, the expected folders rewritten instead; notes on anything unusual."""
+
+    months: list[str] = field(default_factory=list)
+    files_compared: int = 0
+    differences: list[Difference] = field(default_factory=list)
+    updated: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+
+@dataclass(frozen=True)
+class HistorySettings:
+    rules: str = DEFAULT_PACK
+    calendar: str | None = None  # None: the pack's own calendar
+
+
+# --------------------------------------------------------------------------- the replay
+
+
+def replay(
+    history: Path,
+    scratch: Path,
+    *,
+    chain: bool = False,
+    update: bool = False,
+    progress: Callable[[str], None] = lambda _: None,
+) -> ReplayReport:
+    """Run every month of ``history`` in order into the empty folder ``scratch`` and compare
+    (or, with ``update``, rewrite) the expected outputs; see the module docstring."""
+    history = Path(history)
+    scratch = Path(scratch)
+    settings = read_settings(history)
+    months = history_months(history, need_expected=not update)
+    _prepare_scratch(scratch, history)
+
+    report = ReplayReport()
+    previous: tuple[Month, Path] | None = None  # the month just replayed and its updates.csv
+    for month, folder in months:
+        enrollees = folder / ENROLLEES
+        if chain:
+            enrollees = _chained_enrollees(month, folder, previous, scratch, report)
+        for round_no in (1, 2):
+            progress(f"{month} round {round_no}")
+            outcome = deduct(
+                DeductRequest(
+                    round=round_no,
+                    month=month,
+                    enrollees=enrollees,
+                    ledger=folder / LEDGERS[round_no],
+                    out=scratch,
+                    rules=settings.rules,
+                    calendar=settings.calendar,
+                    command=f"mediins replay {history}" + (" --chain" if chain else ""),
+                )
+            )
+            expected = folder / EXPECTED / f"round-{round_no}"
+            if update and not expected.is_dir():
+                _replace_expected(expected, outcome.run_dir)
+                report.updated.append(expected)
+                report.notes.append(f"{month} round {round_no}: expected outputs created")
+                continue
+            compared, differences = compare_runs(expected, outcome.run_dir, str(month), round_no)
+            report.files_compared += compared
+            if not update:
+                report.differences.extend(differences)
+            elif differences:
+                _replace_expected(expected, outcome.run_dir)
+                report.updated.append(expected)
+                changed = ", ".join(f"{d.file} ({d.kind})" for d in differences)
+                report.notes.append(f"{month} round {round_no}: rewrote expected: {changed}")
+        previous = (month, round_dir(scratch, month, 2) / UPDATES)
+        report.months.append(str(month))
+    return report
+
+
+def _chained_enrollees(
+    month: Month,
+    folder: Path,
+    previous: tuple[Month, Path] | None,
+    scratch: Path,
+    report: ReplayReport,
+) -> Path:
+    """The enrollee file of ``month`` in a chained replay: the stored one carried forward by
+    the previous month's updates, when that month is the calendar month before."""
+    stored = folder / ENROLLEES
+    if previous is None:
+        report.notes.append(f"{month}: the chain starts with the stored {ENROLLEES}")
+        return stored
+    before, updates = previous
+    if before != month.shift(-1):
+        report.notes.append(
+            f"{month}: not chained (the month before in the history is {before}, not "
+            f"{month.shift(-1)}): used the stored {ENROLLEES}"
+        )
+        return stored
+    target = scratch / str(month) / ENROLLEES  # the name the manifest records, as stored
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(chain_enrollees(stored, updates))
+    os.chmod(target, 0o600)  # personal data
+    return target
+
+
+def _prepare_scratch(scratch: Path, history: Path) -> None:
+    if scratch.exists() and not scratch.is_dir():
+        raise BadInput(f"{scratch}: the scratch folder is a file, not a folder")
+    if scratch.is_dir() and any(scratch.iterdir()):
+        raise BadInput(
+            f"{scratch}: the scratch folder is not empty; replay needs an empty one "
+            "(nothing in it was touched)"
+        )
+    if scratch.resolve().is_relative_to(history.resolve()):
+        raise BadInput(f"{scratch}: the scratch folder must not be inside the history {history}")
+    scratch.mkdir(parents=True, exist_ok=True)
+
+
+def _replace_expected(expected: Path, run_dir: Path) -> None:
+    """Swap in the run's files as the new ``expected`` folder: copied into a temporary
+    sibling, the old folder renamed aside, the new one renamed in, then the old one deleted.
+    Only the expected folder is ever removed, never a month's inputs."""
+    parent = expected.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{expected.name}.new-", dir=parent))
+    try:
+        for name, source in _files(run_dir).items():
+            target = staging / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            os.chmod(target, source.stat().st_mode & 0o777)
+        os.chmod(staging, 0o755)
+        old = None
+        if expected.exists():
+            old = parent / f".{expected.name}.old-{secrets.token_hex(4)}"
+            os.rename(expected, old)
+        try:
+            os.rename(staging, expected)
+        except BaseException:
+            if old is not None:
+                os.rename(old, expected)
+            raise
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # our own unfinished copy
+        raise
+    if old is not None:
+        shutil.rmtree(old)
+
+
+# --------------------------------------------------------------------------- the history
+
+
+def read_settings(history: Path) -> HistorySettings:
+    """``replay.toml`` of the history (rules, calendar), or the defaults without it."""
+    path = history / SETTINGS_FILE
+    if not path.is_file():
+        return HistorySettings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise BadInput([Problem(str(path), 0, "", "BAD_SETTINGS", str(exc))]) from None
+    problems = [
+        Problem(str(path), 0, key, "BAD_SETTINGS", "unknown key (known: rules, calendar)")
+        for key in sorted(set(data) - {"rules", "calendar"})
+    ]
+    rules = data.get("rules", DEFAULT_PACK)
+    calendar = data.get("calendar")
+    if not isinstance(rules, str) or not rules:
+        problems.append(Problem(str(path), 0, "rules", "BAD_SETTINGS", "a pack id or path"))
+    if calendar is not None and calendar not in CALENDARS:
+        problems.append(
+            Problem(str(path), 0, "calendar", "BAD_SETTINGS", f"one of {', '.join(CALENDARS)}")
+        )
+    if problems:
+        raise BadInput(problems)
+    if rules.endswith(".toml") or "/" in rules:
+        rules = str(history / rules)
+    return HistorySettings(rules, calendar)
+
+
+def history_months(history: Path, *, need_expected: bool = True) -> list[tuple[Month, Path]]:
+    """The month folders of ``history`` in month order, each checked for its inputs (and its
+    expected folders, unless they are about to be written). Every problem is reported."""
+    if not history.is_dir():
+        raise BadInput([Problem(str(history), 0, "", "NO_FILE", "no such history folder")])
+    problems: list[Problem] = []
+    months: list[tuple[Month, Path]] = []
+    for entry in sorted(history.iterdir()):
+        if not entry.is_dir() or entry.name.startswith(".") or entry.name == "__pycache__":
+            continue
+        try:
+            month = Month.parse(entry.name)
+            if str(month) != entry.name:
+                raise ValueError(entry.name)
+        except ValueError:
+            problems.append(
+                Problem(str(entry), 0, "", "NOT_A_MONTH", "a history folder must be named YYYY-MM")
+            )
+            continue
+        months.append((month, entry))
+        needed = [ENROLLEES, *LEDGERS.values()]
+        if need_expected:
+            needed += [f"{EXPECTED}/round-1", f"{EXPECTED}/round-2"]
+        for name in needed:
+            path = entry / name
+            if not (path.is_dir() if name.startswith(EXPECTED) else path.is_file()):
+                what = (
+                    "expected outputs (replay with update to write them)"
+                    if name.startswith(EXPECTED)
+                    else "an input of the month"
+                )
+                problems.append(Problem(str(path), 0, "", "NO_FILE", f"missing: {what}"))
+    if not months and not problems:
+        problems.append(
+            Problem(str(history), 0, "", "NO_MONTHS", "no month folders (YYYY-MM) to replay")
+        )
+    if problems:
+        raise BadInput(problems)
+    return sorted(months)
+
+
+# --------------------------------------------------------------------------- chaining
+
+
+def chain_enrollees(stored: Path, updates: Path) -> bytes:
+    """``stored`` (an enrollee CSV) with the ``paid_through`` and ``waiting_until`` of every
+    enrollee in ``updates`` (a round-2 ``updates.csv``) replaced by the updates' values.
+
+    Everything else stays as stored: the same columns (Chinese aliases included) in the same
+    order, the same rows in the same order, every cell as text. Written as UTF-8 by polars, so
+    a file made by this function comes out of it again byte for byte when nothing changes.
+    A column the stored file lacks is added at the end when an update needs it.
+    """
+    frame = _read_text_csv(stored)
+    changes = _read_text_csv(updates)
+    missing = {"enrollee_id", "paid_through", "waiting_until"} - set(changes.columns)
+    if missing:
+        raise BadInput(f"{updates}: not an updates.csv (no {', '.join(sorted(missing))})")
+    if changes["enrollee_id"].is_duplicated().any():
+        raise BadInput(f"{updates}: an enrollee_id appears twice")
+    names = _canonical_header(frame.columns)
+    if "enrollee_id" not in names:
+        raise BadInput(f"{stored}: no enrollee_id column (or one of its aliases)")
+    ident = names["enrollee_id"]
+    frame = frame.filter(~pl.all_horizontal(pl.all().is_null()))  # blank lines, as the tool does
+    for column in ("paid_through", "waiting_until"):
+        if column not in names:
+            names[column] = column
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(column))
+
+    key = pl.col(ident).str.strip_chars().str.to_uppercase()  # as the tool reads the ID
+    new = changes.select(
+        pl.col("enrollee_id").str.strip_chars().str.to_uppercase().alias("__key"),
+        pl.col("paid_through").alias("__paid_through"),
+        pl.col("waiting_until").alias("__waiting_until"),
+        pl.lit(True).alias("__hit"),
+    )
+    columns = frame.columns
+    merged = (
+        frame.with_columns(key.alias("__key"))
+        .join(new, on="__key", how="left", maintain_order="left")
+        .with_columns(
+            pl.when(pl.col("__hit"))
+            .then(pl.col(f"__{column}"))
+            .otherwise(pl.col(names[column]))
+            .alias(names[column])
+            for column in ("paid_through", "waiting_until")
+        )
+        .select(columns)
+    )
+    return merged.write_csv().encode("utf-8")
+
+
+def _read_text_csv(path: Path) -> pl.DataFrame:
+    """Every cell as text; UTF-8 (a BOM is dropped) or GB18030."""
+    if not path.is_file():
+        raise BadInput([Problem(str(path), 0, "", "NO_FILE", "no such file")])
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("gb18030")
+        except UnicodeDecodeError:
+            raise BadInput(
+                [Problem(str(path), 0, "", "BAD_ENCODING", "neither UTF-8 nor GB18030")]
+            ) from None
+    return pl.read_csv(io.BytesIO(text.encode("utf-8")), infer_schema=False)
+
+
+def _canonical_header(header: list[str]) -> dict[str, str]:
+    """Canonical enrollee column → the name the file uses for it (English or an alias)."""
+    lookup = {}
+    for column in ENROLLEE_COLUMNS:
+        for name in (column.name, *column.aliases):
+            lookup[name] = column.name
+    found: dict[str, str] = {}
+    for name in header:
+        canonical = lookup.get(name.strip(), lookup.get(name.strip().lower()))
+        if canonical is not None and canonical not in found:
+            found[canonical] = name
+    return found
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+def compare_runs(
+    expected: Path, got: Path, month: str, round_no: int
+) -> tuple[int, list[Difference]]:
+    """Compare two run directories file by file (recursively, ``run.log`` ignored): the number
+    of files looked at, and a :class:`Difference` for each that is missing, unexpected or
+    changed."""
+    want, have = _files(expected), _files(got)
+    names = sorted(set(want) | set(have))
+    differences = []
+    for name in names:
+        if name not in have:
+            differences.append(
+                Difference(month, round_no, name, "missing", ["not written by this replay"])
+            )
+        elif name not in want:
+            differences.append(Difference(month, round_no, name, "unexpected", ["not in expected"]))
+        else:
+            details = compare_file(name, want[name].read_bytes(), have[name].read_bytes())
+            if details is not None:
+                differences.append(Difference(month, round_no, name, "changed", details))
+    return len(names), differences
+
+
+def _files(root: Path) -> dict[str, Path]:
+    """Files under ``root`` by their path relative to it (``agencies/X.csv``)."""
+    if not root.is_dir():
+        return {}
+    return {
+        path.relative_to(root).as_posix(): path
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and path.name not in IGNORED
+    }
+
+
+def compare_file(name: str, expected: bytes, got: bytes) -> list[str] | None:
+    """None when the file is as expected; otherwise the lines that say how it differs."""
+    if name.endswith(".json"):
+        return _json_details(name, expected, got)
+    if expected == got:
+        return None
+    if name.endswith(".csv"):
+        return _csv_details(expected, got)
+    return ["bytes differ"]
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def _json_details(name: str, expected: bytes, got: bytes) -> list[str] | None:
+    if expected == got:
+        return None
+    try:
+        want, have = json.loads(expected), json.loads(got)
+    except (ValueError, UnicodeDecodeError):
+        return ["bytes differ (not valid JSON)"]
+    manifest = Path(name).name == "manifest.json"
+    if manifest:  # a new version of the tool must be able to replay an old history
+        for data in (want, have):
+            tool = data.get("tool") if isinstance(data, dict) else None
+            if isinstance(tool, dict):
+                tool.pop("version", None)
+    lines = _json_paths(want, have, "")
+    if lines:
+        return _capped(lines, len(lines))
+    return None if manifest else ["same values, bytes differ (formatting)"]
+
+
+def _json_paths(want: Any, have: Any, path: str) -> list[str]:
+    """``key.path: expected X, got Y`` for every leaf that differs (True is not 1)."""
+    if isinstance(want, dict) and isinstance(have, dict):
+        lines = []
+        for key in sorted(set(want) | set(have)):
+            sub = _key_path(path, key)
+            if key not in have:
+                lines.append(f"{sub}: only in expected ({_json_value(want[key])})")
+            elif key not in want:
+                lines.append(f"{sub}: only in this replay ({_json_value(have[key])})")
+            else:
+                lines += _json_paths(want[key], have[key], sub)
+        return lines
+    if isinstance(want, list) and isinstance(have, list):
+        lines = []
+        for i in range(max(len(want), len(have))):
+            sub = f"{path}[{i}]"
+            if i >= len(have):
+                lines.append(f"{sub}: only in expected ({_json_value(want[i])})")
+            elif i >= len(want):
+                lines.append(f"{sub}: only in this replay ({_json_value(have[i])})")
+            else:
+                lines += _json_paths(want[i], have[i], sub)
+        return lines
+    if type(want) is type(have) and want == have:
+        return []
+    return [f"{path or '(top)'}: expected {_json_value(want)}, got {_json_value(have)}"]
+
+
+def _key_path(path: str, key: str) -> str:
+    plain = key.replace("_", "").isalnum()
+    part = key if plain else json.dumps(key, ensure_ascii=False)
+    if not path:
+        return part if plain else f"[{part}]"
+    return f"{path}.{part}" if plain else f"{path}[{part}]"
+
+
+def _json_value(value: Any, limit: int = 120) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --------------------------------------------------------------------------- CSV
+
+#: columns mediins writes that hold no personal data: their values are shown as they are
+_PLAIN = frozenset(
+    {
+        "agency", "amount", "deducted_on", "reference", "reason", "balance_at_cutoff",
+        "balance_available", "retry_on", "deposit_by", "status", "category", "unpaid_since",
+        "unpaid_months", "unpaid_days", "resume_by_month", "benefits_suspended_from",
+        "backpay_until", "backpay_channel", "waiting_until", "paid_through",
+        "paid_through_before", "waiting_until_before", "event", "gap_since", "gap_months",
+        "gap_days", "paid_on", "waiting_from", "id_type",
+    }
+)  # fmt: skip
+_GOT = "\x00got"  # suffix of the replay's columns in the joined frame
+
+
+def _csv_details(expected: bytes, got: bytes) -> list[str]:
+    try:
+        want = pl.read_csv(io.BytesIO(expected), infer_schema=False)
+        have = pl.read_csv(io.BytesIO(got), infer_schema=False)
+    except pl.exceptions.PolarsError:
+        return ["bytes differ (not readable as CSV)"]
+    lines = []
+    if want.columns != have.columns:
+        lines.append(
+            f"columns: expected [{', '.join(want.columns)}], got [{', '.join(have.columns)}]"
+        )
+    common = [c for c in want.columns if c in have.columns]
+    key = "enrollee_id" if _is_key(want, have, common, "enrollee_id") else None
+    rows, differing = _row_differences(want, have, common, key, MAX_DETAILS - len(lines))
+    total = len(lines) + differing
+    lines += rows
+    if not lines:
+        return [_order_or_bytes(want, have, key)]
+    return _capped(lines, total)
+
+
+def _is_key(want: pl.DataFrame, have: pl.DataFrame, common: list[str], column: str) -> bool:
+    return column in common and all(
+        f[column].null_count() == 0 and f[column].n_unique() == f.height for f in (want, have)
+    )
+
+
+def _row_differences(
+    want: pl.DataFrame, have: pl.DataFrame, common: list[str], key: str | None, limit: int
+) -> tuple[list[str], int]:
+    """Lines for the first ``limit`` rows that differ (only in one side, or in a column), and
+    how many rows differ in all. Rows pair up by ``key``, or by position without one."""
+    on = key or "__row"
+    values = [c for c in common if c != on]
+    left = want.select(common).with_row_index("__e", offset=1)
+    right = have.select(common).with_row_index("__g", offset=1)
+    if key is None:
+        left = left.with_columns(pl.col("__e").alias("__row"))
+        right = right.with_columns(pl.col("__g").alias("__row"))
+    right = right.rename({c: c + _GOT for c in values})
+    joined = left.join(right, on=on, how="full", coalesce=True)
+    changed = [pl.col(c).ne_missing(pl.col(c + _GOT)) for c in values]
+    differs = pl.col("__e").is_null() | pl.col("__g").is_null()
+    if changed:
+        differs = differs | pl.any_horizontal(changed)
+    rows = joined.filter(differs).sort(["__e", "__g"], nulls_last=True)
+    lines = []
+    for row in rows.head(max(limit, 0)).iter_rows(named=True):
+        label = f"row {key}={_shown(key, row[key])}" if key else f"row {row['__row']}"
+        if row["__g"] is None:
+            lines.append(f"{label}: only in expected")
+        elif row["__e"] is None:
+            lines.append(f"{label}: only in this replay")
+        else:
+            cells = [_cell(c, row[c], row[c + _GOT]) for c in values if row[c] != row[c + _GOT]]
+            lines.append(f"{label}: {'; '.join(cells)}")
+    return lines, rows.height
+
+
+def _cell(column: str, want: str | None, have: str | None) -> str:
+    if column in _PLAIN or column in ("enrollee_id", "account_no", "name"):
+        return f"{column}: expected {_shown(column, want)}, got {_shown(column, have)}"
+    return f"{column}: values differ (not shown: may hold personal data)"
+
+
+def _shown(column: str, value: str | None) -> str:
+    if value is None or value == "":
+        return "(empty)"
+    if column == "enrollee_id":
+        return mask_id(value)
+    if column == "account_no":
+        return mask_account(value)
+    if column == "name":
+        return mask_name(value)
+    return value
+
+
+def _order_or_bytes(want: pl.DataFrame, have: pl.DataFrame, key: str | None) -> str:
+    """Same rows and values, other bytes: say whether the order or only the bytes differ."""
+    if key is not None:
+        for i, (a, b) in enumerate(zip(want[key], have[key], strict=True), start=1):
+            if a != b:
+                return (
+                    f"same rows in another order: row {i} is {key}={_shown(key, a)} in "
+                    f"expected, {key}={_shown(key, b)} in this replay"
+                )
+    return "same values, bytes differ (quoting or line endings)"
+
+
+def _capped(lines: list[str], total: int) -> list[str]:
+    shown = lines[:MAX_DETAILS]
+    if total > len(shown):
+        shown.append(f"… and {total - len(shown)} more")
+    return shown
