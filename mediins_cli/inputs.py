@@ -521,7 +521,17 @@ def _masked_account(expr: pl.Expr) -> pl.Expr:
 
 
 def _quoted(expr: pl.Expr) -> pl.Expr:
-    return pl.concat_str(pl.lit("'"), expr.str.slice(0, 40), pl.lit("'"))
+    """A cell's value, quoted, for a message. A file whose columns slipped can put an ID number,
+    an account number or a name where a date or amount belongs: long digit strings are masked
+    like accounts and text with Chinese characters like names (DESIGN §7)."""
+    shown = (
+        pl.when(expr.str.contains(r"[0-9]{9,}"))
+        .then(_masked_account(expr))
+        .when(expr.str.contains(r"[\u3400-\u9fff]"))
+        .then(pl.concat_str(expr.str.slice(0, 1), pl.lit("**")))
+        .otherwise(expr.str.slice(0, 40))
+    )
+    return pl.concat_str(pl.lit("'"), shown, pl.lit("'"))
 
 
 def _empty(column: str) -> _Check:

@@ -285,3 +285,19 @@ def test_many_warnings_of_one_kind_are_summarised_not_flooded(run, write):
     assert result.stderr.count("warning: enrollee_id: area code 990101") == 5
     assert "… and 7 more UNKNOWN_AREA warnings" in result.stderr
     assert "0 error(s), 12 warning(s)" in result.stderr
+
+
+def test_a_file_whose_columns_slipped_does_not_echo_ids_or_names(run, write):
+    # enrolled_on holds the ID, monthly_premium the name: the messages mask both.
+    ident = "11010119900307123" + ric.calc_check_digit("11010119900307123" + "0")
+    enrollees = write(
+        "enrollees.csv",
+        "enrollee_id,name,agency,status,enrolled_on,monthly_premium,account_no\n"
+        f"{ident},张三丰,DC01,active,{ident},张三丰,6214830012345678\n",
+    )
+    result = run("validate", "--enrollees", enrollees, "--ledger", SAMPLE / "ledger.csv")
+    assert result.exit_code == 2
+    masked = f"{ident[:4]}********{ident[-4:]}"
+    assert f"enrolled_on: '{masked}' is not a date YYYY-MM-DD" in result.stderr
+    assert "monthly_premium: '张**' is not an amount" in result.stderr
+    assert ident not in result.stderr and "张三丰" not in result.stderr
