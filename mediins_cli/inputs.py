@@ -534,6 +534,18 @@ def _quoted(expr: pl.Expr) -> pl.Expr:
     return pl.concat_str(pl.lit("'"), shown, pl.lit("'"))
 
 
+def _amount_check(column: str) -> _Check:
+    """Yuan with at most two decimals (money.YUAN_PATTERN), in either file."""
+    return _Check(
+        column,
+        "BAD_AMOUNT",
+        pl.col(column).is_not_null() & ~yuan_is_valid(pl.col(column)),
+        pl.concat_str(
+            _quoted(pl.col(column)), pl.lit(" is not an amount in yuan with at most two decimals")
+        ),
+    )
+
+
 def _empty(column: str) -> _Check:
     return _Check(column, "EMPTY", pl.col(column).is_null(), pl.lit("is empty"))
 
@@ -720,15 +732,7 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
         ),
         _date_check("waiting_until", "__waiting") if "waiting_until" in raw.columns else None,
         _empty("monthly_premium"),
-        _Check(
-            "monthly_premium",
-            "BAD_AMOUNT",
-            pl.col("monthly_premium").is_not_null() & ~yuan_is_valid(pl.col("monthly_premium")),
-            pl.concat_str(
-                _quoted(pl.col("monthly_premium")),
-                pl.lit(" is not an amount in yuan with at most two decimals"),
-            ),
-        ),
+        _amount_check("monthly_premium"),
         _Check(
             "monthly_premium",
             "BAD_AMOUNT",
@@ -846,15 +850,7 @@ def _ledger_row_checks() -> list[_Check]:
             ),
         ),
         _empty("amount"),
-        _Check(
-            "amount",
-            "BAD_AMOUNT",
-            pl.col("amount").is_not_null() & ~yuan_is_valid(pl.col("amount")),
-            pl.concat_str(
-                _quoted(pl.col("amount")),
-                pl.lit(" is not an amount in yuan with at most two decimals"),
-            ),
-        ),
+        _amount_check("amount"),
     ]
 
 
