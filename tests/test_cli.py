@@ -249,8 +249,17 @@ def test_version(run):
     assert result.exit_code == 0 and result.stdout.startswith("mediins ")
 
 
+def test_the_help_covers_every_command_there_is(run):
+    from mediins_cli.cli import app, rules_app
+
+    names = {c.name or c.callback.__name__ for c in app.registered_commands}
+    assert names == {"calendar", "validate", "deduct", "replay"}
+    assert {c.name for c in rules_app.registered_commands} == {"list", "show"}
+
+
 @pytest.mark.parametrize(
-    "command", [("calendar",), ("validate",), ("rules", "list"), ("rules", "show")]
+    "command",
+    [("calendar",), ("validate",), ("rules", "list"), ("rules", "show"), ("deduct",), ("replay",)],
 )
 def test_every_command_has_help_with_examples(run, command):
     result = run(*command, "--help")

@@ -17,6 +17,10 @@ def test_every_command_is_documented_with_an_example():
         "mediins rules list",
         "mediins rules show",
         "mediins validate",
+        "mediins deduct --round 1",
+        "mediins deduct --round 2",
+        "mediins deduct --round auto",
+        "mediins replay",
     ):
         assert any(e.startswith(command) for e in EXAMPLES), command
 
