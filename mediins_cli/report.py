@@ -313,7 +313,10 @@ def render_continuity(out: Console, c: dict[str, Any]) -> None:
             table.add_row(category, str(n), CATEGORY_MEANING[category])
     for category, n in c["resumptions"].items():
         table.add_row(category, str(n), CATEGORY_MEANING[category], style="green")
-    out.print(table)
+    if table.row_count:
+        out.print(table)
+    else:
+        out.print("no breaks and no resumptions this month")
     if c["by_agency"]:
         worst = ", ".join(
             f"{a['agency']} {a['breaks']} ({a['amount']})" for a in c["by_agency"][:10]
