@@ -361,6 +361,10 @@ def deduct(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what the round would do; write nothing.")
     ] = False,
+    errors: Annotated[
+        Path | None,
+        typer.Option("--errors", help="On bad input, also write every problem to this CSV."),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Run a deduction round: debit every enrollee due (round 1) or round 1's retry list (round 2).
@@ -436,7 +440,12 @@ def deduct(
             except ValueError as exc:
                 raise BadInput(f"--month: {exc}") from None
             requests = [request(run_month, int(round_no.value))]
-        outcomes = [_run_one(r, json_output) for r in requests]
+        try:
+            outcomes = [_run_one(r, json_output) for r in requests]
+        except BadInput as exc:
+            if errors is not None:
+                atomic_write_csv(errors, exc.frame)
+            raise
         if json_output:
             report.print_json(outcomes[0] if len(outcomes) == 1 else outcomes)
 

@@ -800,3 +800,15 @@ def test_no_id_account_or_name_of_the_sample_reaches_the_terminal(round_one, rou
         for stream in (result.stdout, result.stderr):
             leaked = sorted(s for s in secrets if s in stream)
             assert leaked == []
+
+
+def test_bad_input_with_errors_writes_every_problem_there_and_nothing_else(run, write, tmp_path):
+    ledger = write("ledger.csv", "account_no,posted_at,amount\n6214830012345678,2024-02-01,x\n")
+    errors = tmp_path / "problems.csv"
+    result = run(*deduct_args(1, tmp_path / "out", ENROLLEES, ledger), "--errors", errors)
+    assert result.exit_code == 2
+    assert "ledger.csv:2: amount: 'x' is not an amount" in result.stderr
+    assert errors.read_text(encoding="utf-8").splitlines()[0] == (
+        "file,line,column,code,message,severity"
+    )
+    assert not (tmp_path / "out").exists()
