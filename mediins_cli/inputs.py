@@ -927,17 +927,22 @@ def ledger_balances_at(
                 "reference",
                 pl.any_horizontal(c.failed.fill_null(False) for c in checks).alias("__bad"),
             )
-            bad, refs, balances = pl.collect_all(
+            bad, repeated, balances = pl.collect_all(
                 [
                     typed.select(pl.col("__bad").sum()),
-                    typed.filter(pl.col("reference").is_not_null()).select("reference"),
+                    # a repeated reference, if any: one row, however long the ledger's history
+                    typed.filter(pl.col("reference").is_not_null())
+                    .group_by("reference")
+                    .len()
+                    .filter(pl.col("len") > 1)
+                    .head(1),
                     ledger_balances(typed, cutoff, references),
                 ],
                 engine="streaming",
             )
     except (_DecodeFailure, _NeedsFullRead, pl.exceptions.ComputeError):
         bad = None
-    if bad is None or bad.item() or refs["reference"].is_duplicated().any():
+    if bad is None or bad.item() or repeated.height:
         _, problems, _ = read_ledger(path, encoding)
         raise BadInput(problems)
     return balances

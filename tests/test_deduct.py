@@ -812,3 +812,18 @@ def test_bad_input_with_errors_writes_every_problem_there_and_nothing_else(run, 
         "file,line,column,code,message,severity"
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_a_repeated_reference_in_the_ledger_stops_the_round(run, write, tmp_path):
+    # The lazy pass spots it; the eager read then names both lines.
+    ledger = write(
+        "ledger.csv",
+        "account_no,posted_at,amount,reference\n"
+        "6214830012345678,2024-01-31,100.00,\n"
+        "6214830012345678,2024-02-01,-1.00,MI-202401-R1-00000001\n"
+        "6214830012345678,2024-02-02,-1.00,MI-202401-R1-00000001\n",
+    )
+    result = run(*deduct_args(1, tmp_path / "out", ENROLLEES, ledger))
+    assert result.exit_code == 2
+    assert "ledger.csv:4: reference: 'MI-202401-R1-00000001' already on line 3" in result.stderr
+    assert not (tmp_path / "out").exists()
