@@ -23,7 +23,7 @@ import typer
 from mediins_cli import __version__, report
 from mediins_cli.calendar import make_calendar, schedule_dates
 from mediins_cli.config import fill, load_settings
-from mediins_cli.errors import BadInput, ExitCode, MediinsError, problems_frame
+from mediins_cli.errors import BadInput, ExitCode, MediinsError
 from mediins_cli.inputs import load_inputs
 from mediins_cli.months import Month
 from mediins_cli.outputs import atomic_write_csv
@@ -598,6 +598,3 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("mediins: interrupted\n")
         raise SystemExit(ExitCode.UNEXPECTED) from None
-
-
-__all__ = ["app", "main", "problems_frame"]

@@ -26,6 +26,7 @@ import stdnum.cn.ric
 from stdnum.exceptions import ValidationError
 
 from mediins_cli.errors import PROBLEM_SCHEMA, BadInput, Problem, problems_frame
+from mediins_cli.mask import mask_account_expr, mask_id_expr
 from mediins_cli.money import yuan_is_valid, yuan_to_fen
 from mediins_cli.resources import display_path
 
@@ -501,32 +502,13 @@ def _col(frame: pl.DataFrame, name: str) -> pl.Expr:
     return pl.col(name) if name in frame.columns else pl.lit(None, dtype=pl.String)
 
 
-def _masked_id(expr: pl.Expr) -> pl.Expr:
-    n = expr.str.len_chars()
-    return (
-        pl.when(n >= 15)
-        .then(pl.concat_str(expr.str.slice(0, 6), pl.lit("********"), expr.str.slice(-4)))
-        .when(n >= 6)
-        .then(pl.concat_str(expr.str.slice(0, 2), pl.lit("****"), expr.str.slice(-2)))
-        .otherwise(pl.lit("****"))
-    )
-
-
-def _masked_account(expr: pl.Expr) -> pl.Expr:
-    return (
-        pl.when(expr.str.len_chars() >= 10)
-        .then(pl.concat_str(expr.str.slice(0, 4), pl.lit("********"), expr.str.slice(-4)))
-        .otherwise(pl.lit("****"))
-    )
-
-
 def _quoted(expr: pl.Expr) -> pl.Expr:
     """A cell's value, quoted, for a message. A file whose columns slipped can put an ID number,
     an account number or a name where a date or amount belongs: long digit strings are masked
     like accounts and text with Chinese characters like names (DESIGN §7)."""
     shown = (
         pl.when(expr.str.contains(r"[0-9]{9,}"))
-        .then(_masked_account(expr))
+        .then(mask_account_expr(expr))
         .when(expr.str.contains(r"[\u3400-\u9fff]"))
         .then(pl.concat_str(expr.str.slice(0, 1), pl.lit("**")))
         .otherwise(expr.str.slice(0, 40))
@@ -619,7 +601,7 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
         pl.col("line").first().over("enrollee_id").alias("__first_line"),
     )
     ric_ok = is_ric & shape_ok & (pl.col("__check_digit") == ident.str.slice(17, 1))
-    masked = _masked_id(ident)
+    masked = mask_id_expr(ident)
     checks = [
         _empty("enrollee_id"),
         _Check(
@@ -829,7 +811,7 @@ def _account_checks() -> list[_Check]:
             & ~pl.col("account_no").str.contains(r"^[0-9]{6,32}$"),
             pl.concat_str(
                 pl.lit("an account number is 6–32 digits ("),
-                _masked_account(pl.col("account_no")),
+                mask_account_expr(pl.col("account_no")),
                 pl.lit(")"),
             ),
         ),

@@ -5,6 +5,8 @@ Output files hold full data; everything a person reads on a screen or in a log g
 
 from __future__ import annotations
 
+import polars as pl
+
 
 def mask_id(value: str | None) -> str:
     """``110101199003071234`` → ``110101********1234``; short documents keep 2 + 2."""
@@ -31,3 +33,25 @@ def mask_name(value: str | None) -> str:
     if not value:
         return ""
     return value[0] + "*" * (len(value) - 1)
+
+
+def mask_id_expr(expr: pl.Expr) -> pl.Expr:
+    """Column version of :func:`mask_id` for messages made over whole columns; a short
+    document shows 2 + ``****`` + 2, hiding its length too."""
+    n = expr.str.len_chars()
+    return (
+        pl.when(n >= 15)
+        .then(pl.concat_str(expr.str.slice(0, 6), pl.lit("********"), expr.str.slice(-4)))
+        .when(n >= 6)
+        .then(pl.concat_str(expr.str.slice(0, 2), pl.lit("****"), expr.str.slice(-2)))
+        .otherwise(pl.lit("****"))
+    )
+
+
+def mask_account_expr(expr: pl.Expr) -> pl.Expr:
+    """Column version of :func:`mask_account`."""
+    return (
+        pl.when(expr.str.len_chars() >= 10)
+        .then(pl.concat_str(expr.str.slice(0, 4), pl.lit("********"), expr.str.slice(-4)))
+        .otherwise(pl.lit("****"))
+    )

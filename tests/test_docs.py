@@ -46,3 +46,12 @@ def test_every_problem_code_the_loader_can_emit_is_documented():
     codes = set(re.findall(r'"([A-Z][A-Z_]{3,})"', source)) - {"GB18030"}
     documented = set(re.findall(r"`([A-Z][A-Z_]{3,})`", README))
     assert codes <= documented, codes - documented
+
+
+def test_every_outcome_code_is_documented():
+    from mediins_cli.continuity import BREAK_CATEGORIES, RESUMPTION_CATEGORIES
+    from mediins_cli.rounds import FAILURE_REASONS, SKIP_REASONS
+
+    documented = set(re.findall(r"`([A-Z][A-Z_]{3,})`", README))
+    codes = {*SKIP_REASONS, *FAILURE_REASONS, *BREAK_CATEGORIES, *RESUMPTION_CATEGORIES}
+    assert codes <= documented, codes - documented

@@ -101,3 +101,16 @@ def test_mask_account(value, masked):
 )
 def test_mask_name(value, masked):
     assert mask_name(value) == masked
+
+
+def test_column_masks_agree_with_the_scalar_ones_on_ids_and_accounts():
+    import polars as pl
+
+    from mediins_cli.mask import mask_account, mask_account_expr, mask_id, mask_id_expr
+
+    values = ["11010119900307123X", "6214830100007326", "6217991000037184525"]
+    frame = pl.DataFrame({"v": values}).select(
+        mask_id_expr(pl.col("v")).alias("id"), mask_account_expr(pl.col("v")).alias("acc")
+    )
+    assert frame["id"].to_list() == [mask_id(v) for v in values]
+    assert frame["acc"].to_list() == [mask_account(v) for v in values]
