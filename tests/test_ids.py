@@ -8,7 +8,7 @@ import stdnum.cn.ric
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mediins_cli.inputs import _id_check_digit
+from mediins_cli.inputs.enrollees import _id_check_digit
 from mediins_cli.mask import mask_account, mask_id, mask_name
 
 SEVENTEEN_DIGITS = st.text(alphabet="0123456789", min_size=17, max_size=17)

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 import stdnum.cn.ric
 
-import mediins_cli.inputs as inputs
+import mediins_cli.inputs.source as source
 from mediins_cli.errors import BadInput, format_problems
 from mediins_cli.inputs import load_inputs, read_enrollees, read_ledger
 
@@ -651,7 +651,7 @@ def test_a_bad_byte_just_after_a_character_split_across_read_chunks_is_located_e
     # still be reported as itself and on line 1.
     encoded = text.encode(encoding)
     assert len(encoded) > 8 > len(text[:-1].encode(encoding))
-    monkeypatch.setattr(inputs, "_CHUNK", 8)
+    monkeypatch.setattr(source, "_CHUNK", 8)
     path = tmp_path / "enrollees.csv"
     path.write_bytes(encoded + b"\xff\nmore\n")
     frame, problems, _ = read_enrollees(path, encoding)

@@ -1,0 +1,131 @@
+"""The columns of ``enrollees.csv`` and ``ledger.csv``: names, Chinese aliases, coded values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    required: bool
+    aliases: tuple[str, ...]
+    meaning: str
+
+
+ENROLLEE_COLUMNS = (
+    Column(
+        "enrollee_id",
+        True,
+        ("身份证号", "身份证号码", "公民身份号码", "证件号码", "证件号"),
+        "document number; an 18-character resident ID unless id_type says otherwise",
+    ),
+    Column("id_type", False, ("证件类型",), "ric (default), hkmo, tw, passport, foreign"),
+    Column("name", True, ("姓名",), "name"),
+    Column("sex", False, ("性别",), "M/F (男/女); derived from a resident ID when empty"),
+    Column("birth_date", False, ("出生日期",), "YYYY-MM-DD; derived from a resident ID when empty"),
+    Column(
+        "agency",
+        True,
+        ("代理机构", "社会保险代理处", "代办机构", "经办机构"),
+        "code of the agency serving the enrollee",
+    ),
+    Column("status", True, ("参保状态",), "active, suspended, terminated (正常参保/暂停/终止)"),
+    Column(
+        "enrolled_on",
+        True,
+        ("参保日期", "参保办理日期", "办理日期"),
+        "YYYY-MM-DD the (re-)enrollment was completed",
+    ),
+    Column(
+        "paid_through",
+        False,
+        ("缴费至", "已缴至", "缴至年月"),
+        "YYYY-MM of the last month fully paid; empty = never",
+    ),
+    Column(
+        "waiting_until",
+        False,
+        ("等待期至", "等待期截止"),
+        "YYYY-MM-DD last day of the current waiting period",
+    ),
+    Column(
+        "monthly_premium", True, ("月缴费额", "应缴金额", "缴费金额"), "yuan, at most two decimals"
+    ),
+    Column(
+        "account_no",
+        True,
+        ("账号", "帐号", "银行账号", "扣款账号", "卡号"),
+        "bank account or card to debit (digits)",
+    ),
+    Column("bank", False, ("银行", "开户银行"), "bank code"),
+)
+
+LEDGER_COLUMNS = (
+    Column(
+        "account_no", True, ("账号", "帐号", "银行账号", "卡号"), "bank account or card (digits)"
+    ),
+    Column(
+        "posted_at",
+        True,
+        ("交易时间", "记账时间", "入账时间"),
+        "YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS], local time",
+    ),
+    Column(
+        "amount", True, ("金额", "交易金额"), "signed yuan: deposits +, withdrawals and debits -"
+    ),
+    Column("reference", False, ("参考号", "业务参考号", "流水号"), "reference of a mediins debit"),
+)
+
+ID_TYPES = ("ric", "hkmo", "tw", "passport", "foreign")
+STATUSES = ("active", "suspended", "terminated")
+
+#: Chinese (and case) spellings of coded values, mapped to the codes.
+VALUE_ALIASES: dict[str, dict[str, str]] = {
+    "sex": {"m": "M", "f": "F", "男": "M", "女": "F"},
+    "status": {
+        "active": "active",
+        "正常": "active",
+        "正常参保": "active",
+        "参保": "active",
+        "suspended": "suspended",
+        "暂停": "suspended",
+        "暂停参保": "suspended",
+        "中止": "suspended",
+        "暂停(中止)参保": "suspended",
+        "暂停（中止）参保": "suspended",
+        "terminated": "terminated",
+        "终止": "terminated",
+        "终止参保": "terminated",
+    },
+    "id_type": {
+        "ric": "ric",
+        "身份证": "ric",
+        "居民身份证": "ric",
+        "hkmo": "hkmo",
+        "港澳居民来往内地通行证": "hkmo",
+        "港澳通行证": "hkmo",
+        "港澳居民居住证": "hkmo",
+        "tw": "tw",
+        "台湾居民来往大陆通行证": "tw",
+        "台胞证": "tw",
+        "台湾居民居住证": "tw",
+        "passport": "passport",
+        "护照": "passport",
+        "外国护照": "passport",
+        "foreign": "foreign",
+        "外国人永久居留证": "foreign",
+        "外国人永久居留身份证": "foreign",
+    },
+}
+
+ENCODINGS = {
+    "auto": "auto",
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "utf-8-sig": "utf-8",
+    "gb18030": "gb18030",
+    "gbk": "gb18030",
+    "gb2312": "gb18030",
+    "cp936": "gb18030",
+}

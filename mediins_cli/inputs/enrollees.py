@@ -1,0 +1,256 @@
+"""Checks of ``enrollees.csv``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import stdnum.cn.ric
+from stdnum.exceptions import ValidationError
+
+from mediins_cli.errors import PROBLEM_SCHEMA
+from mediins_cli.inputs.columns import ENROLLEE_COLUMNS, ID_TYPES, STATUSES
+from mediins_cli.inputs.ledger import _account_checks
+from mediins_cli.inputs.table import (
+    _amount_check,
+    _Check,
+    _coded,
+    _col,
+    _collect,
+    _date_check,
+    _empty,
+    _parse_date,
+    _parse_month,
+    _quoted,
+    _read_table,
+)
+from mediins_cli.mask import mask_id_expr
+from mediins_cli.money import yuan_to_fen
+from mediins_cli.resources import display_path
+
+
+def _id_check_digit(ident: pl.Expr) -> pl.Expr:
+    """GB 11643 check digit of an 18-character resident ID, over whole columns.
+
+    The arithmetic of ``stdnum.cn.ric.calc_check_digit``: the 17 digits read in base 13 (13 ≡ 2
+    mod 11, so this weighs digit i by 2^(17-i)), then (1 - 2·that) mod 11, written as
+    (23 - 2·that) so it never goes negative. Seventeen base-13 digits fit in an Int64. Tests
+    compare the two on generated numbers.
+    """
+    weighted = ident.str.slice(0, 17).str.to_integer(base=13, strict=False) % 11
+    check = (23 - 2 * weighted) % 11
+    return pl.when(check == 10).then(pl.lit("X")).otherwise(check.cast(pl.String))
+
+
+def read_enrollees(
+    path: Path, encoding: str = "auto"
+) -> tuple[pl.DataFrame | None, pl.DataFrame, str]:
+    """The enrollee file, typed, with its problems (frame is None if unusable)."""
+    raw, problems, used = _read_table(path, ENROLLEE_COLUMNS, encoding)
+    if raw is None:
+        return None, problems, used
+    frame, found = _check_enrollees(raw, display_path(path))
+    return frame, pl.concat([problems, found]), used
+
+
+def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    f = raw.with_columns(
+        pl.col("enrollee_id").str.to_uppercase(),
+        _coded(raw, "id_type").fill_null("ric").alias("id_type"),
+        _coded(raw, "sex").alias("__sex"),
+        _coded(raw, "status").alias("status"),
+        _parse_date(_col(raw, "birth_date")).alias("__birth"),
+        _parse_date(pl.col("enrolled_on")).alias("__enrolled"),
+        _parse_month(_col(raw, "paid_through")).alias("__paid"),
+        _parse_date(_col(raw, "waiting_until")).alias("__waiting"),
+        yuan_to_fen(pl.col("monthly_premium")).alias("premium_fen"),
+    )
+    ident = pl.col("enrollee_id")
+    is_ric = pl.col("id_type") == "ric"
+    shape_ok = ident.str.contains(r"^[0-9]{17}[0-9X]$")
+    f = f.with_columns(
+        pl.when(is_ric & shape_ok).then(_id_check_digit(ident)).alias("__check_digit"),
+        pl.when(is_ric & shape_ok)
+        .then(ident.str.slice(6, 8).str.to_date("%Y%m%d", strict=False))
+        .alias("__id_birth"),
+        pl.when(is_ric & shape_ok)
+        .then(
+            pl.when(ident.str.slice(16, 1).cast(pl.Int64, strict=False) % 2 == 1)
+            .then(pl.lit("M"))
+            .otherwise(pl.lit("F"))
+        )
+        .alias("__id_sex"),
+        pl.col("line").first().over("enrollee_id").alias("__first_line"),
+    )
+    ric_ok = is_ric & shape_ok & (pl.col("__check_digit") == ident.str.slice(17, 1))
+    masked = mask_id_expr(ident)
+    checks = [
+        _empty("enrollee_id"),
+        _Check(
+            "id_type",
+            "BAD_VALUE",
+            ~pl.col("id_type").is_in(ID_TYPES),
+            pl.concat_str(
+                _quoted(pl.col("id_type")), pl.lit(f" is not one of {', '.join(ID_TYPES)}")
+            ),
+        ),
+        _Check(
+            "enrollee_id",
+            "BAD_ID",
+            is_ric & ident.is_not_null() & ~shape_ok,
+            pl.concat_str(
+                pl.lit("a resident ID is 17 digits and a digit or X; got "),
+                ident.str.len_chars().cast(pl.String),
+                pl.lit(" characters ("),
+                masked,
+                pl.lit(")"),
+            ),
+        ),
+        _Check(
+            "enrollee_id",
+            "BAD_ID_CHECKSUM",
+            is_ric & shape_ok & (pl.col("__check_digit") != ident.str.slice(17, 1)),
+            pl.concat_str(
+                pl.lit("check digit is "),
+                ident.str.slice(17, 1),
+                pl.lit(", expected "),
+                pl.col("__check_digit"),
+                pl.lit(" ("),
+                masked,
+                pl.lit(")"),
+            ),
+        ),
+        _Check(
+            "enrollee_id",
+            "BAD_ID_DATE",
+            ric_ok & pl.col("__id_birth").is_null(),
+            pl.concat_str(pl.lit("the birth date in the ID is not a date ("), masked, pl.lit(")")),
+        ),
+        _Check(
+            "enrollee_id",
+            "BAD_ID",
+            ~is_ric & ident.is_not_null() & ~ident.str.contains(r"^[A-Z0-9()-]{5,24}$"),
+            pl.concat_str(
+                pl.lit("a document number is 5–24 letters or digits ("), masked, pl.lit(")")
+            ),
+        ),
+        _Check(
+            "enrollee_id",
+            "DUPLICATE_ENROLLEE",
+            ident.is_not_null() & (pl.col("line") != pl.col("__first_line")),
+            pl.concat_str(
+                pl.lit("duplicate enrollee ("),
+                masked,
+                pl.lit("), first on line "),
+                pl.col("__first_line").cast(pl.String),
+            ),
+        ),
+        _empty("name"),
+        _Check(
+            "sex",
+            "BAD_VALUE",
+            pl.col("__sex").is_not_null() & ~pl.col("__sex").is_in(["M", "F"]),
+            pl.concat_str(_quoted(_col(raw, "sex")), pl.lit(" is not M or F (男/女)")),
+        ),
+        _Check(
+            "sex",
+            "ID_MISMATCH",
+            ric_ok & pl.col("__sex").is_in(["M", "F"]) & (pl.col("__sex") != pl.col("__id_sex")),
+            pl.concat_str(
+                pl.lit("is "), pl.col("__sex"), pl.lit(" but the ID says "), pl.col("__id_sex")
+            ),
+        ),
+        _date_check("birth_date", "__birth") if "birth_date" in raw.columns else None,
+        _Check(
+            "birth_date",
+            "ID_MISMATCH",
+            ric_ok
+            & pl.col("__birth").is_not_null()
+            & pl.col("__id_birth").is_not_null()
+            & (pl.col("__birth") != pl.col("__id_birth")),
+            # The ID's own birth date is not shown: with the masked ID it would give it away.
+            pl.concat_str(
+                pl.lit("is "),
+                pl.col("__birth").cast(pl.String),
+                pl.lit(", which is not the birth date in the ID"),
+            ),
+        ),
+        _empty("agency"),
+        _empty("status"),
+        _Check(
+            "status",
+            "BAD_VALUE",
+            pl.col("status").is_not_null() & ~pl.col("status").is_in(STATUSES),
+            pl.concat_str(
+                _quoted(pl.col("status")),
+                pl.lit(" is not one of active, suspended, terminated (正常参保, 暂停, 终止)"),
+            ),
+        ),
+        _empty("enrolled_on"),
+        _date_check("enrolled_on", "__enrolled"),
+        _Check(
+            "paid_through",
+            "BAD_MONTH",
+            _col(raw, "paid_through").is_not_null() & pl.col("__paid").is_null(),
+            pl.concat_str(_quoted(_col(raw, "paid_through")), pl.lit(" is not a month YYYY-MM")),
+        ),
+        _date_check("waiting_until", "__waiting") if "waiting_until" in raw.columns else None,
+        _empty("monthly_premium"),
+        _amount_check("monthly_premium"),
+        _Check(
+            "monthly_premium",
+            "BAD_AMOUNT",
+            pl.col("premium_fen") <= 0,
+            pl.concat_str(_quoted(pl.col("monthly_premium")), pl.lit(" must be more than 0")),
+        ),
+        *_account_checks(),
+    ]
+    problems = _collect(f, [c for c in checks if c is not None], shown)
+    problems = pl.concat([problems, _area_warnings(f.filter(ric_ok), shown)])
+    typed = f.with_columns(
+        pl.coalesce(pl.col("__sex"), pl.col("__id_sex")).alias("sex"),
+        pl.coalesce(pl.col("__birth"), pl.col("__id_birth")).alias("birth_date"),
+        pl.col("__enrolled").alias("enrolled_on"),
+        pl.col("__paid").alias("paid_through"),
+        pl.col("__waiting").alias("waiting_until"),
+    ).drop(c for c in f.columns if c.startswith("__") or c == "monthly_premium")
+    order = [c.name for c in ENROLLEE_COLUMNS if c.name != "monthly_premium"] + ["premium_fen"]
+    typed = typed.select(
+        [c for c in order if c in typed.columns]
+        + [c for c in typed.columns if c not in order and c != "line"]
+        + ["line"]
+    )
+    return typed, problems
+
+
+def _area_warnings(valid: pl.DataFrame, shown: str) -> pl.DataFrame:
+    """An area code python-stdnum does not know for the birth year is a warning at most: codes
+    change and old numbers stay valid (LIBRARIES.md). Checked once per (area, year) pair."""
+    if valid.height == 0:
+        return pl.DataFrame(schema=PROBLEM_SCHEMA)
+    pairs = valid.select(pl.col("enrollee_id").str.slice(0, 10).alias("__area_year")).unique()
+    unknown = []
+    for prefix in pairs["__area_year"].to_list():
+        probe = prefix + "0101001"
+        probe += stdnum.cn.ric.calc_check_digit(probe + "0")
+        try:
+            stdnum.cn.ric.get_birth_place(probe)
+        except ValidationError:
+            unknown.append(prefix)
+    if not unknown:
+        return pl.DataFrame(schema=PROBLEM_SCHEMA)
+    check = _Check(
+        "enrollee_id",
+        "UNKNOWN_AREA",
+        pl.col("enrollee_id").str.slice(0, 10).is_in(unknown),
+        pl.concat_str(
+            pl.lit("area code "),
+            pl.col("enrollee_id").str.slice(0, 6),
+            pl.lit(
+                " is not in python-stdnum's table for the birth year in the ID "
+                "(accepted: old codes stay valid)"
+            ),
+        ),
+        severity="warning",
+    )
+    return _collect(valid, [check], shown)
