@@ -1,3 +1,3 @@
-from mediins_cli.cli import main
+from mediins_cli.entry import main
 
 main()

@@ -14,6 +14,7 @@ The ``weekends`` calendar (some banks use it) knows only Saturdays and Sundays.
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -99,6 +100,7 @@ class CalendarFile:
     path: str
     source: str
     entries: dict[date, tuple[bool, str]]  # day → (working?, holiday name)
+    sha256: str = ""  # of the bytes that were parsed
 
 
 class OfficialCalendar:
@@ -303,8 +305,9 @@ def parse_calendar_file(path: Path) -> tuple[CalendarFile | None, list[Problem]]
     def bad(key: str, message: str) -> None:
         problems.append(Problem(shown, 0, key, "BAD_CALENDAR", message))
 
+    raw = path.read_bytes()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         bad("", f"not valid TOML: {exc}")
         return None, problems
@@ -390,7 +393,7 @@ def parse_calendar_file(path: Path) -> tuple[CalendarFile | None, list[Problem]]
 
     if problems:
         return None, problems
-    return CalendarFile(year, shown, source, entries), problems
+    return CalendarFile(year, shown, source, entries, hashlib.sha256(raw).hexdigest()), problems
 
 
 def _is_table(item: Any, keys: set[str]) -> bool:

@@ -18,13 +18,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TypeVar
 
+import polars as pl
 import typer
 
 from mediins_cli import __version__, report
 from mediins_cli.calendar import make_calendar, schedule_dates
 from mediins_cli.config import fill, load_settings
-from mediins_cli.errors import BadInput, ExitCode, MediinsError
+from mediins_cli.errors import BadInput, ExitCode, MediinsError, problems_frame
 from mediins_cli.inputs import load_inputs
+from mediins_cli.mask import scrub
 from mediins_cli.months import Month
 from mediins_cli.outputs import atomic_write_csv
 from mediins_cli.replay import replay as run_replay
@@ -84,13 +86,24 @@ def _guard(action: Callable[[], T]) -> T:
         raise typer.Exit(exc.exit_code) from None
     except typer.Exit:
         raise
+    except OSError as exc:  # the disk is full, a folder is read-only, …: say so in one line
+        where = f": {exc.filename}" if exc.filename else ""
+        err.print(
+            f"mediins: {exc.strerror or type(exc).__name__}{where}; nothing partial was left",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(ExitCode.UNEXPECTED) from None
     except Exception as exc:  # the last line of defence: exit 1 with a readable line
         if os.environ.get("MEDIINS_DEBUG"):
-            traceback.print_exc()
+            sys.stderr.write(scrub(traceback.format_exc()))
+        # what polars or a library says may quote a file's rows: masked, first line only
+        first = scrub(str(exc)).strip().splitlines()[:1]
         err.print(
-            f"mediins: unexpected error: {type(exc).__name__}: {exc} "
+            f"mediins: unexpected error: {type(exc).__name__}: {''.join(first)[:300]} "
             "(set MEDIINS_DEBUG=1 for the traceback)",
             markup=False,
+            soft_wrap=True,
         )
         raise typer.Exit(ExitCode.UNEXPECTED) from None
 
@@ -363,7 +376,19 @@ def deduct(
     ] = False,
     errors: Annotated[
         Path | None,
-        typer.Option("--errors", help="On bad input, also write every problem to this CSV."),
+        typer.Option(
+            "--errors",
+            help="Also write every problem of the inputs (warnings too) to this CSV, as "
+            "validate does; with no rows when there are none.",
+        ),
+    ] = None,
+    strict: Annotated[
+        bool | None,
+        typer.Option(
+            "--strict/--no-strict",
+            help="Refuse (exit 2) what pre-flight only warns about: a ledger whose latest row is "
+            "more than 7 days before the cut-off. Recommended for cron. [setting: strict]",
+        ),
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -408,6 +433,7 @@ def deduct(
                 encoding=settings.get("out_encoding", out_encoding, "utf-8"),
             ),
             command=" ".join(sys.argv),
+            strict=settings.get("strict", strict, False),
         )
 
         def request(run_month: Month, number: int) -> DeductRequest:
@@ -440,12 +466,15 @@ def deduct(
             except ValueError as exc:
                 raise BadInput(f"--month: {exc}") from None
             requests = [request(run_month, int(round_no.value))]
+        found: list[pl.DataFrame] = []
         try:
-            outcomes = [_run_one(r, json_output) for r in requests]
+            outcomes = [_run_one(r, json_output, found) for r in requests]
         except BadInput as exc:
             if errors is not None:
                 atomic_write_csv(errors, exc.frame)
             raise
+        if errors is not None:  # as validate: written when the inputs were read, problems or not
+            atomic_write_csv(errors, pl.concat(found) if found else problems_frame([]))
         if json_output:
             report.print_json(outcomes[0] if len(outcomes) == 1 else outcomes)
 
@@ -459,13 +488,16 @@ def _parse_day(text: str) -> date:
         raise BadInput(f"--date: {text!r} is not a date YYYY-MM-DD") from None
 
 
-def _run_one(request: DeductRequest, json_output: bool) -> dict[str, object]:
+def _run_one(
+    request: DeductRequest, json_output: bool, found: list[pl.DataFrame]
+) -> dict[str, object]:
     err = report.console(stderr=True)
     if err.is_terminal and not json_output:
         with err.status("starting") as status:
             outcome = run_deduct(request, progress=lambda stage: status.update(stage))
     else:
         outcome = run_deduct(request)
+    found.append(outcome.warnings)
     if outcome.warnings.height:
         report.render_problems(err, outcome.warnings)
     if not json_output:
@@ -589,12 +621,3 @@ def replay(
             raise typer.Exit(ExitCode.UNEXPECTED)
 
     _guard(action)
-
-
-def main() -> None:
-    """Console entry point."""
-    try:
-        app()
-    except KeyboardInterrupt:
-        sys.stderr.write("mediins: interrupted\n")
-        raise SystemExit(ExitCode.UNEXPECTED) from None

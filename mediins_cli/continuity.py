@@ -316,13 +316,13 @@ def _updates(
 
 def summarize_continuity(result: Continuity, next_round: date | None) -> dict[str, Any]:
     """Counts (no personal data) for summary.json and the terminal."""
-    from mediins_cli.money import fen_to_yuan
+    from mediins_cli.money import fen_to_yuan, sum_fen, total_fen
 
     b = result.breaks
     by_category = dict(b.group_by("category").len().sort("category").iter_rows())
     by_agency = (
         b.group_by("agency")
-        .agg(pl.len().alias("breaks"), pl.col("amount_fen").sum().alias("amount_fen"))
+        .agg(pl.len().alias("breaks"), total_fen(pl.col("amount_fen")).alias("amount_fen"))
         .sort(["breaks", "agency"], descending=[True, False])
     )
     lengths = (
@@ -345,7 +345,7 @@ def summarize_continuity(result: Continuity, next_round: date | None) -> dict[st
             for a, n, f in by_agency.iter_rows()
         ],
         "unpaid_months": {("4+" if k == 4 else str(k)): n for k, n in lengths.iter_rows()},
-        "amount_not_collected": fen_to_yuan(int(b["amount_fen"].sum())),
+        "amount_not_collected": fen_to_yuan(sum_fen(b["amount_fen"])),
         "resume_by": dict(resume_by.iter_rows()),
         "resumptions": dict(
             result.resumptions.group_by("category").len().sort("category").iter_rows()

@@ -12,6 +12,12 @@ import polars as pl
 #: optional sign, digits, optionally a point and one or two digits. No exponent, no separators.
 YUAN_PATTERN = r"^[+-]?[0-9]{1,15}(\.[0-9]{1,2})?$"
 
+#: DESIGN §3, so money never wraps around: no single amount beyond 10^10 yuan, and no account
+#: whose rows sum beyond ±10^12 yuan. Within these bounds every sum the engine makes fits an
+#: Int64 with room to spare; totals over many enrollees are summed as Int128.
+MAX_AMOUNT_FEN = 10**12
+MAX_ACCOUNT_FEN = 10**14
+
 
 def yuan_is_valid(text: pl.Expr) -> pl.Expr:
     """True where ``text`` (already stripped) is a well-formed yuan amount."""
@@ -45,3 +51,13 @@ def fen_to_yuan_expr(fen: pl.Expr) -> pl.Expr:
         pl.lit("."),
         (magnitude % 100).cast(pl.String).str.pad_start(2, "0"),
     )
+
+
+def total_fen(fen: pl.Expr) -> pl.Expr:
+    """The sum of a fen column as Int128: a total over millions of enrollees never wraps."""
+    return fen.cast(pl.Int128).sum()
+
+
+def sum_fen(fen: pl.Series) -> int:
+    """:func:`total_fen` of a series, as a Python int."""
+    return int(fen.cast(pl.Int128).sum() or 0)

@@ -2,23 +2,31 @@
 
 Files are written atomically (a temporary file in the same folder, then a rename) and a run
 directory as a whole (a temporary directory beside it, then a rename), so a reader finds a run
-complete or not at all. Nothing here deletes what an earlier run or an operator made: a replaced
-run is moved aside.
+complete or not at all. A run that dies leaves at most its own temporary file or staging
+directory, which carries the process id in its name; the next run removes those whose process
+is gone (staging directories: every one, under the month's lock). Nothing here deletes what an
+earlier run or an operator made: a replaced run is moved aside.
+
+Modes never widen what the operator's umask narrows. Text cells a spreadsheet would execute
+are neutralised in every CSV file written (:func:`neutralise`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -31,31 +39,129 @@ PRIVATE = 0o600
 #: summaries and manifests hold counts, names of files and hashes
 PUBLIC = 0o644
 LOCK_NAME = ".lock"
+FOLDER = 0o755
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int = PRIVATE) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+@cache
+def umask() -> int:
+    """The process's umask, read without changing it where the system allows."""
+    with contextlib.suppress(OSError), open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    current = os.umask(0o077)
+    os.umask(current)
+    return current
+
+
+def narrowed(mode: int) -> int:
+    """``mode`` less what the umask takes away: mediins never widens an operator's umask."""
+    return mode & ~umask()
+
+
+# --------------------------------------------------------------------------- temporary names
+
+
+def _temp_name(name: str) -> tuple[str, str]:
+    """Prefix and suffix of a temporary sibling of ``name``, carrying this process's id."""
+    return f".{name}.{os.getpid()}.", ".tmp"
+
+
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>[0-9]+)\.[^.]+\.tmp$")
+
+
+def _alive(pid: int) -> bool:
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_leftovers(directory: Path, name: str, *, any_process: bool = False) -> list[Path]:
+    """Remove the temporary files or staging directories of ``name`` in ``directory`` left by
+    runs that died (their process is gone; with ``any_process``, all of them: the caller holds
+    the lock that every writer of ``name`` holds). Returns what was removed."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(directory):
+            m = _TEMP.match(entry.name)
+            if m is None or m["name"] != name:
+                continue
+            if not any_process and _alive(int(m["pid"])):
+                continue
+            path = Path(entry.path)
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+# --------------------------------------------------------------------------- files
+
+
+#: a cell a spreadsheet would execute: starting with =, +, -, @, a tab or a carriage return,
+#: and not simply a number (an amount like -12.50 or a date is never altered)
+_FORMULA = r"^[=+\-@\t\r]"
+_NUMBER = r"^[+-]?[0-9]+(\.[0-9]+)?$"
+
+
+def neutralise(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every text cell (and column name) a spreadsheet would execute, with a leading ``'``
+    (DESIGN §8): names, agencies and carried-through extra columns alike."""
+    text = [c for c, dtype in frame.schema.items() if dtype == pl.String]
+    if text:
+        frame = frame.with_columns(
+            pl.when(pl.col(c).str.contains(_FORMULA) & ~pl.col(c).str.contains(_NUMBER))
+            .then(pl.lit("'") + pl.col(c))
+            .otherwise(pl.col(c))
+            .alias(c)
+            for c in text
+        )
+    renamed = {
+        c: f"'{c}"
+        for c in frame.columns
+        if re.match(_FORMULA, c) and not re.match(_NUMBER, c) and f"'{c}" not in frame.columns
+    }
+    return frame.rename(renamed) if renamed else frame
+
+
+def csv_text(frame: pl.DataFrame) -> str:
+    """CSV, ``\\n`` line endings, formulas neutralised: the same text for the same frame."""
+    return neutralise(frame).write_csv()
 
 
 def csv_bytes(frame: pl.DataFrame) -> bytes:
-    """CSV, UTF-8, ``\\n`` line endings: the same bytes for the same frame."""
-    return frame.write_csv().encode("utf-8")
+    """:func:`csv_text` in UTF-8."""
+    return csv_text(frame).encode("utf-8")
 
 
 def json_bytes(data: Any) -> bytes:
     """JSON with sorted keys and a final newline: the same bytes for the same data."""
     return (json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = PRIVATE) -> None:
+    """Write ``path`` at once: a temporary sibling, flushed, then renamed over it. Leftovers of
+    writers of the same file that died are removed first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(path.parent, path.name)
+    prefix, suffix = _temp_name(path.name)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, narrowed(mode))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def atomic_write_csv(path: Path, frame: pl.DataFrame, mode: int = PRIVATE) -> None:
@@ -83,24 +189,35 @@ class OutputFile:
 
 def write_run_dir(target: Path, files: list[OutputFile]) -> None:
     """Create ``target`` with exactly ``files``, all at once: written into a hidden sibling
-    directory, flushed, then renamed. ``target`` must not exist."""
+    directory named after this process, flushed, then renamed. ``target`` must not exist;
+    the caller holds the month's lock."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    prefix, suffix = _temp_name(target.name)
+    staging = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=target.parent))
     try:
         for f in files:
             path = staging / f.name
             path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("wb") as fh:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
                 fh.write(f.data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.chmod(path, f.mode)
-        os.chmod(staging, 0o755)
+            os.chmod(path, narrowed(f.mode))
+        for folder in {(staging / f.name).parent for f in files} - {staging}:
+            os.chmod(folder, narrowed(FOLDER))
+        os.chmod(staging, narrowed(FOLDER))
         os.rename(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)  # our own unfinished staging folder
         raise
     _fsync_dir(target.parent)
+
+
+def remove_staging(month_dir: Path, run_name: str) -> list[Path]:
+    """Staging directories of ``run_name`` left by runs that died; call under the month's
+    lock (every writer of a run directory holds it, so none of them is live)."""
+    return remove_leftovers(month_dir, run_name, any_process=True)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -123,38 +240,71 @@ def move_aside(run_dir: Path) -> Path:
 # --------------------------------------------------------------------------- lock
 
 
-def lock_holder(month_dir: Path) -> str | None:
-    """Who holds the month's lock, or None; takes nothing and creates nothing."""
-    path = month_dir / LOCK_NAME
-    if not path.exists():
-        return None
-    with path.open("r+") as fh:
+def _made_dirs(path: Path) -> list[Path]:
+    """Create ``path`` and its missing parents; the ones this call created, deepest first."""
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    made = []
+    for folder in reversed(missing):
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return fh.read().strip() or "another process"
-        fcntl.flock(fh, fcntl.LOCK_UN)
-    return None
+            folder.mkdir()
+            made.append(folder)
+        except FileExistsError:
+            pass
+    return list(reversed(made))
 
 
 @contextlib.contextmanager
 def month_lock(month_dir: Path, what: str) -> Iterator[None]:
     """Hold the month's lock for the block, or refuse (exit 3) naming who holds it. The kernel
-    releases it if the process dies, so a crashed run never leaves a stale lock behind."""
-    month_dir.mkdir(parents=True, exist_ok=True)
-    fh = (month_dir / LOCK_NAME).open("a+")
-    try:
+    releases it if the process dies, so a crashed run never leaves a stale lock behind.
+
+    A month folder this call created is removed again on leaving if nothing but the lock is
+    in it (bad input writes nothing, not even the folder). Whoever takes the lock checks that
+    the file it locked is still the one at the path, so removing it cannot let two runs in."""
+    made: list[Path] = []
+    path = month_dir / LOCK_NAME
+    for _ in range(20):
+        made += _made_dirs(month_dir)
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except FileNotFoundError:  # the folder was removed by a run just leaving it
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
+            holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
             raise Refused(f"another run holds the lock of {month_dir}: {holder}") from None
-        fh.seek(0)
-        fh.truncate()
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # locked a file that was removed meanwhile: take the new one
+    else:
+        raise Refused(f"could not take the lock of {month_dir}; try again")
+    try:
+        os.ftruncate(fd, 0)
         started = datetime.now().astimezone().isoformat(timespec="seconds")
-        fh.write(f"{what}, pid {os.getpid()} on {socket.gethostname()}, since {started}\n")
-        fh.flush()
+        os.write(
+            fd, f"{what}, pid {os.getpid()} on {socket.gethostname()}, since {started}\n".encode()
+        )
         yield
     finally:
-        fh.close()
+        if made and {e.name for e in os.scandir(month_dir)} == {LOCK_NAME}:
+            path.unlink(missing_ok=True)
+            for folder in made:  # deepest first; stops at the first that is not empty
+                try:
+                    folder.rmdir()
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+                        raise
+                    break
+        os.close(fd)

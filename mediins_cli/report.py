@@ -241,6 +241,14 @@ def render_round(out: Console, outcome: DeductOutcome) -> None:
         markup=False,
         soft_wrap=True,
     )
+    if "ledger" in s:
+        ledger = s["ledger"]
+        out.print(
+            f"ledger: {ledger['rows']} rows, posted {ledger['first_posted']} to "
+            f"{ledger['last_posted']}",
+            markup=False,
+            soft_wrap=True,
+        )
     table = Table(box=box.SIMPLE_HEAVY)
     for heading_, justify in (
         ("outcome", "left"),

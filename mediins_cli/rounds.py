@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from mediins_cli.calendar import RoundDates
-from mediins_cli.money import fen_to_yuan
+from mediins_cli.money import MAX_ACCOUNT_FEN, MAX_AMOUNT_FEN, fen_to_yuan, sum_fen, total_fen
 from mediins_cli.months import Month
 
 # Reasons an enrollee is not attempted in round 1 (DESIGN §4), first match wins.
@@ -66,18 +66,22 @@ def classify(enrollees: pl.DataFrame, month: Month) -> pl.DataFrame:
 
 
 def ledger_balances(
-    ledger: pl.LazyFrame, cutoff: datetime, references: pl.DataFrame | None = None
+    ledger: pl.LazyFrame,
+    cutoff: datetime,
+    references: pl.DataFrame | None = None,
+    *extra: pl.Expr,
 ) -> pl.LazyFrame:
     """One row per account in the ledger: ``balance_fen`` at ``cutoff`` (the sum of its rows
     posted before it) and, when ``references`` (a frame of ``reference``) is given,
     ``booked_fen``: the sum of those rows posted before the cut-off whose reference is listed,
-    i.e. earlier mediins debits the bank has already booked (DESIGN §4: they count once)."""
+    i.e. earlier mediins debits the bank has already booked (DESIGN §4: they count once).
+    ``extra`` aggregations ride along in the same pass (the reader's bounds checks)."""
     before = pl.col("posted_at") < cutoff
     aggs = [pl.col("amount_fen").filter(before).sum().alias("balance_fen")]
     if references is not None:
         listed = pl.col("reference").is_in(references["reference"].implode())
         aggs.append(pl.col("amount_fen").filter(before & listed).sum().alias("booked_fen"))
-    return ledger.group_by("account_no").agg(aggs)
+    return ledger.group_by("account_no").agg(*aggs, *extra)
 
 
 # --------------------------------------------------------------------------- debits
@@ -159,16 +163,24 @@ def with_references(result: pl.DataFrame, month: Month, round_no: int) -> pl.Dat
 
 def check_invariants(result: pl.DataFrame) -> None:
     """DESIGN §9, checked on every run: money conserved to the fen, nobody debited twice, no
-    account taken below zero by a debit."""
+    account taken below zero by a debit; and every amount and balance inside the bounds of
+    DESIGN §3, so no sum can have wrapped around (totals are summed as Int128)."""
     if result["enrollee_id"].is_duplicated().any():
         raise InvariantBroken("an enrollee was attempted twice in one round")
-    due = int(result["amount_fen"].sum())
-    done = int(result.filter(pl.col("outcome") == SUCCESS)["amount_fen"].sum())
-    failed = int(result.filter(pl.col("outcome") == FAILURE)["amount_fen"].sum())
-    if due != done + failed:
+    amount, outcome = pl.col("amount_fen"), pl.col("outcome")
+    if result.select(((amount < 1) | (amount > MAX_AMOUNT_FEN)).any()).item():
+        raise InvariantBroken("an amount due is not between 0.01 and the bound of one amount")
+    balances = [pl.col("balance_at_cutoff_fen"), pl.col("balance_available_fen")]
+    if result.select(pl.any_horizontal(b.abs() > MAX_ACCOUNT_FEN for b in balances).any()).item():
+        raise InvariantBroken("a balance is beyond the bound of an account: a sum wrapped around")
+    due = sum_fen(result["amount_fen"])
+    done = sum_fen(result.filter(outcome == SUCCESS)["amount_fen"])
+    failed = sum_fen(result.filter(outcome == FAILURE)["amount_fen"])
+    if due != done + failed or result.filter(~outcome.is_in([SUCCESS, FAILURE])).height:
         raise InvariantBroken(f"due {due} fen != succeeded {done} + failed {failed}")
     below = result.filter(
-        (pl.col("outcome") == SUCCESS) & (pl.col("balance_available_fen") < pl.col("amount_fen"))
+        (outcome == SUCCESS)
+        & (pl.col("balance_available_fen").is_null() | (pl.col("balance_available_fen") < amount))
     )
     if below.height:
         raise InvariantBroken("a debit would take an account below zero")
@@ -226,7 +238,7 @@ def round_two(
     holds before round 2's cut-off. The rest is subtracted here, so a debit counts once.
     """
     pending = round_one_debits.group_by("account_no").agg(
-        pl.col("amount_fen").sum().alias("__debited")
+        pl.col("amount_fen").sum().alias("__debited")  # one account: within Int64 (§3)
     )
     adjusted = (
         balances.join(pending, on="account_no", how="left")
@@ -261,14 +273,14 @@ def summarize(result: RoundResult) -> dict[str, Any]:
     a = result.attempts
     by_reason = (
         result.failures.group_by("reason")
-        .agg(pl.len().alias("enrollees"), pl.col("amount_fen").sum().alias("amount_fen"))
+        .agg(pl.len().alias("enrollees"), total_fen(pl.col("amount_fen")).alias("amount_fen"))
         .sort("reason")
     )
     skipped = (
         result.skipped.group_by("skip_reason").agg(pl.len().alias("enrollees")).sort("skip_reason")
     )
-    due_fen = int(a["amount_fen"].sum())
-    ok_fen = int(result.successes["amount_fen"].sum())
+    due_fen = sum_fen(a["amount_fen"])
+    ok_fen = sum_fen(result.successes["amount_fen"])
     return {
         "month": str(result.month),
         "round": result.round,

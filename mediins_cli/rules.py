@@ -13,6 +13,7 @@ overdue rules: configuration validated on load, all errors at once).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -183,6 +184,7 @@ class RulePack:
     region: str
     summary: str
     path: str
+    sha256: str  # of the bytes that were parsed (DESIGN §8)
     sources: dict[str, Source]
     schedule: Schedule
     coverage: Coverage
@@ -225,7 +227,8 @@ def parse_pack(path: Path) -> tuple[RulePack | None, list[Problem]]:
         problems.append(Problem(shown, 0, key, "BAD_RULES", message))
 
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        content = path.read_bytes()
+        data = tomllib.loads(content.decode("utf-8"))
     except FileNotFoundError:
         bad("", "no such file")
         return None, problems
@@ -291,7 +294,9 @@ def parse_pack(path: Path) -> tuple[RulePack | None, list[Problem]]:
 
     if problems:
         return None, problems
-    pack = RulePack(path=shown, sources=sources, **meta, **built)
+    pack = RulePack(
+        path=shown, sha256=hashlib.sha256(content).hexdigest(), sources=sources, **meta, **built
+    )
     for key, message in _cross_checks(pack):
         bad(key, message)
     return (None, problems) if problems else (pack, problems)

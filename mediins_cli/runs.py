@@ -7,9 +7,9 @@ earlier run aside; round 2 needs round 1 of the same month; one run per month at
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,24 +34,41 @@ from mediins_cli.continuity import (
     assess,
     summarize_continuity,
 )
-from mediins_cli.errors import BadInput, CalendarNotCovered, Refused
-from mediins_cli.inputs import extra_columns, ledger_balances_at, read_enrollees
-from mediins_cli.money import fen_to_yuan, fen_to_yuan_expr, yuan_to_fen
+from mediins_cli.errors import BadInput, CalendarNotCovered, Problem, Refused, problems_frame
+from mediins_cli.inputs import (
+    LedgerPass,
+    Source,
+    agency_file_stem,
+    check_enrollees,
+    extra_columns,
+    ledger_balances_at,
+    open_sources,
+)
+from mediins_cli.money import fen_to_yuan, fen_to_yuan_expr, sum_fen, yuan_to_fen
 from mediins_cli.months import Month
 from mediins_cli.outputs import (
     PRIVATE,
     PUBLIC,
     OutputFile,
+    csv_text,
     json_bytes,
-    lock_holder,
     month_lock,
     move_aside,
+    remove_staging,
     sha256_bytes,
     sha256_file,
     write_run_dir,
 )
 from mediins_cli.pinyin import order_by_pinyin
-from mediins_cli.rounds import RoundResult, classify, rate, round_one, round_two, summarize
+from mediins_cli.rounds import (
+    InvariantBroken,
+    RoundResult,
+    classify,
+    rate,
+    round_one,
+    round_two,
+    summarize,
+)
 from mediins_cli.rules import RulePack, load_pack
 
 
@@ -93,6 +110,8 @@ class DeductRequest:
     dry_run: bool = False
     format: OutputFormat = OutputFormat()
     command: str = ""  # how the run was asked for, for its log
+    strict: bool = False  # pre-flight warnings refuse the run (DESIGN §3)
+    now: datetime | None = None  # the clock, for the pre-flight checks (default: now in China)
 
 
 @dataclass(frozen=True)
@@ -103,11 +122,16 @@ class DeductOutcome:
     run_dir: Path
     summary: dict[str, Any]
     moved_aside: Path | None = None
-    warnings: pl.DataFrame = field(default_factory=pl.DataFrame)
+    warnings: pl.DataFrame = field(default_factory=lambda: problems_frame([]))
 
 
 #: China keeps UTC+8 without daylight saving: the clock of every social-insurance centre
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+
+def now_in_china() -> datetime:
+    """The clock of the pre-flight checks (one place, so a test can set it)."""
+    return datetime.now(CHINA)
 
 
 def round_dir(out: Path, month: Month, round_no: int) -> Path:
@@ -117,7 +141,11 @@ def round_dir(out: Path, month: Month, round_no: int) -> Path:
 def deduct(
     request: DeductRequest, progress: Callable[[str], None] = lambda _: None
 ) -> DeductOutcome:
-    """Run one round of one month (see the module docstring for the rules)."""
+    """Run one round of one month (see the module docstring for the rules).
+
+    The month's lock is held from before the inputs are read until the run directory is in
+    place (DESIGN §8), so two runs of one month never compute side by side; a dry run, which
+    writes nothing, takes no lock."""
     started = datetime.now(CHINA)
     if request.format.encoding not in OUT_ENCODINGS:
         raise BadInput(f"--out-encoding: {request.format.encoding!r} is not utf-8 or gb18030")
@@ -127,72 +155,137 @@ def deduct(
     first, second = schedule_dates(pack.schedule, calendar, request.month)
     dates = first if request.round == 1 else second
     run_dir = round_dir(request.out, request.month, request.round)
-    month_dir = run_dir.parent
-
-    holder = lock_holder(month_dir)
-    if holder:
-        raise Refused(f"another run holds the lock of {month_dir}: {holder}")
-
-    previous = _round_one_state(request) if request.round == 2 else None
-    progress("hashing inputs")
-    fingerprint = _fingerprint(request, pack, calendar, dates, previous)
-    if (
-        previous is not None
-        and fingerprint["enrollees"] != previous.manifest["inputs"]["enrollees"]
-    ):
-        raise Refused(
-            f"the enrollee file differs from the one round 1 of {request.month} used "
-            f"({previous.manifest['files']['enrollees']}); round 2 attempts round 1's retry list "
-            "and needs the same enrollees"
+    what = f"round {request.round} of {request.month}"
+    with contextlib.ExitStack() as stack:
+        if not request.dry_run:
+            stack.enter_context(month_lock(run_dir.parent, what))
+            remove_staging(run_dir.parent, run_dir.name)
+        previous = _round_one_state(request) if request.round == 2 else None
+        progress("reading inputs")
+        sources = stack.enter_context(
+            open_sources(
+                {"enrollees": request.enrollees, "ledger": request.ledger}, request.encoding
+            )
         )
-    existing = _existing_run(run_dir)
-    if existing is not None and not _must_replace(request, run_dir, existing, fingerprint):
-        return DeductOutcome("unchanged", run_dir, _read_json(run_dir / "summary.json"))
-
-    progress("reading enrollees")
-    enrollees, e_problems, _ = read_enrollees(request.enrollees, request.encoding)
-    progress("reading the ledger")
-    references = previous.debits.select("reference") if previous is not None else None
-    try:
-        balances = ledger_balances_at(request.ledger, dates.cutoff, references, request.encoding)
-        l_problems = None
-    except BadInput as exc:
-        l_problems = exc.frame
-    problems = pl.concat([p for p in (e_problems, l_problems) if p is not None])
-    if enrollees is None or l_problems is not None or (problems["severity"] == "error").any():
-        raise BadInput(problems)
-
-    progress("debiting")
-    continuity = None
-    if request.round == 1:
-        result = round_one(enrollees, balances, dates, second)
-    else:
-        assert previous is not None
-        result = round_two(enrollees, previous.retry_ids, previous.debits, balances, dates)
-        progress("assessing continuity")
-        continuity = _continuity(result, enrollees, previous, pack)
-    summary = _summary(result, pack, calendar_name, previous)
-    if continuity is not None:
-        summary["continuity"] = summarize_continuity(
-            continuity, _next_round_one(pack, calendar, request.month)
-        )
-    files = _output_files(result, enrollees, summary, continuity, request.format)
-    manifest = _manifest(request, fingerprint, pack, calendar_name, files)
-    files.append(OutputFile("manifest.json", json_bytes(manifest), PUBLIC))
-    if request.dry_run:
-        return DeductOutcome("dry_run", run_dir, summary, warnings=problems)
-
-    progress("writing")
-    moved = None
-    with month_lock(month_dir, f"round {request.round} of {request.month}"):
-        existing = _existing_run(run_dir)  # again, under the lock
+        fingerprint = _fingerprint(request, pack, calendar, dates, previous, sources)
+        if (
+            previous is not None
+            and fingerprint["enrollees"] != previous.manifest["inputs"]["enrollees"]
+        ):
+            raise Refused(
+                f"the enrollee file differs from the one round 1 of {request.month} used "
+                f"({previous.manifest['files']['enrollees']}); round 2 attempts round 1's retry "
+                "list and needs the same enrollees"
+            )
+        existing = _existing_run(run_dir)
         if existing is not None and not _must_replace(request, run_dir, existing, fingerprint):
-            return DeductOutcome("unchanged", run_dir, _read_json(run_dir / "summary.json"))
-        if existing is not None:
-            moved = move_aside(run_dir)
+            stored = _read_json(run_dir / "summary.json")
+            said = [
+                Problem("", 0, "", w["code"], w["message"], "warning")
+                for w in stored.get("warnings", [])
+            ]
+            return DeductOutcome("unchanged", run_dir, stored, warnings=problems_frame(said))
+
+        progress("reading enrollees")
+        enrollees, e_problems = check_enrollees(sources["enrollees"])
+        progress("reading the ledger")
+        references = previous.debits.select("reference") if previous is not None else None
+        try:
+            ledger = ledger_balances_at(sources["ledger"], dates.cutoff, references)
+            l_problems = ledger.warnings
+        except BadInput as exc:
+            ledger, l_problems = None, exc.frame
+        problems = pl.concat([e_problems, l_problems])
+        if enrollees is None or ledger is None or (problems["severity"] == "error").any():
+            raise BadInput(problems)
+        for source in sources.values():
+            source.check()
+        preflight = _preflight(request, dates, ledger, sources["ledger"].shown)
+        problems = pl.concat([problems, preflight])
+        if (preflight["severity"] == "error").any():
+            raise BadInput(problems)
+
+        progress("debiting")
+        continuity = None
+        if request.round == 1:
+            result = round_one(enrollees, ledger.balances, dates, second)
+        else:
+            assert previous is not None
+            result = round_two(
+                enrollees, previous.retry_ids, previous.debits, ledger.balances, dates
+            )
+            progress("assessing continuity")
+            continuity = _continuity(result, enrollees, previous, pack)
+        summary = _summary(result, pack, calendar_name, previous)
+        summary["ledger"] = {
+            "rows": ledger.rows,
+            "first_posted": _stamp(ledger.first_posted),
+            "last_posted": _stamp(ledger.last_posted),
+        }
+        summary["warnings"] = [
+            {"code": r["code"], "message": r["message"]} for r in preflight.iter_rows(named=True)
+        ]
+        if continuity is not None:
+            summary["continuity"] = summarize_continuity(
+                continuity, _next_round_one(pack, calendar, request.month)
+            )
+        files = _output_files(result, enrollees, summary, continuity, request.format)
+        manifest = _manifest(request, fingerprint, pack, calendar_name, files)
+        files.append(OutputFile("manifest.json", json_bytes(manifest), PUBLIC))
+        if request.dry_run:
+            return DeductOutcome("dry_run", run_dir, summary, warnings=problems)
+
+        progress("writing")
+        moved = move_aside(run_dir) if existing is not None else None
         log = _run_log(request, fingerprint, summary, files, started, moved)
         write_run_dir(run_dir, [*files, OutputFile(LOG_NAME, log, PRIVATE)])
     return DeductOutcome("ran", run_dir, summary, moved, problems)
+
+
+#: DESIGN §3: a ledger whose latest row is older than this before the cut-off is stale
+STALE_LEDGER = timedelta(days=7)
+
+
+def _preflight(
+    request: DeductRequest, dates: RoundDates, ledger: LedgerPass, shown: str
+) -> pl.DataFrame:
+    """The checks before a round (DESIGN §3): a cut-off in the future is refused (the bank
+    cannot have answered yet; a dry run only warns), and a ledger whose latest row is more
+    than 7 days before the cut-off is warned about, or refused under ``strict``."""
+    problems = []
+    now = (request.now or now_in_china()).replace(tzinfo=None)
+    if dates.cutoff > now:
+        problems.append(
+            Problem(
+                "",
+                0,
+                "",
+                "FUTURE_CUTOFF",
+                f"round {request.round} of {request.month} counts deposits up to "
+                f"{_stamp(dates.cutoff)}, which is still to come (now {_stamp(now)}): the bank "
+                "cannot have answered yet",
+                "warning" if request.dry_run else "error",
+            )
+        )
+    last = ledger.last_posted
+    if last is not None and last < dates.cutoff - STALE_LEDGER:
+        problems.append(
+            Problem(
+                shown,
+                0,
+                "",
+                "STALE_LEDGER",
+                f"the ledger's latest row is of {_stamp(last)}, {(dates.cutoff - last).days} days "
+                f"before the cut-off {_stamp(dates.cutoff)}: is this the bank's latest export?"
+                + (" (refused: --strict)" if request.strict else ""),
+                "error" if request.strict else "warning",
+            )
+        )
+    return problems_frame(problems)
+
+
+def _stamp(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(sep=" ", timespec="minutes")
 
 
 LOG_NAME = "run.log"
@@ -219,6 +312,9 @@ def _run_log(
         f"due {d['due']}, effective {d['effective']} ({d['why']}), cut-off {d['cutoff']}",
         f"enrollees {request.enrollees} sha256 {fingerprint['enrollees']}",
         f"ledger {request.ledger} sha256 {fingerprint['ledger']}",
+        f"ledger {summary['ledger']['rows']} rows, posted {summary['ledger']['first_posted']} "
+        f"to {summary['ledger']['last_posted']}",
+        *(f"warning {w['code']}: {w['message']}" for w in summary["warnings"]),
         f"attempted {summary['attempted']['enrollees']} ({summary['attempted']['amount']} yuan), "
         f"succeeded {summary['succeeded']['enrollees']} ({summary['succeeded']['amount']}), "
         f"failed {summary['failed']['enrollees']} ({summary['failed']['amount']})",
@@ -282,13 +378,22 @@ def _existing_run(run_dir: Path) -> dict[str, Any] | None:
     return _read_json(manifest)
 
 
+def _output_path(run_dir: Path, name: str) -> Path:
+    """A file a manifest lists, which must lie inside its run directory."""
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise Refused(f"{run_dir}/manifest.json lists {name!r}, outside the run; not a mediins run")
+    return run_dir / relative
+
+
 def _damaged(run_dir: Path, manifest: dict[str, Any]) -> list[str]:
     """Output files of a run that are missing or no longer what its manifest says."""
-    return sorted(
-        name
-        for name, entry in manifest["outputs"].items()
-        if not (run_dir / name).is_file() or sha256_file(run_dir / name) != entry["sha256"]
-    )
+    damaged = []
+    for name, entry in manifest["outputs"].items():
+        path = _output_path(run_dir, name)
+        if not path.is_file() or sha256_file(path) != entry["sha256"]:
+            damaged.append(name)
+    return sorted(damaged)
 
 
 def _must_replace(
@@ -338,17 +443,25 @@ def _round_one_state(request: DeductRequest) -> _RoundOne:
             f"round 1 of {request.month} has not run in {request.out}: run "
             f"`mediins deduct --round 1 --month {request.month}` first"
         )
-    manifest = _read_json(manifest_path)
+    manifest_bytes = manifest_path.read_bytes()
+    manifest = json.loads(manifest_bytes)
+    read: dict[str, bytes] = {}
     for name, entry in manifest["outputs"].items():
-        path = r1 / name
-        if not path.is_file() or sha256_file(path) != entry["sha256"]:
+        path = _output_path(r1, name)
+        data, digest = None, None
+        with contextlib.suppress(OSError):
+            data = path.read_bytes() if name in ("retry.csv", "success.csv") else None
+            digest = sha256_bytes(data) if data is not None else sha256_file(path)
+        if digest != entry["sha256"]:
             raise Refused(f"{path} is missing or changed since round 1 wrote it; round 2 refused")
+        if data is not None:
+            read[name] = data  # parsed from the very bytes that were checked
     encoding = OutputFormat(**manifest.get("format", {})).read_encoding
-    retry = pl.read_csv(r1 / "retry.csv", infer_schema=False, encoding=encoding)
-    success = pl.read_csv(r1 / "success.csv", infer_schema=False, encoding=encoding)
+    retry = pl.read_csv(read["retry.csv"], infer_schema=False, encoding=encoding)
+    success = pl.read_csv(read["success.csv"], infer_schema=False, encoding=encoding)
     return _RoundOne(
         manifest,
-        sha256_file(manifest_path),
+        sha256_bytes(manifest_bytes),
         _read_json(r1 / "summary.json"),
         retry["enrollee_id"],
         success.select(
@@ -367,15 +480,14 @@ def _fingerprint(
     calendar: WorkingCalendar,
     dates: RoundDates,
     previous: _RoundOne | None,
+    sources: dict[str, Source],
 ) -> dict[str, Any]:
-    """What the result depends on; a rerun with the same fingerprint has nothing to do."""
-    for path, role in ((request.enrollees, "enrollees"), (request.ledger, "ledger")):
-        if not path.is_file():
-            raise BadInput(f"--{role}: {path}: no such file")
+    """What the result depends on; a rerun with the same fingerprint has nothing to do. Every
+    hash is of the bytes that were (or will be) parsed (DESIGN §8)."""
     result: dict[str, Any] = {
-        "enrollees": sha256_file(request.enrollees),
-        "ledger": sha256_file(request.ledger),
-        "rules": sha256_file(Path(pack.path)),
+        "enrollees": sources["enrollees"].sha256,
+        "ledger": sources["ledger"].sha256,
+        "rules": pack.sha256,
         "calendar": _calendar_identity(calendar, _years_consulted(request, dates)),
         # what the calendar decided: a library upgrade that moved a date is another input
         "dates": {"effective": dates.effective.isoformat(), "cutoff": str(dates.cutoff)},
@@ -401,7 +513,7 @@ def _calendar_identity(calendar: WorkingCalendar, years: set[int]) -> dict[str, 
     files = {}
     if isinstance(calendar, OfficialCalendar):
         files = {
-            Path(f.path).name: sha256_file(Path(f.path))
+            Path(f.path).name: f.sha256
             for year, f in sorted(calendar.files.items())
             if year in years
         }
@@ -501,7 +613,7 @@ def _output_files(
     for agency, rows in _by_agency(lists):
         frames[f"agencies/{agency}.csv"] = rows
     files = [
-        OutputFile(name, fmt.encode(frame.write_csv()), PRIVATE) for name, frame in frames.items()
+        OutputFile(name, fmt.encode(csv_text(frame)), PRIVATE) for name, frame in frames.items()
     ]
     files.append(OutputFile("summary.json", json_bytes(summary), PUBLIC))
     return files
@@ -509,15 +621,16 @@ def _output_files(
 
 def _by_agency(frame: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
     """One list per agency, ordered by the pinyin of the name as the agencies' paper lists are
-    (seed 003 §七). File names keep letters, digits, CJK, ``-``, ``_`` and ``.`` of the code."""
-    ordered = order_by_pinyin(frame, "name", "enrollee_id")
-    out = []
-    for (agency,), rows in ordered.group_by("agency", maintain_order=True):
-        safe = re.sub(r"[^\w.-]", "_", str(agency)).lstrip(".") or "_"
-        out.append((safe, rows))
-    names = [name for name, _ in out]
-    if len(set(names)) != len(names):
-        raise BadInput("two agency codes give the same file name under agencies/; rename one")
+    (seed 003 §七), named by :func:`agency_file_stem` (validation refused codes that clash)."""
+    ordered = order_by_pinyin(frame, "name", "enrollee_id").with_columns(
+        agency_file_stem(pl.col("agency")).alias("__file")
+    )
+    out = [
+        (str(stem), rows.drop("__file"))
+        for (stem,), rows in ordered.group_by("__file", maintain_order=True)
+    ]
+    if len({stem.lower() for stem, _ in out}) != len(out):
+        raise InvariantBroken("two agency codes give one file name; validation should have said")
     return sorted(out, key=lambda item: item[0])
 
 
@@ -542,7 +655,7 @@ def _summary(
         failed = result.failures
         summary["retry"] = {
             "enrollees": failed.height,
-            "amount": fen_to_yuan(int(failed["amount_fen"].sum())),
+            "amount": fen_to_yuan(sum_fen(failed["amount_fen"])),
             "retry_on": result.next_dates.effective.isoformat(),
             "deposit_by": result.next_dates.deposit_by.isoformat(),
         }

@@ -141,11 +141,13 @@ def sha256(path: Path) -> str:
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
     """Every output file under ``root``: its bytes and mtime_ns. ``run.log`` carries the clock
-    and is not an output (it is not in the manifest); it is checked on its own."""
+    and is not an output (it is not in the manifest); it is checked on its own. The month's
+    ``.lock`` is no output either: every run, a refused one too, takes it and writes its name
+    in it."""
     return {
         str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != "run.log"
+        if p.is_file() and p.name not in ("run.log", ".lock")
     }
 
 

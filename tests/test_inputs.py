@@ -125,19 +125,25 @@ def test_every_problem_is_reported_on_its_physical_line_past_multiline_fields_an
 
     assert used == "utf-8"
     assert format_problems(problems) == [
+        # a line break inside a name is refused (a multi-line value is for extra columns)
+        "enrollees.csv:2: name: holds a control or invisible character "
+        "(a NUL, a line break, a stray BOM)",
         "enrollees.csv:4: enrollee_id: check digit is 4, expected 3 (110101********1234)",
         "enrollees.csv:6: enrolled_on: '2024/01/05' is not a date YYYY-MM-DD",
         "enrollees.csv:6: monthly_premium: "
         "'703.535' is not an amount in yuan with at most two decimals",
         "enrollees.csv:7: paid_through: '2024-13' is not a month YYYY-MM",
+        "enrollees.csv:2: warning: a quoted value spans lines 2–3; if a quote was left open "
+        "by mistake, rows were merged into it",
     ]
     assert where(problems) == [
+        (2, "", "MULTILINE_VALUE"),
+        (2, "name", "BAD_TEXT"),
         (4, "enrollee_id", "BAD_ID_CHECKSUM"),
         (6, "enrolled_on", "BAD_DATE"),
         (6, "monthly_premium", "BAD_AMOUNT"),
         (7, "paid_through", "BAD_MONTH"),
     ]
-    assert set(problems["severity"]) == {"error"}
     assert set(problems["file"]) == {"enrollees.csv"}
     assert frame is not None
     assert frame["line"].to_list() == [2, 4, 6, 7]
@@ -538,12 +544,18 @@ def test_unknown_extra_columns_are_carried_through_untouched(enrollees):
     assert frame.columns[-3:] == ["备注", "Remark", "line"]
 
 
-def test_a_file_with_only_a_header_gives_an_empty_typed_frame(enrollees):
+def test_a_file_with_only_a_header_is_refused_as_no_rows_but_still_typed(enrollees, ledger):
+    """DESIGN §3 pre-flight: an export with no rows is a failed export, not an empty month."""
     frame, problems, _ = enrollees(csv_text(HEADER))
-    assert problems.height == 0
+    assert format_problems(problems) == [
+        "enrollees.csv: the file has a header and no rows: no enrollees"
+    ]
+    assert where(problems) == [(0, "", "NO_ROWS")]
     assert frame is not None
     assert frame.height == 0
     assert frame.schema["premium_fen"] == pl.Int64
+    _, problems, _ = ledger(csv_text(LEDGER_HEADER, "", " , , , "))
+    assert where(problems) == [(0, "", "NO_ROWS")]
 
 
 def test_an_empty_file_is_reported_on_line_1(enrollees):

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from stdnum.cn import ric
 
 from conftest import SAMPLE
+from mediins_cli import runs
 from mediins_cli.cli import app
 
 BREAK_COLUMNS = [
@@ -179,7 +181,11 @@ def test_the_same_month_under_jiangsu_rules_stops_benefits_and_allows_back_payme
     assert resumed["曹国庆"] == "RESUMED_CONTINUOUS"
 
 
-def test_december_round_two_says_when_no_calendar_covers_next_january(run, write, tmp_path):
+def test_december_round_two_says_when_no_calendar_covers_next_january(
+    run, write, tmp_path, monkeypatch
+):
+    # the last month chinese-calendar 1.11 covers: run it as on 2026-12-31, after both cut-offs
+    monkeypatch.setattr(runs, "now_in_china", lambda: datetime(2026, 12, 31, 12, tzinfo=runs.CHINA))
     body = "11010119900307123"
     ident = body + ric.calc_check_digit(body + "0")
     enrollees = write(

@@ -1,6 +1,7 @@
 """Reading and validating ``enrollees.csv`` and ``ledger.csv`` (DESIGN §3).
 
-The one place input files are touched. Each file is decoded (UTF-8 with or without BOM, or
+The one place input files are touched. Each file is opened once (``source``: hashed from the
+bytes that are parsed, DESIGN §8), decoded (UTF-8 with or without BOM, or
 GB18030 by option or detection), its header mapped through the Chinese aliases, every cell checked
 with polars expressions over whole columns, and every problem collected as a row of a problem
 table with the *physical* line of the file, so an operator's editor can jump to it.
@@ -11,6 +12,8 @@ money as integer fen (``Int64``), and the source line of every row in ``line``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +28,11 @@ from mediins_cli.inputs.columns import (
     STATUSES,
     VALUE_ALIASES,
     Column,
+    agency_file_stem,
 )
-from mediins_cli.inputs.enrollees import read_enrollees
-from mediins_cli.inputs.ledger import ledger_balances_at, read_ledger
-from mediins_cli.resources import display_path
+from mediins_cli.inputs.enrollees import check_enrollees, read_enrollees
+from mediins_cli.inputs.ledger import LedgerPass, check_ledger, ledger_balances_at, read_ledger
+from mediins_cli.inputs.source import Source, SourceProblem, open_source
 
 __all__ = [
     "ENCODINGS",
@@ -39,9 +43,15 @@ __all__ = [
     "VALUE_ALIASES",
     "Column",
     "Inputs",
+    "LedgerPass",
+    "Source",
+    "agency_file_stem",
+    "check_enrollees",
+    "check_ledger",
     "extra_columns",
     "ledger_balances_at",
     "load_inputs",
+    "open_sources",
     "read_enrollees",
     "read_ledger",
 ]
@@ -66,11 +76,30 @@ class Inputs:
 # --------------------------------------------------------------------------- public API
 
 
+@contextlib.contextmanager
+def open_sources(paths: dict[str, Path], encoding: str = "auto") -> Iterator[dict[str, Source]]:
+    """Open every file for the block (see :mod:`.source`); the problems of all the files that
+    cannot be read are raised together as :class:`BadInput`."""
+    with contextlib.ExitStack() as stack:
+        opened, problems = {}, []
+        for role, path in paths.items():
+            try:
+                opened[role] = stack.enter_context(open_source(path, encoding))
+            except SourceProblem as exc:
+                problems.append(exc.problem)
+        if problems:
+            raise BadInput(problems)
+        yield opened
+
+
 def load_inputs(enrollees: Path, ledger: Path, encoding: str = "auto") -> Inputs:
     """Load and validate both files; any error raises :class:`BadInput` listing every problem
     found in either file (warnings included)."""
-    e_frame, e_problems, e_enc = read_enrollees(enrollees, encoding)
-    l_frame, l_problems, l_enc = read_ledger(ledger, encoding)
+    with open_sources({"enrollees": enrollees, "ledger": ledger}, encoding) as sources:
+        e_frame, e_problems = check_enrollees(sources["enrollees"])
+        l_frame, l_problems = check_ledger(sources["ledger"])
+        for source in sources.values():
+            source.check()
     problems = pl.concat([e_problems, l_problems])
     if e_frame is None or l_frame is None or (problems["severity"] == "error").any():
         raise BadInput(problems)
@@ -78,5 +107,5 @@ def load_inputs(enrollees: Path, ledger: Path, encoding: str = "auto") -> Inputs
         e_frame,
         l_frame,
         problems,
-        {display_path(enrollees): e_enc, display_path(ledger): l_enc},
+        {s.shown: s.encoding for s in sources.values()},
     )

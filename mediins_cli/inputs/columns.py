@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import polars as pl
+
 
 @dataclass(frozen=True)
 class Column:
@@ -129,3 +131,38 @@ ENCODINGS = {
     "gb2312": "gb18030",
     "cp936": "gb18030",
 }
+
+#: What each known column holds, which decides how a value of it is shown in a message
+#: (:func:`mediins_cli.mask.shown_expr`). Extra columns hold anything: ``personal``.
+HOLDS = {
+    "enrollee_id": "id",
+    "account_no": "account",
+    "name": "name",
+    "birth_date": "personal",  # with a masked ID, a birth date would give the ID away
+    "id_type": "code",
+    "sex": "code",
+    "status": "code",
+    "enrolled_on": "date",
+    "paid_through": "date",
+    "waiting_until": "date",
+    "posted_at": "date",
+    "monthly_premium": "amount",
+    "amount": "amount",
+    "agency": "label",
+    "bank": "label",
+    "reference": "label",
+}
+
+#: Limits that keep a hostile file from becoming a hostile output (DESIGN §3).
+MAX_COLUMNS = 256
+MAX_CELL_CHARS = 32_767  # the most a spreadsheet cell holds: a longer one would be cut
+MAX_AGENCY_CHARS = 64  # an agency code becomes a file name
+MAX_NAME_CHARS = 100
+
+
+def agency_file_stem(agency: pl.Expr) -> pl.Expr:
+    """The file name an agency code gets under ``agencies/`` (without ``.csv``): letters,
+    digits, CJK, ``-``, ``_`` and ``.`` kept, anything else ``_``, no leading dot, never empty.
+    Validation and the writer both use this, so a clash is found before anything is written."""
+    stem = agency.str.replace_all(r"[^\w.\-]", "_").str.strip_chars_start(".")
+    return pl.when(stem == "").then(pl.lit("_")).otherwise(stem)

@@ -8,9 +8,17 @@ import polars as pl
 import stdnum.cn.ric
 from stdnum.exceptions import ValidationError
 
-from mediins_cli.errors import PROBLEM_SCHEMA
-from mediins_cli.inputs.columns import ENROLLEE_COLUMNS, ID_TYPES, STATUSES
+from mediins_cli.errors import PROBLEM_SCHEMA, problems_frame
+from mediins_cli.inputs.columns import (
+    ENROLLEE_COLUMNS,
+    ID_TYPES,
+    MAX_AGENCY_CHARS,
+    MAX_NAME_CHARS,
+    STATUSES,
+    agency_file_stem,
+)
 from mediins_cli.inputs.ledger import _account_checks
+from mediins_cli.inputs.source import Source, SourceProblem, open_source
 from mediins_cli.inputs.table import (
     _amount_check,
     _Check,
@@ -22,11 +30,11 @@ from mediins_cli.inputs.table import (
     _parse_date,
     _parse_month,
     _quoted,
-    _read_table,
+    no_rows,
+    read_table,
 )
 from mediins_cli.mask import mask_id_expr
 from mediins_cli.money import yuan_to_fen
-from mediins_cli.resources import display_path
 
 
 def _id_check_digit(ident: pl.Expr) -> pl.Expr:
@@ -42,15 +50,24 @@ def _id_check_digit(ident: pl.Expr) -> pl.Expr:
     return pl.when(check == 10).then(pl.lit("X")).otherwise(check.cast(pl.String))
 
 
+def check_enrollees(source: Source) -> tuple[pl.DataFrame | None, pl.DataFrame]:
+    """The enrollee file, typed, with its problems (frame is None if unusable)."""
+    raw, problems = read_table(source, ENROLLEE_COLUMNS)
+    if raw is None:
+        return None, problems
+    frame, found = _check_enrollees(raw, source.shown)
+    return frame, pl.concat([problems, found, no_rows(raw, source.shown, "enrollees")])
+
+
 def read_enrollees(
     path: Path, encoding: str = "auto"
 ) -> tuple[pl.DataFrame | None, pl.DataFrame, str]:
-    """The enrollee file, typed, with its problems (frame is None if unusable)."""
-    raw, problems, used = _read_table(path, ENROLLEE_COLUMNS, encoding)
-    if raw is None:
-        return None, problems, used
-    frame, found = _check_enrollees(raw, display_path(path))
-    return frame, pl.concat([problems, found]), used
+    """:func:`check_enrollees` of a file by path: (frame, problems, encoding used)."""
+    try:
+        with open_source(path, encoding) as source:
+            return (*check_enrollees(source), source.encoding)
+    except SourceProblem as exc:
+        return None, problems_frame([exc.problem]), encoding
 
 
 def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -90,9 +107,7 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
             "id_type",
             "BAD_VALUE",
             ~pl.col("id_type").is_in(ID_TYPES),
-            pl.concat_str(
-                _quoted(pl.col("id_type")), pl.lit(f" is not one of {', '.join(ID_TYPES)}")
-            ),
+            pl.concat_str(_quoted("id_type"), pl.lit(f" is not one of {', '.join(ID_TYPES)}")),
         ),
         _Check(
             "enrollee_id",
@@ -129,9 +144,11 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
         _Check(
             "enrollee_id",
             "BAD_ID",
-            ~is_ric & ident.is_not_null() & ~ident.str.contains(r"^[A-Z0-9()-]{5,24}$"),
+            ~is_ric & ident.is_not_null() & ~ident.str.contains(r"^[A-Z0-9][A-Z0-9()-]{4,23}$"),
             pl.concat_str(
-                pl.lit("a document number is 5–24 letters or digits ("), masked, pl.lit(")")
+                pl.lit("a document number is 5–24 letters or digits, starting with one ("),
+                masked,
+                pl.lit(")"),
             ),
         ),
         _Check(
@@ -147,10 +164,16 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
         ),
         _empty("name"),
         _Check(
+            "name",
+            "BAD_TEXT",
+            pl.col("name").str.len_chars() > MAX_NAME_CHARS,
+            pl.lit(f"is longer than {MAX_NAME_CHARS} characters"),
+        ),
+        _Check(
             "sex",
             "BAD_VALUE",
             pl.col("__sex").is_not_null() & ~pl.col("__sex").is_in(["M", "F"]),
-            pl.concat_str(_quoted(_col(raw, "sex")), pl.lit(" is not M or F (男/女)")),
+            pl.concat_str(_quoted("sex", _col(raw, "sex")), pl.lit(" is not M or F (男/女)")),
         ),
         _Check(
             "sex",
@@ -176,13 +199,26 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
             ),
         ),
         _empty("agency"),
+        _Check(
+            "agency",
+            "BAD_AGENCY",
+            pl.col("agency").str.len_chars() > MAX_AGENCY_CHARS,
+            pl.concat_str(
+                pl.lit("is "),
+                pl.col("agency").str.len_chars().cast(pl.String),
+                pl.lit(
+                    f" characters; an agency code names a file of agencies/, at most "
+                    f"{MAX_AGENCY_CHARS}"
+                ),
+            ),
+        ),
         _empty("status"),
         _Check(
             "status",
             "BAD_VALUE",
             pl.col("status").is_not_null() & ~pl.col("status").is_in(STATUSES),
             pl.concat_str(
-                _quoted(pl.col("status")),
+                _quoted("status"),
                 pl.lit(" is not one of active, suspended, terminated (正常参保, 暂停, 终止)"),
             ),
         ),
@@ -192,21 +228,26 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
             "paid_through",
             "BAD_MONTH",
             _col(raw, "paid_through").is_not_null() & pl.col("__paid").is_null(),
-            pl.concat_str(_quoted(_col(raw, "paid_through")), pl.lit(" is not a month YYYY-MM")),
+            pl.concat_str(
+                _quoted("paid_through", _col(raw, "paid_through")),
+                pl.lit(" is not a month YYYY-MM"),
+            ),
         ),
         _date_check("waiting_until", "__waiting") if "waiting_until" in raw.columns else None,
         _empty("monthly_premium"),
-        _amount_check("monthly_premium"),
+        *_amount_check("monthly_premium"),
         _Check(
             "monthly_premium",
             "BAD_AMOUNT",
             pl.col("premium_fen") <= 0,
-            pl.concat_str(_quoted(pl.col("monthly_premium")), pl.lit(" must be more than 0")),
+            pl.concat_str(_quoted("monthly_premium"), pl.lit(" must be more than 0")),
         ),
         *_account_checks(),
     ]
     problems = _collect(f, [c for c in checks if c is not None], shown)
-    problems = pl.concat([problems, _area_warnings(f.filter(ric_ok), shown)])
+    problems = pl.concat(
+        [problems, _agency_clashes(f, shown), _area_warnings(f.filter(ric_ok), shown)]
+    )
     typed = f.with_columns(
         pl.coalesce(pl.col("__sex"), pl.col("__id_sex")).alias("sex"),
         pl.coalesce(pl.col("__birth"), pl.col("__id_birth")).alias("birth_date"),
@@ -235,7 +276,9 @@ def _area_warnings(valid: pl.DataFrame, shown: str) -> pl.DataFrame:
         probe += stdnum.cn.ric.calc_check_digit(probe + "0")
         try:
             stdnum.cn.ric.get_birth_place(probe)
-        except ValidationError:
+        except (ValidationError, LookupError):
+            # python-stdnum raises KeyError('county') for a prefecture it knows whose county it
+            # does not (320571 苏州工业园区, 110120, 310199 …): unknown too, never a crash
             unknown.append(prefix)
     if not unknown:
         return pl.DataFrame(schema=PROBLEM_SCHEMA)
@@ -254,3 +297,37 @@ def _area_warnings(valid: pl.DataFrame, shown: str) -> pl.DataFrame:
         severity="warning",
     )
     return _collect(valid, [check], shown)
+
+
+def _agency_clashes(f: pl.DataFrame, shown: str) -> pl.DataFrame:
+    """Two agency codes that give one file name under ``agencies/`` (letters compared without
+    case, so the lists survive a copy to a case-insensitive disk): each such code is reported
+    at its first line, naming the other code and its line (DESIGN §3)."""
+    codes = (
+        f.filter(pl.col("agency").is_not_null())
+        .group_by("agency")
+        .agg(pl.col("line").min())
+        .with_columns(agency_file_stem(pl.col("agency")).str.to_lowercase().alias("__stem"))
+        .filter(pl.col("__stem").is_duplicated())
+        .sort("line")
+    )
+    first = codes.group_by("__stem").agg(
+        pl.col("agency").first().alias("__other"), pl.col("line").first().alias("__other_line")
+    )
+    clashing = codes.join(first, on="__stem").filter(pl.col("agency") != pl.col("__other"))
+    check = _Check(
+        "agency",
+        "AGENCY_CLASH",
+        pl.lit(True),
+        pl.concat_str(
+            _quoted("agency"),
+            pl.lit(" and "),
+            _quoted("agency", pl.col("__other")),
+            pl.lit(" on line "),
+            pl.col("__other_line").cast(pl.String),
+            pl.lit(" give the same file name agencies/"),
+            agency_file_stem(pl.col("agency")),
+            pl.lit(".csv; rename one"),
+        ),
+    )
+    return _collect(clashing, [check], shown)

@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
-from mediins_cli.errors import BadInput
-from mediins_cli.inputs.columns import ENCODINGS, LEDGER_COLUMNS
-from mediins_cli.inputs.source import _DecodeFailure, _utf8_source
+from mediins_cli.errors import BadInput, problems_frame
+from mediins_cli.inputs.columns import LEDGER_COLUMNS
+from mediins_cli.inputs.source import Source, SourceProblem, open_source
 from mediins_cli.inputs.table import (
     _DATE_RE,
     _amount_check,
+    _cell_checks,
     _Check,
     _collect,
     _empty,
     _map_header,
     _quoted,
     _read_header,
-    _read_table,
+    no_rows,
+    read_table,
 )
 from mediins_cli.mask import mask_account_expr
-from mediins_cli.money import yuan_to_fen
-from mediins_cli.resources import display_path
+from mediins_cli.money import MAX_ACCOUNT_FEN, fen_to_yuan, yuan_to_fen
 
 _POSTED_AT_FORMATS = (
     (r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$", "%Y-%m-%d %H:%M:%S"),
@@ -31,15 +33,24 @@ _POSTED_AT_FORMATS = (
 )
 
 
+def check_ledger(source: Source) -> tuple[pl.DataFrame | None, pl.DataFrame]:
+    """The ledger, typed, with its problems (frame is None if unusable)."""
+    raw, problems = read_table(source, LEDGER_COLUMNS)
+    if raw is None:
+        return None, problems
+    frame, found = _check_ledger(raw, source.shown)
+    return frame, pl.concat([problems, found, no_rows(raw, source.shown, "ledger rows")])
+
+
 def read_ledger(
     path: Path, encoding: str = "auto"
 ) -> tuple[pl.DataFrame | None, pl.DataFrame, str]:
-    """The ledger, typed, with its problems (frame is None if unusable)."""
-    raw, problems, used = _read_table(path, LEDGER_COLUMNS, encoding)
-    if raw is None:
-        return None, problems, used
-    frame, found = _check_ledger(raw, display_path(path))
-    return frame, pl.concat([problems, found]), used
+    """:func:`check_ledger` of a file by path: (frame, problems, encoding used)."""
+    try:
+        with open_source(path, encoding) as source:
+            return (*check_ledger(source), source.encoding)
+    except SourceProblem as exc:
+        return None, problems_frame([exc.problem]), encoding
 
 
 def _ledger_parsed(columns: list[str]) -> list[pl.Expr]:
@@ -90,11 +101,11 @@ def _ledger_row_checks() -> list[_Check]:
             "BAD_DATE",
             pl.col("posted_at").is_not_null() & pl.col("__posted").is_null(),
             pl.concat_str(
-                _quoted(pl.col("posted_at")), pl.lit(" is not YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS]")
+                _quoted("posted_at"), pl.lit(" is not YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS]")
             ),
         ),
         _empty("amount"),
-        _amount_check("amount"),
+        *_amount_check("amount"),
     ]
 
 
@@ -109,12 +120,12 @@ def _check_ledger(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.DataF
         "DUPLICATE_REFERENCE",
         pl.col("line") != pl.col("__first_line"),
         pl.concat_str(
-            _quoted(pl.col("reference")),
+            _quoted("reference"),
             pl.lit(" already on line "),
             pl.col("__first_line").cast(pl.String),
         ),
     )
-    problems = _collect(f, [*_ledger_row_checks(), duplicate], shown)
+    problems = _collect(f, [*_ledger_row_checks(), duplicate, _account_bound()], shown)
     typed = f.select(
         "account_no",
         pl.col("__posted").alias("posted_at"),
@@ -131,66 +142,121 @@ def _check_ledger(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.DataF
     return typed, problems
 
 
+def _account_bound() -> _Check:
+    """An account whose deposits, or whose withdrawals, sum beyond 10^12 yuan (DESIGN §3):
+    reported on the row where the sum, in file order, crosses the bound. Bounding both sides
+    bounds every running balance, in whatever order the rows are posted."""
+    amount = pl.col("amount_fen").cast(pl.Int128)
+    crossed = []
+    for part in (amount.clip(lower_bound=0), amount.clip(upper_bound=0).abs()):
+        running = part.cum_sum().over("account_no")
+        crossed.append((running > MAX_ACCOUNT_FEN) & (running - part <= MAX_ACCOUNT_FEN))
+    return _Check(
+        "amount",
+        "ACCOUNT_TOO_LARGE",
+        crossed[0] | crossed[1],
+        pl.concat_str(
+            pl.lit("account "),
+            mask_account_expr(pl.col("account_no")),
+            pl.lit(
+                f": its deposits or its withdrawals pass ±{fen_to_yuan(MAX_ACCOUNT_FEN)} yuan "
+                "here, more than one account's rows may sum to"
+            ),
+        ),
+    )
+
+
 # --------------------------------------------------------------------------- lazy ledger
 
 
+@dataclass(frozen=True)
+class LedgerPass:
+    """What the lazy pass learned: balances per account, and the ledger's extent for the
+    pre-flight checks and the terminal (DESIGN §3)."""
+
+    balances: pl.DataFrame
+    rows: int
+    first_posted: datetime | None
+    last_posted: datetime | None
+    warnings: pl.DataFrame
+
+
 def ledger_balances_at(
-    path: Path,
+    source: Source,
     cutoff: datetime,
     references: pl.DataFrame | None = None,
-    encoding: str = "auto",
-) -> pl.DataFrame:
+) -> LedgerPass:
     """The ledger checked and reduced to one balance per account at ``cutoff`` in one lazy,
     streaming pass (DESIGN §3, §10): a ledger larger than memory works. Only when that pass
-    finds a problem is the file read again, eagerly, to list every problem with its line;
-    then :class:`BadInput` is raised. ``references``: see :func:`rounds.ledger_balances`."""
+    finds a problem (or a row spanning lines) is the file read again, eagerly and from the
+    same open file, to list every problem with its line; then :class:`BadInput` is raised.
+    ``references``: see :func:`rounds.ledger_balances`."""
     from mediins_cli.rounds import ledger_balances
 
-    shown = display_path(path)
-    enc = ENCODINGS.get(encoding.lower())
-    if enc is None or not path.is_file():
-        _, problems, _ = read_ledger(path, encoding)
-        raise BadInput(problems)
+    header, problem = _read_header(source)
+    names, header_problems = _map_header(header or [], LEDGER_COLUMNS, source.shown)
+    if problem is not None or header_problems:
+        raise BadInput(check_ledger(source)[1])
     try:
-        with _utf8_source(path, enc) as decoded:
-            header = _read_header(decoded.path)
-            names, header_problems = _map_header(header or [], LEDGER_COLUMNS, shown)
-            if header is None or header_problems:
-                raise _NeedsFullRead
-            text = pl.scan_csv(decoded.path, has_header=True, new_columns=names, infer_schema=False)
-            text = text.with_columns(
-                pl.col(c).str.strip_chars().replace("", None)
-                for c in ("account_no", "posted_at", "amount", "reference")
-                if c in names
-            ).filter(~pl.all_horizontal(pl.col(c).is_null() for c in names))
-            checks = _ledger_row_checks()
-            typed = text.with_columns(_ledger_parsed(names)).select(
-                "account_no",
-                pl.col("__posted").alias("posted_at"),
-                "amount_fen",
-                "reference",
-                pl.any_horizontal(c.failed.fill_null(False) for c in checks).alias("__bad"),
-            )
-            bad, repeated, balances = pl.collect_all(
-                [
-                    typed.select(pl.col("__bad").sum()),
-                    # a repeated reference, if any: one row, however long the ledger's history
-                    typed.filter(pl.col("reference").is_not_null())
-                    .group_by("reference")
-                    .len()
-                    .filter(pl.col("len") > 1)
-                    .head(1),
-                    ledger_balances(typed, cutoff, references),
-                ],
-                engine="streaming",
-            )
-    except (_DecodeFailure, _NeedsFullRead, pl.exceptions.ComputeError):
-        bad = None
-    if bad is None or bad.item() or repeated.height:
-        _, problems, _ = read_ledger(path, encoding)
-        raise BadInput(problems)
-    return balances
-
-
-class _NeedsFullRead(Exception):
-    """The lazy pass cannot go on; the eager reader will say why, with lines."""
+        text = pl.scan_csv(source.readable, has_header=True, new_columns=names, infer_schema=False)
+        text = text.with_columns(
+            pl.col(c).str.strip_chars().replace("", None)
+            for c in ("account_no", "posted_at", "amount", "reference")
+            if c in names
+        ).filter(~pl.all_horizontal(pl.col(c).is_null() for c in names))
+        known = {c.name for c in LEDGER_COLUMNS}
+        checks = [*_ledger_row_checks(), *_cell_checks(names, known)]
+        typed = text.with_columns(_ledger_parsed(names)).select(
+            "account_no",
+            pl.col("__posted").alias("posted_at"),
+            "amount_fen",
+            "reference",
+            pl.any_horizontal(c.failed.fill_null(False) for c in checks).alias("__bad"),
+        )
+        amount = pl.col("amount_fen").cast(pl.Int128)
+        extent, repeated, balances = pl.collect_all(
+            [
+                typed.select(
+                    pl.col("__bad").sum().alias("bad"),
+                    pl.len().alias("rows"),
+                    pl.col("posted_at").min().alias("first"),
+                    pl.col("posted_at").max().alias("last"),
+                ),
+                # a repeated reference, if any: one row, however long the ledger's history
+                typed.filter(pl.col("reference").is_not_null())
+                .group_by("reference")
+                .len()
+                .filter(pl.col("len") > 1)
+                .head(1),
+                ledger_balances(
+                    typed,
+                    cutoff,
+                    references,
+                    amount.clip(lower_bound=0).sum().alias("__in"),
+                    amount.clip(upper_bound=0).sum().alias("__out"),
+                ),
+            ],
+            engine="streaming",
+        )
+    except pl.exceptions.PolarsError:  # malformed: the eager reader names the line
+        raise BadInput(check_ledger(source)[1]) from None
+    rows, lines = extent["rows"].item(), source.newlines + (0 if source.ends_with_newline else 1)
+    too_large = (pl.col("__in") > MAX_ACCOUNT_FEN) | (pl.col("__out") < -MAX_ACCOUNT_FEN)
+    warnings = problems_frame([])
+    if (
+        extent["bad"].item()
+        or repeated.height
+        or rows == 0
+        or rows + 1 != lines  # a value spanning lines (a warning), or blank lines
+        or balances.select(too_large.any()).item()
+    ):
+        warnings = check_ledger(source)[1]
+        if (warnings["severity"] == "error").any():
+            raise BadInput(warnings)
+    return LedgerPass(
+        balances.drop("__in", "__out"),
+        rows,
+        extent["first"].item(),
+        extent["last"].item(),
+        warnings,
+    )

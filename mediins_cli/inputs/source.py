@@ -1,24 +1,83 @@
-"""Decoding an input file: UTF-8 (BOM or not) or GB18030, found by option or detection."""
+"""An input file, opened once: decoded, hashed from the very bytes that are parsed (DESIGN §8).
+
+A file is opened once and kept open for the whole run. Its bytes are hashed while they are
+checked for UTF-8 (or transcoded from GB18030), and polars then reads the *same open file*
+through ``/proc/self/fd/N``: a file renamed over the path mid-run cannot be parsed in place of
+the one that was hashed, and a file written in place mid-run is caught by :meth:`Source.check`
+(its size, modification or change time moved).
+
+A GB18030 file is transcoded into an anonymous temporary file (``O_TMPFILE``: it never has a
+name), so a run killed at any instant leaves no UTF-8 copy of the enrollee file behind.
+"""
 
 from __future__ import annotations
 
 import codecs
 import contextlib
+import hashlib
+import io
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
+
+from mediins_cli.errors import BadInput, Problem
+from mediins_cli.inputs.columns import ENCODINGS
+from mediins_cli.resources import display_path
 
 _CHUNK = 1 << 22
+_PROC_FD = Path("/proc/self/fd")
 
 
-@dataclass(frozen=True)
-class _Decoded:
-    path: Path
-    encoding: str
+class SourceProblem(Exception):
+    """A file that cannot be read as text at all (missing, not a file, undecodable)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+@dataclass
+class Source:
+    """An open input file. ``readable`` is a path polars and the csv module can open that
+    reaches the bytes that were hashed (UTF-8)."""
+
+    shown: str
+    encoding: str  # what the bytes were: "utf-8" | "gb18030"
+    sha256: str
     newlines: int
     ends_with_newline: bool
+    carriage_returns: int
+    readable: str
+    _fd: int = field(repr=False)
+    _identity: tuple[int, ...] = field(repr=False)
+
+    def text(self) -> IO[str]:
+        """The decoded text, from its start (a BOM dropped, line endings kept)."""
+        return open(self.readable, encoding="utf-8-sig", newline="")
+
+    def check(self) -> None:
+        """Raise :class:`BadInput` if the file was written to since it was opened: what was
+        parsed might then not be what was hashed."""
+        if _identity(os.fstat(self._fd)) != self._identity:
+            raise BadInput(
+                [
+                    Problem(
+                        self.shown,
+                        0,
+                        "",
+                        "FILE_CHANGED",
+                        "the file changed while mediins read it; run again once it is complete",
+                    )
+                ]
+            )
+
+
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 class _DecodeFailure(Exception):
@@ -26,75 +85,143 @@ class _DecodeFailure(Exception):
         self.line, self.byte = line, byte
 
 
-def _scan_utf8(path: Path) -> _Decoded:
-    """Check the file is UTF-8 without writing anything; count its lines on the way."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    newlines, last = 0, b""
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                at = exc.start - (len(exc.object) - len(chunk))  # object = pending bytes + chunk
-                raise _DecodeFailure(
-                    newlines + chunk.count(b"\n", 0, max(at, 0)) + 1, exc.object[exc.start]
-                ) from None
-            newlines += chunk.count(b"\n")
-            last = chunk[-1:]
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError as exc:
-            raise _DecodeFailure(newlines + 1, exc.object[exc.start]) from None
-    return _Decoded(path, "utf-8", newlines, last == b"\n")
+@dataclass
+class _Pass:
+    """What one read through the file learned."""
+
+    sha256: str
+    newlines: int
+    ends_with_newline: bool
+    carriage_returns: int
 
 
-def _transcode_gb18030(path: Path, target: Path) -> _Decoded:
-    """Stream a GB18030 file into a UTF-8 copy (LIBRARIES.md: scan_csv reads UTF-8 only)."""
-    decoder = codecs.getincrementaldecoder("gb18030")()
-    newlines, last = 0, b""
-    with path.open("rb") as src, target.open("wb") as dst:
-        while chunk := src.read(_CHUNK):
-            try:
-                text = decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                at = exc.start - (len(exc.object) - len(chunk))  # object = pending bytes + chunk
-                raise _DecodeFailure(
-                    newlines + chunk.count(b"\n", 0, max(at, 0)) + 1, exc.object[exc.start]
-                ) from None
-            newlines += chunk.count(b"\n")
-            last = chunk[-1:]
-            dst.write(text.encode("utf-8"))
+def _read_pass(src: IO[bytes], decoder_name: str, sink: IO[bytes] | None) -> _Pass:
+    """Read ``src`` from its start once: hash it, decode it (raising at the first bad byte with
+    its line), count line ends, and write the UTF-8 text to ``sink`` when there is one."""
+    src.seek(0)
+    decoder = codecs.getincrementaldecoder(decoder_name)()
+    digest = hashlib.sha256()
+    newlines = returns = 0
+    last = b""
+    while chunk := src.read(_CHUNK):
+        digest.update(chunk)
         try:
-            dst.write(decoder.decode(b"", final=True).encode("utf-8"))
+            text = decoder.decode(chunk)
         except UnicodeDecodeError as exc:
-            raise _DecodeFailure(newlines + 1, exc.object[exc.start]) from None
-    return _Decoded(target, "gb18030", newlines, last == b"\n")
+            at = exc.start - (len(exc.object) - len(chunk))  # object = pending bytes + chunk
+            raise _DecodeFailure(
+                newlines + chunk.count(b"\n", 0, max(at, 0)) + 1, exc.object[exc.start]
+            ) from None
+        newlines += chunk.count(b"\n")
+        returns += chunk.count(b"\r")
+        last = chunk[-1:]
+        if sink is not None:
+            sink.write(text.encode("utf-8"))
+    try:
+        tail = decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise _DecodeFailure(newlines + 1, exc.object[exc.start]) from None
+    if sink is not None:
+        sink.write(tail.encode("utf-8"))
+        sink.flush()
+    return _Pass(digest.hexdigest(), newlines, last == b"\n", returns)
+
+
+def _anonymous_file() -> tuple[int, str | None]:
+    """A temporary file with no name (removed by the kernel when closed, or when the process
+    dies), and the name to remove where the system has no ``O_TMPFILE``."""
+    directory = tempfile.gettempdir()
+    flag = getattr(os, "O_TMPFILE", 0)
+    if flag and _PROC_FD.is_dir():
+        with contextlib.suppress(OSError):
+            return os.open(directory, flag | os.O_RDWR | os.O_CLOEXEC, 0o600), None
+    fd, name = tempfile.mkstemp(prefix="mediins-", suffix=".csv", dir=directory)
+    if _PROC_FD.is_dir():
+        os.unlink(name)  # the open descriptor is enough
+        return fd, None
+    return fd, name
+
+
+def _fd_path(fd: int, fallback: str) -> str:
+    return str(_PROC_FD / str(fd)) if _PROC_FD.is_dir() else fallback
 
 
 @contextlib.contextmanager
-def _utf8_source(path: Path, encoding: str) -> Iterator[_Decoded]:
-    """The file as UTF-8 (itself, or a temporary transcoded copy removed afterwards)."""
-    tmp: Path | None = None
+def open_source(path: Path, encoding: str = "auto") -> Iterator[Source]:
+    """Open ``path`` for the block; raise :class:`SourceProblem` if it cannot be read as text.
+
+    ``encoding``: ``auto`` (UTF-8, else GB18030), ``utf-8`` or ``gb18030`` (and aliases)."""
+    shown = display_path(path)
+
+    def problem(line: int, code: str, message: str) -> SourceProblem:
+        return SourceProblem(Problem(shown, line, "", code, message))
+
+    enc = ENCODINGS.get(encoding.lower())
+    if enc is None:
+        raise problem(
+            0, "BAD_ENCODING", f"unknown encoding {encoding!r} (use auto, utf-8 or gb18030)"
+        )
     try:
-        if encoding == "utf-8":
-            yield _scan_utf8(path)
-            return
-        if encoding == "auto":
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise problem(0, "NO_FILE", "no such file") from None
+    except OSError as exc:
+        raise problem(0, "NO_FILE", f"cannot be opened: {exc.strerror}") from None
+    with contextlib.ExitStack() as stack:
+        stack.callback(os.close, fd)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # a folder, a pipe or a device: never read endlessly
+            raise problem(0, "NO_FILE", "not a regular file")
+        raw = stack.enter_context(io.FileIO(fd, "rb", closefd=False))
+        src = stack.enter_context(io.BufferedReader(raw, _CHUNK))
+        failure: _DecodeFailure | None = None
+        if enc in ("utf-8", "auto"):
             try:
-                yield _scan_utf8(path)
+                found = _read_pass(src, "utf-8", None)
+            except _DecodeFailure as exc:
+                if enc == "utf-8":
+                    raise _undecodable(shown, exc, "not UTF-8 (try --encoding gb18030)") from None
+                failure = exc
+            if failure is None:
+                yield Source(
+                    shown,
+                    "utf-8",
+                    found.sha256,
+                    found.newlines,
+                    found.ends_with_newline,
+                    found.carriage_returns,
+                    _fd_path(fd, str(path)),
+                    fd,
+                    _identity(st),
+                )
                 return
-            except _DecodeFailure as utf8_failure:
-                failure = utf8_failure
-        fd, name = tempfile.mkstemp(prefix="mediins-", suffix=".csv")
-        os.close(fd)
-        tmp = Path(name)
+        tmp, name = _anonymous_file()
+        stack.callback(os.close, tmp)
+        if name is not None:
+            stack.callback(os.unlink, name)
+        sink = stack.enter_context(io.FileIO(tmp, "wb", closefd=False))
         try:
-            decoded = _transcode_gb18030(path, tmp)
-        except _DecodeFailure as gb18030_failure:
-            if encoding == "auto":  # report where the encoding that got further broke
-                raise max(failure, gb18030_failure, key=lambda f: f.line) from None
-            raise
-        yield decoded
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
+            found = _read_pass(src, "gb18030", sink)
+        except _DecodeFailure as exc:
+            if failure is not None:  # report where the encoding that got further broke
+                raise _undecodable(
+                    shown, max(failure, exc, key=lambda f: f.line), "neither UTF-8 nor GB18030"
+                ) from None
+            raise _undecodable(shown, exc, "not GB18030") from None
+        yield Source(
+            shown,
+            "gb18030",
+            found.sha256,
+            found.newlines,
+            found.ends_with_newline,
+            found.carriage_returns,
+            _fd_path(tmp, name or ""),
+            fd,
+            _identity(st),
+        )
+
+
+def _undecodable(shown: str, exc: _DecodeFailure, tried: str) -> SourceProblem:
+    return SourceProblem(
+        Problem(shown, exc.line, "", "BAD_ENCODING", f"undecodable byte 0x{exc.byte:02x}: {tried}")
+    )

@@ -1,84 +1,114 @@
-"""Reading a decoded file as a text table with physical line numbers, and the checks over it."""
+"""Reading an open file as a text table with physical line numbers, and the checks over it.
+
+Every cell is read as text; nothing a file holds reaches the terminal except through a
+problem message made here, where values are shown by what their column holds
+(:func:`mediins_cli.mask.shown_expr`). A file polars cannot parse is walked once more to name
+the line and the problem (an unclosed quote, too many fields); polars' own message, which
+quotes raw rows, is never shown.
+"""
 
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 
 from mediins_cli.errors import PROBLEM_SCHEMA, Problem, problems_frame
-from mediins_cli.inputs.columns import ENCODINGS, VALUE_ALIASES, Column
-from mediins_cli.inputs.source import _Decoded, _DecodeFailure, _utf8_source
-from mediins_cli.mask import mask_account_expr
-from mediins_cli.money import yuan_is_valid
-from mediins_cli.resources import display_path
+from mediins_cli.inputs.columns import (
+    HOLDS,
+    MAX_CELL_CHARS,
+    MAX_COLUMNS,
+    VALUE_ALIASES,
+    Column,
+)
+from mediins_cli.inputs.source import Source
+from mediins_cli.mask import shown_expr
+from mediins_cli.money import MAX_AMOUNT_FEN, fen_to_yuan, yuan_is_valid, yuan_to_fen
 
 _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _MONTH_RE = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+#: characters no known column may hold: C0 controls, DEL, zero-width and bidi marks, a BOM
+_INVISIBLE = r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069\ufeff]"
 
 
-def _read_table(
-    path: Path, columns: tuple[Column, ...], encoding: str
-) -> tuple[pl.DataFrame | None, pl.DataFrame, str]:
-    """Decode, map the header, read every cell as text, attach physical line numbers."""
-    shown = display_path(path)
-    problems: list[Problem] = []
-
-    def fail(line: int, column: str, code: str, message: str) -> tuple[None, pl.DataFrame, str]:
-        problems.append(Problem(shown, line, column, code, message))
-        return None, problems_frame(problems), encoding
-
-    enc = ENCODINGS.get(encoding.lower())
-    if enc is None:
-        return fail(
-            0, "", "BAD_ENCODING", f"unknown encoding {encoding!r} (use auto, utf-8 or gb18030)"
-        )
-    if not path.is_file():
-        return fail(0, "", "NO_FILE", "no such file")
+def read_table(
+    source: Source, columns: tuple[Column, ...]
+) -> tuple[pl.DataFrame | None, pl.DataFrame]:
+    """The file as a frame of text cells (known columns stripped, empty cells null, blank rows
+    dropped) with the physical ``line`` of each row, and its structural problems (frame None
+    when it cannot be read as a table)."""
+    shown = source.shown
+    header, problem = _read_header(source)
+    if problem is not None:
+        return None, problems_frame([problem])
+    assert header is not None
+    names, problems = _map_header(header, columns, shown)
+    if problems:
+        return None, problems_frame(problems)
     try:
-        with _utf8_source(path, enc) as decoded:
-            header = _read_header(decoded.path)
-            if header is None:
-                return fail(1, "", "EMPTY_FILE", "the file is empty: expected a header row")
-            names, header_problems = _map_header(header, columns, shown)
-            if header_problems:
-                return None, problems_frame(header_problems), decoded.encoding
-            try:
-                frame = pl.read_csv(
-                    decoded.path,
-                    has_header=True,
-                    new_columns=names,
-                    infer_schema=False,
-                    raise_if_empty=False,
-                )
-            except pl.exceptions.ComputeError:
-                ragged = _ragged_lines(decoded.path, len(names), shown)
-                if not ragged:
-                    raise
-                return None, problems_frame(ragged), decoded.encoding
-            frame = frame.with_columns(_physical_lines(decoded, frame.height))
-    except _DecodeFailure as exc:
-        tried = {
-            "auto": "neither UTF-8 nor GB18030",
-            "utf-8": "not UTF-8 (try --encoding gb18030)",
-            "gb18030": "not GB18030",
-        }[enc]
-        return fail(exc.line, "", "BAD_ENCODING", f"undecodable byte 0x{exc.byte:02x}: {tried}")
+        frame = pl.read_csv(
+            source.readable,
+            has_header=True,
+            new_columns=names,
+            infer_schema=False,
+            raise_if_empty=False,
+        )
+    except pl.exceptions.PolarsError:  # its message quotes raw rows: never shown
+        found = structure_problems(source, len(names))
+        if not found:
+            found = [
+                Problem(shown, 0, "", "BAD_CSV", "not a CSV file polars can read; no line found")
+            ]
+        return None, problems_frame(found)
+    lines, spans = _physical_lines(source, frame.height)
+    frame = frame.with_columns(lines)
     texts = [c for c in frame.columns if c != "line"]
     known = {c.name for c in columns}  # unknown extra columns are carried through untouched
     frame = frame.with_columns(
         pl.col(c).str.strip_chars().replace("", None).alias(c) for c in texts if c in known
     ).filter(~pl.all_horizontal(pl.col(c).is_null() for c in texts) if texts else pl.lit(True))
-    return frame, problems_frame(problems), decoded.encoding
+    warnings = [
+        Problem(
+            shown,
+            start,
+            "",
+            "MULTILINE_VALUE",
+            f"a quoted value spans lines {start}–{end}; if a quote was left open by mistake, "
+            "rows were merged into it",
+            "warning",
+        )
+        for start, end in spans
+    ]
+    return frame, pl.concat(
+        [problems_frame(warnings), _collect(frame, _cell_checks(texts, known), shown)]
+    )
 
 
-def _read_header(path: Path) -> list[str] | None:
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        for row in csv.reader(fh):
-            return row
-    return None
+def _read_header(source: Source) -> tuple[list[str] | None, Problem | None]:
+    """The header: the first line alone (a header never spans lines)."""
+    if source.newlines == 0 and source.carriage_returns:
+        return None, Problem(
+            source.shown,
+            1,
+            "",
+            "BAD_LINE_ENDINGS",
+            "lines end in a carriage return alone (old Mac style); save the file with LF or "
+            "CRLF line ends",
+        )
+    with source.text() as fh:
+        first = fh.readline()
+    if not first.strip("\r\n"):
+        return None, Problem(
+            source.shown, 1, "", "EMPTY_FILE", "the file is empty: expected a header row"
+        )
+    try:
+        return next(csv.reader([first.rstrip("\r\n")], strict=True)), None
+    except csv.Error:
+        return None, Problem(
+            source.shown, 1, "", "BAD_QUOTE", "the header row has an unbalanced quote"
+        )
 
 
 def _map_header(
@@ -92,80 +122,133 @@ def _map_header(
             lookup[alias] = col.name
     names: list[str] = []
     problems: list[Problem] = []
+
+    def bad(column: str, code: str, message: str) -> None:
+        problems.append(Problem(shown, 1, column, code, message))
+
+    if len(header) > MAX_COLUMNS:
+        bad("", "TOO_MANY_COLUMNS", f"{len(header)} columns; at most {MAX_COLUMNS} are read")
+        return [], problems
     seen: dict[str, int] = {}
     for position, raw in enumerate(header, start=1):
         text = raw.strip()
         name = lookup.get(text, lookup.get(text.lower(), text))
         if not text:
             name = f"column_{position}"
-        if name in seen:
-            problems.append(
-                Problem(
-                    shown,
-                    1,
-                    name,
-                    "DUPLICATE_COLUMN",
-                    f"column {position} ({text}) repeats column {seen[name]}",
-                )
+        if re.search(_INVISIBLE, text) or len(text) > 200:
+            bad(
+                f"column_{position}",
+                "BAD_TEXT",
+                "the column name has control characters or is too long",
             )
+            name = f"column_{position}"
+        if name in seen:
+            bad(name, "DUPLICATE_COLUMN", f"column {position} ({text}) repeats column {seen[name]}")
         seen[name] = position
         names.append(name)
     if "line" in seen:
-        problems.append(
-            Problem(
-                shown,
-                1,
-                "line",
-                "RESERVED_COLUMN",
-                "'line' is reserved for source line numbers; rename it",
-            )
-        )
+        bad("line", "RESERVED_COLUMN", "'line' is reserved for source line numbers; rename it")
     for col in columns:
         if col.required and col.name not in seen:
             aliases = " / ".join(col.aliases)
-            problems.append(
-                Problem(
-                    shown,
-                    1,
-                    col.name,
-                    "MISSING_COLUMN",
-                    f"required column is missing (also accepted: {aliases})",
-                )
+            bad(
+                col.name, "MISSING_COLUMN", f"required column is missing (also accepted: {aliases})"
             )
     return names, problems
 
 
-def _physical_lines(decoded: _Decoded, records: int) -> pl.Expr | pl.Series:
-    """Line of the file each record starts on (1 is the header). Fast when no field spans
-    lines; otherwise the file is walked once with the csv module."""
-    lines = decoded.newlines + (0 if decoded.ends_with_newline else 1)
+def _physical_lines(
+    source: Source, records: int
+) -> tuple[pl.Expr | pl.Series, list[tuple[int, int]]]:
+    """Line of the file each record starts on (1 is the header), and the (first, last) lines of
+    records that span several. Fast when no value spans lines; otherwise the file is walked
+    once with the csv module."""
+    lines = source.newlines + (0 if source.ends_with_newline else 1)
     if lines == records + 1:
-        return (pl.int_range(records, dtype=pl.Int64) + 2).alias("line")
+        return (pl.int_range(records, dtype=pl.Int64) + 2).alias("line"), []
     starts: list[int] = []
-    with decoded.path.open(encoding="utf-8-sig", newline="") as fh:
+    spans: list[tuple[int, int]] = []
+    with source.text() as fh:
         reader = csv.reader(fh)
         next(reader, None)
         previous = reader.line_num
-        for _ in reader:
-            starts.append(previous + 1)
-            previous = reader.line_num
-    return pl.Series("line", starts[:records], dtype=pl.Int64).alias("line")
+        for _ in reader:  # blank lines too: polars reads them as empty rows
+            start, previous = previous + 1, reader.line_num
+            starts.append(start)
+            if previous > start:
+                spans.append((start, previous))
+    return pl.Series("line", starts[:records], dtype=pl.Int64).alias("line"), spans
 
 
-def _ragged_lines(path: Path, width: int, shown: str) -> list[Problem]:
-    problems = []
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        next(reader, None)
-        start = reader.line_num + 1
-        for row in reader:
-            if len(row) > width:
-                problems.append(
-                    Problem(
-                        shown, start, "", "BAD_ROW", f"{len(row)} fields, the header has {width}"
-                    )
-                )
-            start = reader.line_num + 1
+# The rest of a quoted value: up to its closing quote ("" is a quote inside it).
+_QUOTED_REST = re.compile(r'(?:[^"]|"")*"(?!")')
+_AFTER_QUOTE = (
+    "text after a closing quote (quote the whole value and write a quote inside it twice)"
+)
+_QUOTE_INSIDE = "a quote inside an unquoted value (quote the whole value and write the quote twice)"
+
+
+def structure_problems(source: Source, width: int) -> list[Problem]:
+    """Walk a file polars could not parse and say where and why, as an operator can fix it:
+    a quote that never closes, text after a closing quote, a quote inside an unquoted value,
+    a row with more fields than the header. No cell is quoted."""
+    problems: list[Problem] = []
+
+    def bad(line: int, code: str, message: str) -> None:
+        problems.append(Problem(source.shown, line, "", code, message))
+
+    in_quote = False
+    start = fields = 0
+    with source.text() as fh:
+        fh.readline()
+        for number, raw in enumerate(fh, start=2):
+            text = raw.rstrip("\r\n")
+            closed = False  # just past a closing quote: the value must end here
+            if in_quote:
+                m = _QUOTED_REST.match(text)
+                if m is None:
+                    continue  # the whole line is inside the quoted value
+                in_quote, closed, pos = False, True, m.end()
+            elif not text:
+                continue  # a blank line
+            else:
+                start, fields, pos = number, 1, 0
+            broken = False
+            while True:
+                if closed:
+                    if pos == len(text):
+                        break
+                    if text[pos] != ",":
+                        bad(
+                            start,
+                            "BAD_QUOTE",
+                            _AFTER_QUOTE
+                            if number == start
+                            else f"a quote opened on this line closes on line {number} and is "
+                            "followed by more text: an unbalanced quote",
+                        )
+                        broken = True
+                        break
+                    closed, pos, fields = False, pos + 1, fields + 1
+                elif text.startswith('"', pos):
+                    m = _QUOTED_REST.match(text, pos + 1)
+                    if m is None:
+                        in_quote = True
+                        break
+                    closed, pos = True, m.end()
+                else:
+                    end = text.find(",", pos)
+                    if '"' in (text[pos:] if end < 0 else text[pos:end]):
+                        bad(start, "BAD_QUOTE", _QUOTE_INSIDE)
+                        broken = True
+                        break
+                    if end < 0:
+                        break
+                    pos, fields = end + 1, fields + 1
+            if not in_quote and not broken and fields > width:
+                bad(start, "BAD_ROW", f"{fields} fields, the header has {width}")
+    if in_quote:
+        bad(start, "BAD_QUOTE", "a quote opened on this line is never closed")
     return problems
 
 
@@ -183,6 +266,8 @@ class _Check:
 
 def _collect(frame: pl.DataFrame, checks: list[_Check], shown: str) -> pl.DataFrame:
     """Every failed check as a problem row, at any scale (no Python loop over rows)."""
+    if not checks:
+        return pl.DataFrame(schema=PROBLEM_SCHEMA)
     flagged = frame.with_columns(
         [c.failed.fill_null(False).alias(f"__check{i}") for i, c in enumerate(checks)]
     )
@@ -205,35 +290,79 @@ def _collect(frame: pl.DataFrame, checks: list[_Check], shown: str) -> pl.DataFr
     return pl.concat(parts).cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]
 
 
+def _cell_checks(texts: list[str], known: set[str]) -> list[_Check]:
+    """Every cell: no NUL, no more than a spreadsheet cell holds; a known column's value also
+    without control or invisible characters (a line break inside a name, a stray BOM)."""
+    checks = []
+    for column in texts:
+        cell = pl.col(column)
+        checks.append(
+            _Check(
+                column,
+                "BAD_TEXT",
+                cell.str.len_chars() > MAX_CELL_CHARS,
+                pl.concat_str(
+                    pl.lit("is "),
+                    cell.str.len_chars().cast(pl.String),
+                    pl.lit(
+                        f" characters long; at most {MAX_CELL_CHARS}, what a spreadsheet cell holds"
+                    ),
+                ),
+            )
+        )
+        if column in known:
+            checks.append(
+                _Check(
+                    column,
+                    "BAD_TEXT",
+                    cell.str.contains(_INVISIBLE),
+                    pl.lit(
+                        "holds a control or invisible character (a NUL, a line break, a stray BOM)"
+                    ),
+                )
+            )
+        else:
+            checks.append(
+                _Check(
+                    column,
+                    "BAD_TEXT",
+                    cell.str.contains("\x00", literal=True),
+                    pl.lit("holds a NUL byte"),
+                )
+            )
+    return checks
+
+
 def _col(frame: pl.DataFrame, name: str) -> pl.Expr:
     """An optional column, or nulls where the file does not have it."""
     return pl.col(name) if name in frame.columns else pl.lit(None, dtype=pl.String)
 
 
-def _quoted(expr: pl.Expr) -> pl.Expr:
-    """A cell's value, quoted, for a message. A file whose columns slipped can put an ID number,
-    an account number or a name where a date or amount belongs: long digit strings are masked
-    like accounts and text with Chinese characters like names (DESIGN §7)."""
-    shown = (
-        pl.when(expr.str.contains(r"[0-9]{9,}"))
-        .then(mask_account_expr(expr))
-        .when(expr.str.contains(r"[\u3400-\u9fff]"))
-        .then(pl.concat_str(expr.str.slice(0, 1), pl.lit("**")))
-        .otherwise(expr.str.slice(0, 40))
-    )
-    return pl.concat_str(pl.lit("'"), shown, pl.lit("'"))
+def _quoted(column: str, expr: pl.Expr | None = None) -> pl.Expr:
+    """A cell's value, quoted, for a message, masked by what its column holds (DESIGN §7)."""
+    return shown_expr(pl.col(column) if expr is None else expr, HOLDS.get(column, "personal"))
 
 
-def _amount_check(column: str) -> _Check:
-    """Yuan with at most two decimals (money.YUAN_PATTERN), in either file."""
-    return _Check(
-        column,
-        "BAD_AMOUNT",
-        pl.col(column).is_not_null() & ~yuan_is_valid(pl.col(column)),
-        pl.concat_str(
-            _quoted(pl.col(column)), pl.lit(" is not an amount in yuan with at most two decimals")
+def _amount_check(column: str) -> list[_Check]:
+    """Yuan with at most two decimals (money.YUAN_PATTERN), and within the bound one amount may
+    reach (DESIGN §3: money never wraps around), in either file."""
+    cell = pl.col(column)
+    return [
+        _Check(
+            column,
+            "BAD_AMOUNT",
+            cell.is_not_null() & ~yuan_is_valid(cell),
+            pl.concat_str(
+                _quoted(column), pl.lit(" is not an amount in yuan with at most two decimals")
+            ),
         ),
-    )
+        _Check(
+            column,
+            "BAD_AMOUNT",
+            yuan_to_fen(cell).abs() > MAX_AMOUNT_FEN,
+            pl.lit(f"is beyond ±{fen_to_yuan(MAX_AMOUNT_FEN)} yuan, the most one amount may be"),
+        ),
+    ]
 
 
 def _empty(column: str) -> _Check:
@@ -255,7 +384,7 @@ def _date_check(column: str, parsed: str) -> _Check:
         column,
         "BAD_DATE",
         pl.col(column).is_not_null() & pl.col(parsed).is_null(),
-        pl.concat_str(_quoted(pl.col(column)), pl.lit(" is not a date YYYY-MM-DD")),
+        pl.concat_str(_quoted(column), pl.lit(" is not a date YYYY-MM-DD")),
     )
 
 
@@ -264,3 +393,13 @@ def _coded(frame: pl.DataFrame, column: str) -> pl.Expr:
     raw = _col(frame, column)
     aliases = VALUE_ALIASES[column]
     return raw.str.to_lowercase().replace_strict(aliases, default=raw, return_dtype=pl.String)
+
+
+def no_rows(frame: pl.DataFrame, shown: str, what: str) -> pl.DataFrame:
+    """A file with a header and no rows is refused (DESIGN §3): an empty export is a failed
+    export, not a month with nothing to do."""
+    if frame.height:
+        return pl.DataFrame(schema=PROBLEM_SCHEMA)
+    return problems_frame(
+        [Problem(shown, 0, "", "NO_ROWS", f"the file has a header and no rows: no {what}")]
+    )
