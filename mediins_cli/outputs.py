@@ -26,7 +26,6 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +41,9 @@ LOCK_NAME = ".lock"
 FOLDER = 0o755
 
 
-@cache
 def umask() -> int:
-    """The process's umask, read without changing it where the system allows."""
+    """The process's umask, read (not cached: a library caller may change it) without changing
+    it where the system allows."""
     with contextlib.suppress(OSError), open("/proc/self/status", encoding="ascii") as fh:
         for line in fh:
             if line.startswith("Umask:"):
