@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
@@ -28,7 +27,7 @@ from mediins_cli.errors import BadInput, ExitCode, MediinsError, problems_frame
 from mediins_cli.inputs import load_inputs
 from mediins_cli.mask import scrub
 from mediins_cli.months import Month
-from mediins_cli.outputs import atomic_write_csv
+from mediins_cli.outputs import atomic_write_csv, temporary_folder
 from mediins_cli.replay import replay as run_replay
 from mediins_cli.rules import DEFAULT_PACK, load_all_packs, load_pack
 from mediins_cli.runs import CHINA, DayPlan, DeductRequest, OutputFormat, plan_day
@@ -583,7 +582,7 @@ def replay(
     def action() -> None:
         err = report.console(stderr=True)
         with contextlib.ExitStack() as stack:
-            folder = scratch or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            folder = scratch or stack.enter_context(temporary_folder("mediins-replay"))
             if err.is_terminal and not json_output:
                 status = stack.enter_context(err.status("replaying"))
                 result = run_replay(

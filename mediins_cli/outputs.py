@@ -61,7 +61,7 @@ def narrowed(mode: int) -> int:
 # --------------------------------------------------------------------------- temporary names
 
 
-def _temp_name(name: str) -> tuple[str, str]:
+def temp_name(name: str) -> tuple[str, str]:
     """Prefix and suffix of a temporary sibling of ``name``, carrying this process's id."""
     return f".{name}.{os.getpid()}.", ".tmp"
 
@@ -144,12 +144,23 @@ def json_bytes(data: Any) -> bytes:
     return (json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
+@contextlib.contextmanager
+def temporary_folder(name: str) -> Iterator[Path]:
+    """A private temporary folder (mode 0700) named after ``name`` and this process, removed
+    on leaving; those a killed process left are removed first."""
+    base = Path(tempfile.gettempdir())
+    remove_leftovers(base, name)
+    prefix, suffix = temp_name(name)
+    with tempfile.TemporaryDirectory(prefix=prefix, suffix=suffix) as folder:
+        yield Path(folder)
+
+
 def atomic_write_bytes(path: Path, data: bytes, mode: int = PRIVATE) -> None:
     """Write ``path`` at once: a temporary sibling, flushed, then renamed over it. Leftovers of
     writers of the same file that died are removed first."""
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(path.parent, path.name)
-    prefix, suffix = _temp_name(path.name)
+    prefix, suffix = temp_name(path.name)
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -191,7 +202,7 @@ def write_run_dir(target: Path, files: list[OutputFile]) -> None:
     directory named after this process, flushed, then renamed. ``target`` must not exist;
     the caller holds the month's lock."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    prefix, suffix = _temp_name(target.name)
+    prefix, suffix = temp_name(target.name)
     staging = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=target.parent))
     try:
         for f in files:

@@ -35,9 +35,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import secrets
 import shutil
-import tempfile
+import stat
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,6 +49,7 @@ from mediins_cli.errors import BadInput, Problem
 from mediins_cli.inputs import ENROLLEE_COLUMNS
 from mediins_cli.mask import mask_account, mask_id, mask_name
 from mediins_cli.months import Month
+from mediins_cli.outputs import OutputFile, remove_leftovers, temp_name, write_run_dir
 from mediins_cli.rules import DEFAULT_PACK
 from mediins_cli.runs import DeductRequest, deduct, round_dir
 
@@ -208,31 +208,27 @@ def _prepare_scratch(scratch: Path, history: Path) -> None:
 
 
 def _replace_expected(expected: Path, run_dir: Path) -> None:
-    """Swap in the run's files as the new ``expected`` folder: copied into a temporary
-    sibling, the old folder renamed aside, the new one renamed in, then the old one deleted.
-    Only the expected folder is ever removed, never a month's inputs."""
+    """Swap in the run's files as the new ``expected`` folder: written as a run directory is
+    (staging, then a rename), the old folder renamed aside first and deleted last. Only the
+    expected folder is ever removed, never a month's inputs; what a killed ``--update`` left
+    (named after its process) is removed by the next."""
     parent = expected.parent
     parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{expected.name}.new-", dir=parent))
+    remove_leftovers(parent, expected.name)
+    files = [
+        OutputFile(name, source.read_bytes(), stat.S_IMODE(source.stat().st_mode))
+        for name, source in _files(run_dir).items()
+    ]
+    old = None
+    if expected.exists():
+        prefix, suffix = temp_name(expected.name)
+        old = parent / f"{prefix}old{suffix}"
+        os.rename(expected, old)
     try:
-        for name, source in _files(run_dir).items():
-            target = staging / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
-            os.chmod(target, source.stat().st_mode & 0o777)
-        os.chmod(staging, 0o755)
-        old = None
-        if expected.exists():
-            old = parent / f".{expected.name}.old-{secrets.token_hex(4)}"
-            os.rename(expected, old)
-        try:
-            os.rename(staging, expected)
-        except BaseException:
-            if old is not None:
-                os.rename(old, expected)
-            raise
+        write_run_dir(expected, files)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)  # our own unfinished copy
+        if old is not None:
+            os.rename(old, expected)
         raise
     if old is not None:
         shutil.rmtree(old)

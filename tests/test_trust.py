@@ -11,6 +11,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -335,6 +336,29 @@ def test_defect_6_a_gb18030_input_never_has_a_named_utf8_copy(tmp_path, monkeypa
     assert used == "gb18030" and frame is not None and frame.height == 50
     assert seen == [[]]
     assert os.listdir(temp) == []
+
+
+def test_defect_6_a_replay_scratch_left_by_a_killed_replay_is_removed_by_the_next(
+    run, tmp_path, monkeypatch
+):
+    temp = tmp_path / "tmp"
+    dead = temp / ".mediins-replay.999999999.abcd1234.tmp"  # a killed replay's copies
+    (dead / "2024-01").mkdir(parents=True)
+    (dead / "2024-01" / "enrollees.csv").write_text("personal data", encoding="utf-8")
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    history = tmp_path / "history"
+    history.mkdir()
+    for month in ("2024-01", "2024-02"):
+        shutil.copytree(SAMPLE / "history" / month, history / month)
+    expected = history / "2024-02" / "expected"
+    left = expected / ".round-1.999999999.old.tmp"  # a killed --update's old copy
+    shutil.copytree(expected / "round-1", left)
+    (expected / "round-1" / "summary.json").write_text("{}\n", encoding="utf-8")
+    result = run("replay", history, "--update")
+    assert result.exit_code == 0, result.stderr
+    assert os.listdir(temp) == []
+    assert sorted(p.name for p in expected.iterdir()) == ["round-1", "round-2"]
 
 
 def _start_and_signal(args: list[str], sig: int, delay: float) -> subprocess.CompletedProcess:
