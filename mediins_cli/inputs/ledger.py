@@ -125,7 +125,9 @@ def _check_ledger(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.DataF
             pl.col("__first_line").cast(pl.String),
         ),
     )
-    problems = _collect(f, [*_ledger_row_checks(), duplicate, _account_bound()], shown)
+    problems = pl.concat(
+        [_collect(f, [*_ledger_row_checks(), duplicate], shown), _account_bounds(f, shown)]
+    )
     typed = f.select(
         "account_no",
         pl.col("__posted").alias("posted_at"),
@@ -142,16 +144,38 @@ def _check_ledger(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.DataF
     return typed, problems
 
 
-def _account_bound() -> _Check:
-    """An account whose deposits, or whose withdrawals, sum beyond 10^12 yuan (DESIGN §3):
-    reported on the row where the sum, in file order, crosses the bound. Bounding both sides
-    bounds every running balance, in whatever order the rows are posted."""
+def _flows() -> tuple[pl.Expr, pl.Expr]:
+    """An account's deposits and withdrawals, each as a positive Int128 amount per row."""
     amount = pl.col("amount_fen").cast(pl.Int128)
+    return amount.clip(lower_bound=0), amount.clip(upper_bound=0).abs()
+
+
+def _too_large(sums: list[pl.Expr]) -> pl.Expr:
+    return pl.any_horizontal(total > MAX_ACCOUNT_FEN for total in sums)
+
+
+def _account_bounds(f: pl.DataFrame, shown: str) -> pl.DataFrame:
+    """An account whose deposits, or whose withdrawals, sum beyond 10^12 yuan (DESIGN §3),
+    reported on the row where the sum, in file order, crosses the bound. Bounding both sides
+    bounds every running balance, in whatever order the rows are posted. Found by one
+    group-by; only the accounts beyond it are walked row by row."""
+    flows = _flows()
+    if f.select(pl.col("amount_fen").cast(pl.Int128).abs().sum()).item() <= MAX_ACCOUNT_FEN:
+        return _collect(f.clear(), [], shown)  # the whole file's turnover is within one bound
+    totals = [flow.sum().alias(f"__flow{i}") for i, flow in enumerate(flows)]
+    beyond = (
+        f.group_by("account_no")
+        .agg(totals)
+        .filter(_too_large([pl.col(f"__flow{i}") for i in range(len(flows))]))
+    )
+    if beyond.height == 0:
+        return _collect(f.clear(), [], shown)
+    rows = f.join(beyond.select("account_no"), on="account_no", how="semi").sort("line")
     crossed = []
-    for part in (amount.clip(lower_bound=0), amount.clip(upper_bound=0).abs()):
-        running = part.cum_sum().over("account_no")
-        crossed.append((running > MAX_ACCOUNT_FEN) & (running - part <= MAX_ACCOUNT_FEN))
-    return _Check(
+    for flow in flows:
+        running = flow.cum_sum().over("account_no")
+        crossed.append((running > MAX_ACCOUNT_FEN) & (running - flow <= MAX_ACCOUNT_FEN))
+    check = _Check(
         "amount",
         "ACCOUNT_TOO_LARGE",
         crossed[0] | crossed[1],
@@ -164,6 +188,7 @@ def _account_bound() -> _Check:
             ),
         ),
     )
+    return _collect(rows, [check], shown)
 
 
 # --------------------------------------------------------------------------- lazy ledger
@@ -213,7 +238,7 @@ def ledger_balances_at(
             "reference",
             pl.any_horizontal(c.failed.fill_null(False) for c in checks).alias("__bad"),
         )
-        amount = pl.col("amount_fen").cast(pl.Int128)
+        flows = _flows()
         extent, repeated, balances = pl.collect_all(
             [
                 typed.select(
@@ -232,8 +257,7 @@ def ledger_balances_at(
                     typed,
                     cutoff,
                     references,
-                    amount.clip(lower_bound=0).sum().alias("__in"),
-                    amount.clip(upper_bound=0).sum().alias("__out"),
+                    *(flow.sum().alias(f"__flow{i}") for i, flow in enumerate(flows)),
                 ),
             ],
             engine="streaming",
@@ -241,7 +265,7 @@ def ledger_balances_at(
     except pl.exceptions.PolarsError:  # malformed: the eager reader names the line
         raise BadInput(check_ledger(source)[1]) from None
     rows, lines = extent["rows"].item(), source.newlines + (0 if source.ends_with_newline else 1)
-    too_large = (pl.col("__in") > MAX_ACCOUNT_FEN) | (pl.col("__out") < -MAX_ACCOUNT_FEN)
+    too_large = _too_large([pl.col(f"__flow{i}") for i in range(len(flows))])
     warnings = problems_frame([])
     if (
         extent["bad"].item()
@@ -254,7 +278,7 @@ def ledger_balances_at(
         if (warnings["severity"] == "error").any():
             raise BadInput(warnings)
     return LedgerPass(
-        balances.drop("__in", "__out"),
+        balances.drop(f"__flow{i}" for i in range(len(flows))),
         rows,
         extent["first"].item(),
         extent["last"].item(),

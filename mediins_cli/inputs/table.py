@@ -268,9 +268,12 @@ def _collect(frame: pl.DataFrame, checks: list[_Check], shown: str) -> pl.DataFr
     """Every failed check as a problem row, at any scale (no Python loop over rows)."""
     if not checks:
         return pl.DataFrame(schema=PROBLEM_SCHEMA)
+    flags = [f"__check{i}" for i in range(len(checks))]
     flagged = frame.with_columns(
-        [c.failed.fill_null(False).alias(f"__check{i}") for i, c in enumerate(checks)]
-    )
+        c.failed.fill_null(False).alias(flag) for flag, c in zip(flags, checks, strict=True)
+    ).filter(pl.any_horizontal(flags))  # the rows with a problem: usually none
+    if flagged.height == 0:
+        return pl.DataFrame(schema=PROBLEM_SCHEMA)
     parts = []
     for i, check in enumerate(checks):
         rows = flagged.filter(pl.col(f"__check{i}"))
