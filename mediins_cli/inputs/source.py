@@ -50,7 +50,7 @@ class Source:
     sha256: str
     newlines: int
     ends_with_newline: bool
-    carriage_returns: int
+    carriage_returns: int  # counted until the first line feed
     readable: str
     _fd: int = field(repr=False)
     _identity: tuple[int, ...] = field(repr=False)
@@ -112,8 +112,9 @@ def _read_pass(src: IO[bytes], decoder_name: str, sink: IO[bytes] | None) -> _Pa
             raise _DecodeFailure(
                 newlines + chunk.count(b"\n", 0, max(at, 0)) + 1, exc.object[exc.start]
             ) from None
+        if not newlines:  # only a file without a line feed needs its carriage returns
+            returns += chunk.count(b"\r")
         newlines += chunk.count(b"\n")
-        returns += chunk.count(b"\r")
         last = chunk[-1:]
         if sink is not None:
             sink.write(text.encode("utf-8"))
