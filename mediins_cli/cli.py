@@ -94,8 +94,8 @@ def _guard(action: Callable[[], T]) -> T:
         )
         raise typer.Exit(ExitCode.UNEXPECTED) from None
     except Exception as exc:  # the last line of defence: exit 1 with a readable line
-        if os.environ.get("MEDIINS_DEBUG"):
-            sys.stderr.write(scrub(traceback.format_exc()))
+        if os.environ.get("MEDIINS_DEBUG"):  # where it happened; the message only as below
+            sys.stderr.write("".join(traceback.format_tb(exc.__traceback__)))
         # what polars or a library says may quote a file's rows: masked, first line only
         first = scrub(str(exc)).strip().splitlines()[:1]
         err.print(

@@ -68,11 +68,15 @@ def mask_account_expr(expr: pl.Expr) -> pl.Expr:
 #: 9 digits in a row). A single Latin word of up to 12 letters names no one and is shown.
 #: Columns that hold personal data are always masked by their own rule.
 _DATE_OR_AMOUNT = r"^[0-9A-Za-z年月日号/.\-: T+,元¥￥]{1,25}$"
+_LABEL = r"^[A-Za-z0-9_.()/\-]{1,64}$"
 PLAIN_SHAPES = {
     "date": _DATE_OR_AMOUNT,
     "amount": _DATE_OR_AMOUNT,
     "code": r"^[A-Za-z_\-]{1,16}$",
-    "label": r"^[\w.()（）/\-]{1,64}$",
+    "label": _LABEL,  # a bank code, a reference: Latin letters and digits
+    # an agency code: a label, or the name of an office in Chinese (5 characters or more: two to
+    # four could be a person's name that slipped into the column)
+    "agency": _LABEL + r"|^[\w.()（）/\-]{5,64}$",
 }
 _NEEDS_DIGIT = {"date", "amount"}
 _WORD = r"^[A-Za-z]{1,12}$"
@@ -82,9 +86,9 @@ _DOCUMENT = r"[A-Za-z][0-9]{7,}|[0-9]{9,}"
 def shown_expr(expr: pl.Expr, holds: str) -> pl.Expr:
     """A cell's value for a problem message, quoted, masked by what its column ``holds``:
     ``id``, ``account``, ``name`` and ``personal`` (anything else that identifies a person)
-    always; ``date``, ``amount``, ``code`` and ``label`` shown when the value has the shape
-    such a column holds (:data:`PLAIN_SHAPES`; dates and amounts with a digit in them),
-    masked otherwise."""
+    always; ``date``, ``amount``, ``code``, ``label`` and ``agency`` shown when the value has
+    the shape such a column holds (:data:`PLAIN_SHAPES`; dates and amounts with a digit in
+    them), masked otherwise."""
     if holds == "id":
         masked = mask_id_expr(expr)
     elif holds == "account":

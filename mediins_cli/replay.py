@@ -45,8 +45,10 @@ from typing import Any, Literal
 
 import polars as pl
 
-from mediins_cli.errors import BadInput, Problem
+from mediins_cli.errors import BadInput, Problem, problems_frame
 from mediins_cli.inputs import ENROLLEE_COLUMNS
+from mediins_cli.inputs.source import SourceProblem, open_source
+from mediins_cli.inputs.table import read_table
 from mediins_cli.mask import mask_account, mask_id, mask_name
 from mediins_cli.months import Month
 from mediins_cli.outputs import OutputFile, remove_leftovers, temp_name, write_run_dir
@@ -372,7 +374,15 @@ def _read_text_csv(path: Path) -> pl.DataFrame:
             raise BadInput(
                 [Problem(str(path), 0, "", "BAD_ENCODING", "neither UTF-8 nor GB18030")]
             ) from None
-    return pl.read_csv(io.BytesIO(text.encode("utf-8")), infer_schema=False)
+    try:
+        return pl.read_csv(io.BytesIO(text.encode("utf-8")), infer_schema=False)
+    except pl.exceptions.PolarsError:  # its message quotes raw rows: the reader names the line
+        try:
+            with open_source(path) as source:
+                problems = read_table(source, ())[1]
+        except SourceProblem as exc:
+            problems = problems_frame([exc.problem])
+        raise BadInput(problems if problems.height else f"{path}: not a CSV file") from None
 
 
 def _canonical_header(header: list[str]) -> dict[str, str]:

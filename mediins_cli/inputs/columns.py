@@ -148,7 +148,7 @@ HOLDS = {
     "posted_at": "date",
     "monthly_premium": "amount",
     "amount": "amount",
-    "agency": "label",
+    "agency": "agency",
     "bank": "label",
     "reference": "label",
 }
