@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint replay venv clean
+.PHONY: demo test lint replay fuzz venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ test: $(STAMP)
 replay: $(STAMP)
 	$(BIN)/mediins replay sample_data/history
 	$(BIN)/mediins replay sample_data/history --chain
+
+## fuzz: the input readers and validate on thousands of hostile files (hypothesis, deadline off;
+## `make test` runs the same properties on 50 examples each)
+FUZZ_EXAMPLES ?= 2000
+fuzz: $(STAMP)
+	MEDIINS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) MEDIINS_FUZZ_DEADLINE_MS=off \
+		$(BIN)/python -m pytest -q tests/test_fuzz.py
 
 ## lint: ruff (lint + format check) and mypy
 lint: $(STAMP)

@@ -27,11 +27,12 @@ from mediins_cli.errors import BadInput, ExitCode, MediinsError, problems_frame
 from mediins_cli.inputs import load_inputs
 from mediins_cli.mask import scrub
 from mediins_cli.months import Month
-from mediins_cli.outputs import atomic_write_csv, temporary_folder
+from mediins_cli.outputs import atomic_write_csv
 from mediins_cli.replay import replay as run_replay
 from mediins_cli.rules import DEFAULT_PACK, load_all_packs, load_pack
 from mediins_cli.runs import CHINA, DayPlan, DeductRequest, OutputFormat, plan_day
 from mediins_cli.runs import deduct as run_deduct
+from mediins_cli.tempnames import temporary_folder
 
 app = typer.Typer(
     name="mediins",

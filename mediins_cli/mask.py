@@ -112,6 +112,11 @@ def shown_expr(expr: pl.Expr, holds: str) -> pl.Expr:
     return pl.concat_str(pl.lit("'"), masked, pl.lit("'"))
 
 
+def shown(value: str, holds: str) -> str:
+    """:func:`shown_expr` of one value (a header cell, say), by the very same rules."""
+    return str(pl.select(shown_expr(pl.lit(value, dtype=pl.String), holds)).item())
+
+
 _DIGIT_RUN = re.compile(r"[0-9][0-9Xx]{5,}")
 _CJK_RUN = re.compile(r"[\u3400-\u9fff\U00020000-\U0003ffff]+")
 _QUOTED_DATA = re.compile(r"`[^`]*`", re.DOTALL)  # how polars quotes the rows it could not read

@@ -3,9 +3,9 @@
 Files are written atomically (a temporary file in the same folder, then a rename) and a run
 directory as a whole (a temporary directory beside it, then a rename), so a reader finds a run
 complete or not at all. A run that dies leaves at most its own temporary file or staging
-directory, which carries the process id in its name; the next run removes those whose process
-is gone (staging directories: every one, under the month's lock). Nothing here deletes what an
-earlier run or an operator made: a replaced run is moved aside.
+directory, named after its process (:mod:`mediins_cli.tempnames`); the next run removes those
+whose process is gone (staging directories: every one, under the month's lock). Nothing here
+deletes what an earlier run or an operator made: a replaced run is moved aside.
 
 Modes never widen what the operator's umask narrows. Text cells a spreadsheet would execute
 are neutralised in every CSV file written (:func:`neutralise`).
@@ -14,7 +14,6 @@ are neutralised in every CSV file written (:func:`neutralise`).
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import json
@@ -32,6 +31,7 @@ from typing import Any
 import polars as pl
 
 from mediins_cli.errors import Refused
+from mediins_cli.tempnames import remove_leftovers, temp_name
 
 #: files holding personal data are readable by their owner only
 PRIVATE = 0o600
@@ -56,48 +56,6 @@ def umask() -> int:
 def narrowed(mode: int) -> int:
     """``mode`` less what the umask takes away: mediins never widens an operator's umask."""
     return mode & ~umask()
-
-
-# --------------------------------------------------------------------------- temporary names
-
-
-def temp_name(name: str) -> tuple[str, str]:
-    """Prefix and suffix of a temporary sibling of ``name``, carrying this process's id."""
-    return f".{name}.{os.getpid()}.", ".tmp"
-
-
-_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>[0-9]+)\.[^.]+\.tmp$")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_leftovers(directory: Path, name: str, *, any_process: bool = False) -> list[Path]:
-    """Remove the temporary files or staging directories of ``name`` in ``directory`` left by
-    runs that died (their process is gone; with ``any_process``, all of them: the caller holds
-    the lock that every writer of ``name`` holds). Returns what was removed."""
-    removed = []
-    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        for entry in os.scandir(directory):
-            m = _TEMP.match(entry.name)
-            if m is None or m["name"] != name:
-                continue
-            if not any_process and _alive(int(m["pid"])):
-                continue
-            path = Path(entry.path)
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-            removed.append(path)
-    return removed
 
 
 # --------------------------------------------------------------------------- files
@@ -142,17 +100,6 @@ def csv_bytes(frame: pl.DataFrame) -> bytes:
 def json_bytes(data: Any) -> bytes:
     """JSON with sorted keys and a final newline: the same bytes for the same data."""
     return (json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
-
-
-@contextlib.contextmanager
-def temporary_folder(name: str) -> Iterator[Path]:
-    """A private temporary folder (mode 0700) named after ``name`` and this process, removed
-    on leaving; those a killed process left are removed first."""
-    base = Path(tempfile.gettempdir())
-    remove_leftovers(base, name)
-    prefix, suffix = temp_name(name)
-    with tempfile.TemporaryDirectory(prefix=prefix, suffix=suffix) as folder:
-        yield Path(folder)
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = PRIVATE) -> None:
@@ -279,28 +226,32 @@ def month_lock(month_dir: Path, what: str) -> Iterator[None]:
     the file it locked is still the one at the path, so removing it cannot let two runs in."""
     made: list[Path] = []
     path = month_dir / LOCK_NAME
-    for _ in range(20):
-        made += _made_dirs(month_dir)
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except FileNotFoundError:  # the folder was removed by a run just leaving it
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "another process"
-            os.close(fd)
-            raise Refused(f"another run holds the lock of {month_dir}: {holder}") from None
-        try:
-            same = os.path.samestat(os.fstat(fd), os.stat(path))
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)  # locked a file that was removed meanwhile: take the new one
-    else:
-        raise Refused(f"could not take the lock of {month_dir}; try again")
+    fd: int | None = None
     try:
+        for _ in range(20):
+            made += _made_dirs(month_dir)
+            try:
+                candidate = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except FileNotFoundError:  # the folder was removed by a run just leaving it
+                continue
+            try:
+                fcntl.flock(candidate, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                said = os.read(candidate, 4096).decode("utf-8", "replace").strip()
+                os.close(candidate)
+                raise Refused(
+                    f"another run holds the lock of {month_dir}: {said or 'another process'}"
+                ) from None
+            try:
+                same = os.path.samestat(os.fstat(candidate), os.stat(path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                fd = candidate
+                break
+            os.close(candidate)  # locked a file that was removed meanwhile: take the new one
+        else:
+            raise Refused(f"could not take the lock of {month_dir}; try again")
         os.ftruncate(fd, 0)
         started = datetime.now().astimezone().isoformat(timespec="seconds")
         os.write(
@@ -308,13 +259,16 @@ def month_lock(month_dir: Path, what: str) -> Iterator[None]:
         )
         yield
     finally:
-        if made and {e.name for e in os.scandir(month_dir)} == {LOCK_NAME}:
-            path.unlink(missing_ok=True)
-            for folder in made:  # deepest first; stops at the first that is not empty
-                try:
-                    folder.rmdir()
-                except OSError as exc:
-                    if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
-                        raise
-                    break
-        os.close(fd)
+        # folders this call made, with nothing in them but the lock it holds, go again: on
+        # bad input, a refusal, a signal or an error alike (another run's lock is never touched)
+        if fd is not None and made:
+            with contextlib.suppress(FileNotFoundError):
+                if {e.name for e in os.scandir(month_dir)} == {LOCK_NAME}:
+                    path.unlink()
+        for folder in made:  # deepest first; stops at the first that is not empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        if fd is not None:
+            os.close(fd)

@@ -51,9 +51,10 @@ from mediins_cli.inputs.source import SourceProblem, open_source
 from mediins_cli.inputs.table import read_table
 from mediins_cli.mask import mask_account, mask_id, mask_name
 from mediins_cli.months import Month
-from mediins_cli.outputs import OutputFile, remove_leftovers, temp_name, write_run_dir
+from mediins_cli.outputs import OutputFile, write_run_dir
 from mediins_cli.rules import DEFAULT_PACK
 from mediins_cli.runs import DeductRequest, deduct, round_dir
+from mediins_cli.tempnames import remove_leftovers, temp_name
 
 SETTINGS_FILE = "replay.toml"
 ENROLLEES = "enrollees.csv"

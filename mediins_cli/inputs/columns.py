@@ -153,10 +153,37 @@ HOLDS = {
     "reference": "label",
 }
 
+#: Names mediins gives columns of its own, on the enrollee frame or in the row files that carry
+#: extra columns (and ``line``): a file's column of one of these names, or of a name starting
+#: with ``__``, would clash with them or be overwritten, so it is refused (RESERVED_COLUMN).
+ENGINE_COLUMNS = frozenset(
+    {
+        "line",
+        "premium_fen",
+        "amount",
+        "amount_fen",
+        "outcome",
+        "reason",
+        "reference",
+        "skip_reason",
+        "deducted_on",
+        "retry_on",
+        "deposit_by",
+        "paid_on",
+        "balance_fen",
+        "booked_fen",
+        "balance_at_cutoff",
+        "balance_available",
+        "balance_at_cutoff_fen",
+        "balance_available_fen",
+    }
+)
+
 #: Limits that keep a hostile file from becoming a hostile output (DESIGN §3).
 MAX_COLUMNS = 256
 MAX_CELL_CHARS = 32_767  # the most a spreadsheet cell holds: a longer one would be cut
-MAX_AGENCY_CHARS = 64  # an agency code becomes a file name
+MAX_AGENCY_CHARS = 64  # an agency code becomes a file name …
+MAX_AGENCY_BYTES = 240  # … which holds 255 bytes, with room for ".xlsx"
 MAX_NAME_CHARS = 100
 
 

@@ -12,6 +12,7 @@ from mediins_cli.errors import PROBLEM_SCHEMA, problems_frame
 from mediins_cli.inputs.columns import (
     ENROLLEE_COLUMNS,
     ID_TYPES,
+    MAX_AGENCY_BYTES,
     MAX_AGENCY_CHARS,
     MAX_NAME_CHARS,
     STATUSES,
@@ -87,7 +88,7 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
     shape_ok = ident.str.contains(r"^[0-9]{17}[0-9X]$")
     f = f.with_columns(
         pl.when(is_ric & shape_ok).then(_id_check_digit(ident)).alias("__check_digit"),
-        pl.when(is_ric & shape_ok)
+        pl.when(is_ric & shape_ok & ident.str.slice(6, 2).is_in(["19", "20"]))
         .then(ident.str.slice(6, 8).str.to_date("%Y%m%d", strict=False))
         .alias("__id_birth"),
         pl.when(is_ric & shape_ok)
@@ -199,6 +200,20 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
             ),
         ),
         _empty("agency"),
+        _Check(
+            "agency",
+            "BAD_AGENCY",
+            (pl.col("agency").str.len_chars() <= MAX_AGENCY_CHARS)
+            & (pl.col("agency").str.len_bytes() > MAX_AGENCY_BYTES),
+            pl.concat_str(
+                pl.lit("is "),
+                pl.col("agency").str.len_bytes().cast(pl.String),
+                pl.lit(
+                    f" bytes in UTF-8; an agency code names a file of agencies/, at most "
+                    f"{MAX_AGENCY_BYTES} bytes"
+                ),
+            ),
+        ),
         _Check(
             "agency",
             "BAD_AGENCY",

@@ -28,8 +28,8 @@ from mediins_cli.mask import mask_account_expr
 from mediins_cli.money import MAX_ACCOUNT_FEN, fen_to_yuan, yuan_to_fen
 
 _POSTED_AT_FORMATS = (
-    (r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$", "%Y-%m-%d %H:%M:%S"),
-    (r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}$", "%Y-%m-%d %H:%M"),
+    (_DATE_RE[:-1] + r" [0-9]{2}:[0-9]{2}:[0-9]{2}$", "%Y-%m-%d %H:%M:%S"),
+    (_DATE_RE[:-1] + r" [0-9]{2}:[0-9]{2}$", "%Y-%m-%d %H:%M"),
 )
 
 

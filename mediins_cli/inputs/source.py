@@ -27,8 +27,11 @@ from typing import IO
 from mediins_cli.errors import BadInput, Problem
 from mediins_cli.inputs.columns import ENCODINGS
 from mediins_cli.resources import display_path
+from mediins_cli.signals import held
+from mediins_cli.tempnames import remove_leftovers, temp_name
 
 _CHUNK = 1 << 22
+TRANSCODED = "mediins-transcoded"  # the temporary copy of a GB18030 file, where it has a name
 _PROC_FD = Path("/proc/self/fd")
 
 
@@ -56,8 +59,9 @@ class Source:
     _identity: tuple[int, ...] = field(repr=False)
 
     def text(self) -> IO[str]:
-        """The decoded text, from its start (a BOM dropped, line endings kept)."""
-        return open(self.readable, encoding="utf-8-sig", newline="")
+        """The decoded text, from its start (a BOM dropped), in lines that end at line feeds
+        only, as polars reads them (a carriage return alone is text), line ends kept."""
+        return open(self.readable, encoding="utf-8-sig", newline="\n")
 
     def check(self) -> None:
         """Raise :class:`BadInput` if the file was written to since it was opened: what was
@@ -132,14 +136,19 @@ def _anonymous_file() -> tuple[int, str | None]:
     """A temporary file with no name (removed by the kernel when closed, or when the process
     dies), and the name to remove where the system has no ``O_TMPFILE``."""
     directory = tempfile.gettempdir()
+    remove_leftovers(Path(directory), TRANSCODED)  # a killed run's, where the copy had a name
     flag = getattr(os, "O_TMPFILE", 0)
     if flag and _PROC_FD.is_dir():
         with contextlib.suppress(OSError):
             return os.open(directory, flag | os.O_RDWR | os.O_CLOEXEC, 0o600), None
-    fd, name = tempfile.mkstemp(prefix="mediins-", suffix=".csv", dir=directory)
-    if _PROC_FD.is_dir():
-        os.unlink(name)  # the open descriptor is enough
-        return fd, None
+    # no O_TMPFILE here (NFS, an old overlayfs): a name for an instant, with SIGTERM and SIGINT
+    # held off meanwhile; it carries this process's id, so a SIGKILL's leftover goes next time
+    prefix, suffix = temp_name(TRANSCODED)
+    with held():
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
+        if _PROC_FD.is_dir():
+            os.unlink(name)  # the open descriptor is enough
+            return fd, None
     return fd, name
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import polars as pl
 
 from mediins_cli.errors import PROBLEM_SCHEMA, Problem, problems_frame
 from mediins_cli.inputs.columns import (
+    ENGINE_COLUMNS,
     HOLDS,
     MAX_CELL_CHARS,
     MAX_COLUMNS,
@@ -24,11 +26,15 @@ from mediins_cli.inputs.columns import (
     Column,
 )
 from mediins_cli.inputs.source import Source
+from mediins_cli.mask import shown as shown_value
 from mediins_cli.mask import shown_expr
 from mediins_cli.money import MAX_AMOUNT_FEN, fen_to_yuan, yuan_is_valid, yuan_to_fen
 
-_DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-_MONTH_RE = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+#: dates and months of the years 1900–2999: nothing mediins handles is older or later, and a
+#: year 0 would be a date no program can hold
+_YEAR = r"(19|2[0-9])[0-9]{2}"
+_DATE_RE = rf"^{_YEAR}-[0-9]{{2}}-[0-9]{{2}}$"
+_MONTH_RE = rf"^{_YEAR}-(0[1-9]|1[0-2])$"
 #: characters no known column may hold: C0 controls, DEL, zero-width and bidi marks, a BOM
 _INVISIBLE = r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069\ufeff]"
 
@@ -143,11 +149,20 @@ def _map_header(
             )
             name = f"column_{position}"
         if name in seen:
-            bad(name, "DUPLICATE_COLUMN", f"column {position} ({text}) repeats column {seen[name]}")
+            # a header row may be a data row (the header left out): what it says is masked
+            known = name in lookup.values()
+            said = name if known else shown_value(name, "label")[1:-1]
+            spelled = f" ({text})" if known else ""
+            bad(said, "DUPLICATE_COLUMN", f"column {position}{spelled} repeats column {seen[name]}")
+        elif name not in lookup.values() and (name in ENGINE_COLUMNS or name.startswith("__")):
+            bad(
+                name,
+                "RESERVED_COLUMN",
+                f"'{name}' is a column mediins makes itself (names starting with __ too); "
+                "rename it",
+            )
         seen[name] = position
         names.append(name)
-    if "line" in seen:
-        bad("line", "RESERVED_COLUMN", "'line' is reserved for source line numbers; rename it")
     for col in columns:
         if col.required and col.name not in seen:
             aliases = " / ".join(col.aliases)
@@ -162,22 +177,14 @@ def _physical_lines(
 ) -> tuple[pl.Expr | pl.Series, list[tuple[int, int]]]:
     """Line of the file each record starts on (1 is the header), and the (first, last) lines of
     records that span several. Fast when no value spans lines; otherwise the file is walked
-    once with the csv module."""
+    once, split as polars splits it (:func:`_walk`)."""
     lines = source.newlines + (0 if source.ends_with_newline else 1)
     if lines == records + 1:
         return (pl.int_range(records, dtype=pl.Int64) + 2).alias("line"), []
-    starts: list[int] = []
-    spans: list[tuple[int, int]] = []
-    with source.text() as fh:
-        reader = csv.reader(fh)
-        next(reader, None)
-        previous = reader.line_num
-        for _ in reader:  # blank lines too: polars reads them as empty rows
-            start, previous = previous + 1, reader.line_num
-            starts.append(start)
-            if previous > start:
-                spans.append((start, previous))
-    return pl.Series("line", starts[:records], dtype=pl.Int64).alias("line"), spans
+    walked = list(_walk(source))
+    spans = [(r.start, r.end) for r in walked if r.end > r.start]
+    starts = [r.start for r in walked][:records]
+    return pl.Series("line", starts, dtype=pl.Int64).alias("line"), spans
 
 
 # The rest of a quoted value: up to its closing quote ("" is a quote inside it).
@@ -188,46 +195,47 @@ _AFTER_QUOTE = (
 _QUOTE_INSIDE = "a quote inside an unquoted value (quote the whole value and write the quote twice)"
 
 
-def structure_problems(source: Source, width: int) -> list[Problem]:
-    """Walk a file polars could not parse and say where and why, as an operator can fix it:
-    a quote that never closes, text after a closing quote, a quote inside an unquoted value,
-    a row with more fields than the header. No cell is quoted."""
-    problems: list[Problem] = []
+@dataclass(frozen=True)
+class _Record:
+    start: int  # physical lines, 1 being the header
+    end: int
+    fields: int
+    problem: str | None = None  # a BAD_QUOTE message
+    lone_return: bool = False  # a carriage return not before a line feed, outside quotes
 
-    def bad(line: int, code: str, message: str) -> None:
-        problems.append(Problem(source.shown, line, "", code, message))
 
+def _walk(source: Source) -> Iterator[_Record]:
+    """The records after the header, as polars splits a file: at line feeds outside quoted
+    values (a blank line is a record; a carriage return alone is part of a value), with how
+    many fields each has and the first quoting problem of each."""
     in_quote = False
-    start = fields = 0
+    start = fields = number = 0
+    lone = False
     with source.text() as fh:
         fh.readline()
         for number, raw in enumerate(fh, start=2):
-            text = raw.rstrip("\r\n")
+            text = raw[:-1] if raw.endswith("\n") else raw
+            text = text[:-1] if text.endswith("\r") else text
             closed = False  # just past a closing quote: the value must end here
             if in_quote:
                 m = _QUOTED_REST.match(text)
                 if m is None:
                     continue  # the whole line is inside the quoted value
                 in_quote, closed, pos = False, True, m.end()
-            elif not text:
-                continue  # a blank line
             else:
-                start, fields, pos = number, 1, 0
-            broken = False
+                start, fields, pos, lone = number, 1, 0, False
+            problem = None
             while True:
                 if closed:
                     if pos == len(text):
                         break
                     if text[pos] != ",":
-                        bad(
-                            start,
-                            "BAD_QUOTE",
+                        problem = (
                             _AFTER_QUOTE
                             if number == start
                             else f"a quote opened on this line closes on line {number} and is "
-                            "followed by more text: an unbalanced quote",
+                            "followed by more text: an unbalanced quote"
                         )
-                        broken = True
                         break
                     closed, pos, fields = False, pos + 1, fields + 1
                 elif text.startswith('"', pos):
@@ -238,17 +246,37 @@ def structure_problems(source: Source, width: int) -> list[Problem]:
                     closed, pos = True, m.end()
                 else:
                     end = text.find(",", pos)
-                    if '"' in (text[pos:] if end < 0 else text[pos:end]):
-                        bad(start, "BAD_QUOTE", _QUOTE_INSIDE)
-                        broken = True
+                    value = text[pos:] if end < 0 else text[pos:end]
+                    lone = lone or "\r" in value
+                    if '"' in value:
+                        problem = _QUOTE_INSIDE
                         break
                     if end < 0:
                         break
                     pos, fields = end + 1, fields + 1
-            if not in_quote and not broken and fields > width:
-                bad(start, "BAD_ROW", f"{fields} fields, the header has {width}")
+            if not in_quote:
+                yield _Record(start, number, fields, problem, lone)
     if in_quote:
-        bad(start, "BAD_QUOTE", "a quote opened on this line is never closed")
+        yield _Record(start, number, fields, "a quote opened on this line is never closed")
+
+
+def structure_problems(source: Source, width: int) -> list[Problem]:
+    """Walk a file polars could not parse and say where and why, as an operator can fix it:
+    a quote that never closes, text after a closing quote, a quote inside an unquoted value,
+    a row with more fields than the header. No cell is quoted."""
+    problems = []
+    for r in _walk(source):
+        if r.problem is not None:
+            problems.append(Problem(source.shown, r.start, "", "BAD_QUOTE", r.problem))
+        elif r.fields > width and r.lone_return:
+            message = (
+                "a carriage return alone (an old Mac line end?) joins this line to the next: "
+                f"{r.fields} fields, the header has {width}"
+            )
+            problems.append(Problem(source.shown, r.start, "", "BAD_LINE_ENDINGS", message))
+        elif r.fields > width:
+            message = f"{r.fields} fields, the header has {width}"
+            problems.append(Problem(source.shown, r.start, "", "BAD_ROW", message))
     return problems
 
 
