@@ -71,6 +71,9 @@ def neutralise(frame: pl.DataFrame) -> pl.DataFrame:
     """Every text cell (and column name) a spreadsheet would execute, with a leading ``'``
     (DESIGN §8): names, agencies and carried-through extra columns alike."""
     text = [c for c, dtype in frame.schema.items() if dtype == pl.String]
+    if text:  # only the columns where some cell starts like a formula (usually none) are rewritten
+        starts = frame.select(pl.col(c).str.contains(_FORMULA).any() for c in text).row(0)
+        text = [c for c, hit in zip(text, starts, strict=True) if hit]
     if text:
         frame = frame.with_columns(
             pl.when(pl.col(c).str.contains(_FORMULA) & ~pl.col(c).str.contains(_NUMBER))

@@ -179,6 +179,13 @@ ENGINE_COLUMNS = frozenset(
     }
 )
 
+#: Known columns whose own check refuses any character out of place (digits, a date, an
+#: amount): no separate look for control or invisible characters is needed in them.
+SHAPED_COLUMNS = frozenset(
+    {"account_no", "posted_at", "amount", "monthly_premium", "enrolled_on", "paid_through"}
+    | {"waiting_until", "birth_date"}
+)
+
 #: Limits that keep a hostile file from becoming a hostile output (DESIGN §3).
 MAX_COLUMNS = 256
 MAX_CELL_CHARS = 32_767  # the most a spreadsheet cell holds: a longer one would be cut

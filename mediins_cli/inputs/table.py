@@ -22,6 +22,7 @@ from mediins_cli.inputs.columns import (
     HOLDS,
     MAX_CELL_CHARS,
     MAX_COLUMNS,
+    SHAPED_COLUMNS,
     VALUE_ALIASES,
     Column,
 )
@@ -87,8 +88,10 @@ def read_table(
         )
         for start, end in spans
     ]
+    longest = frame.select(pl.col(texts).str.len_bytes().max()).row(0) if texts else ()
+    long = {c for c, n in zip(texts, longest, strict=True) if (n or 0) > MAX_CELL_CHARS}
     return frame, pl.concat(
-        [problems_frame(warnings), _collect(frame, _cell_checks(texts, known), shown)]
+        [problems_frame(warnings), _collect(frame, _cell_checks(texts, known, long), shown)]
     )
 
 
@@ -321,27 +324,32 @@ def _collect(frame: pl.DataFrame, checks: list[_Check], shown: str) -> pl.DataFr
     return pl.concat(parts).cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]
 
 
-def _cell_checks(texts: list[str], known: set[str]) -> list[_Check]:
+def _cell_checks(texts: list[str], known: set[str], long: set[str] | None = None) -> list[_Check]:
     """Every cell: no NUL, no more than a spreadsheet cell holds; a known column's value also
-    without control or invisible characters (a line break inside a name, a stray BOM)."""
+    without control or invisible characters (a line break inside a name, a stray BOM) — save
+    in the columns whose own shape check refuses any stray character anyway.
+
+    ``long``: the columns holding a cell of more than :data:`MAX_CELL_CHARS` bytes, the only
+    ones whose characters must be counted; None: flag by bytes (a pass that only needs to know
+    whether to read again and say where)."""
     checks = []
     for column in texts:
         cell = pl.col(column)
-        checks.append(
-            _Check(
-                column,
-                "BAD_TEXT",
-                cell.str.len_chars() > MAX_CELL_CHARS,
-                pl.concat_str(
-                    pl.lit("is "),
-                    cell.str.len_chars().cast(pl.String),
-                    pl.lit(
-                        f" characters long; at most {MAX_CELL_CHARS}, what a spreadsheet cell holds"
+        if long is None or column in long:
+            count = cell.str.len_bytes() if long is None else cell.str.len_chars()
+            checks.append(
+                _Check(
+                    column,
+                    "BAD_TEXT",
+                    count > MAX_CELL_CHARS,
+                    pl.concat_str(
+                        pl.lit("is "),
+                        cell.str.len_chars().cast(pl.String),
+                        pl.lit(f" characters long; at most {MAX_CELL_CHARS}, what a cell holds"),
                     ),
-                ),
+                )
             )
-        )
-        if column in known:
+        if column in known and column not in SHAPED_COLUMNS:
             checks.append(
                 _Check(
                     column,
@@ -352,7 +360,7 @@ def _cell_checks(texts: list[str], known: set[str]) -> list[_Check]:
                     ),
                 )
             )
-        else:
+        elif column not in known:
             checks.append(
                 _Check(
                     column,
