@@ -40,7 +40,7 @@ SIGTERM, 3 of them under SIGINT too, and 1 more (the GB18030 copy made where TMP
 O_TMPFILE) under SIGKILL and SIGTERM: 71 killed runs, each followed by a normal rerun; then 11
 injected I/O errors (4 of them followed by a normal rerun: those in a folder that held a run
 already); 4 count runs and 4 clean reference runs: 165 subprocesses, plus 2 into a real
-read-only folder where file modes apply (skipped as root, which ignores them).
+read-only folder where file modes apply (as root, run through setpriv without CAP_DAC_OVERRIDE).
 
 Defects found are kept as cases marked ``xfail(strict=True)`` with the defect as the reason
 (:data:`DEFECTS`); none is left. (A kill while a GB18030 copy had a name, where TMPDIR has no
@@ -642,27 +642,54 @@ def test_every_case_is_within_the_counted_calls_and_named_once():
 # --------------------------------------------------------------------------- a read-only folder
 
 
-def _modes_are_ignored() -> bool:
-    """Whether this process can write into a folder of mode 0o555 anyway: root can (uid 0 with
-    CAP_DAC_OVERRIDE, as in CI); an ordinary user, or root without that capability, cannot."""
+#: run as root without the capabilities that let root write anywhere, so file modes apply
+WITHOUT_OVERRIDE = [
+    "setpriv",
+    "--bounding-set=-dac_override,-dac_read_search",
+    "--inh-caps=-dac_override,-dac_read_search",
+    "--",
+]
+
+
+def _writes_into_a_read_only_folder(prefix: list[str]) -> bool | None:
+    """Whether a process started with ``prefix`` can write into a folder of mode 0o555 anyway
+    (root can, with CAP_DAC_OVERRIDE, as in CI); None if such a process cannot be started."""
     with tempfile.TemporaryDirectory() as folder:
         probe = Path(folder) / "read-only"
         probe.mkdir()
         probe.chmod(0o555)
+        code = "import pathlib, sys; pathlib.Path(sys.argv[1], 'file').touch()"
         try:
-            (probe / "file").touch()
-        except PermissionError:
-            return False
+            done = subprocess.run(
+                [*prefix, sys.executable, "-c", code, str(probe)],
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+        except OSError:
+            return None
         finally:
             probe.chmod(0o755)
-    return True
+    if done.returncode == 0:
+        return True
+    return False if b"PermissionError" in done.stderr else None
 
 
+def _user_prefix() -> list[str] | None:
+    """How to start mediins so that file modes apply: as it is, or as root without
+    CAP_DAC_OVERRIDE (``setpriv``); None if neither can be had here."""
+    for prefix in ([], WITHOUT_OVERRIDE):
+        if _writes_into_a_read_only_folder(prefix) is False:
+            return prefix
+    return None
+
+
+USER_PREFIX = _user_prefix()
 as_a_user = pytest.mark.skipif(
-    _modes_are_ignored(),
-    reason="running as root, which ignores file modes: a folder of mode 0o555 stays writable "
-    "(CI runs as root); run as an ordinary user (or as root without CAP_DAC_OVERRIDE: "
-    "setpriv --bounding-set -dac_override,-dac_read_search) to test a real read-only folder",
+    USER_PREFIX is None,
+    reason="file modes do not apply here: running as root with CAP_DAC_OVERRIDE, which writes "
+    "into a folder of mode 0o555, and setpriv could not drop it (the injected EROFS and EACCES "
+    "cases above still run)",
 )
 
 
@@ -681,7 +708,8 @@ def test_a_read_only_output_folder_is_one_line_exit_1_and_nothing_written(
     out = tmp_path / "out"
     out.mkdir()
     args = SCENARIOS["r1"].args(out, refs.inputs)
-    done = _read_only(out, lambda: run_mediins([str(MEDIINS), *args], tmp_path, tmp_path / "t"))
+    argv = [*(USER_PREFIX or []), str(MEDIINS), *args]
+    done = _read_only(out, lambda: run_mediins(argv, tmp_path, tmp_path / "t"))
     assert done.returncode == 1, done.stderr
     assert "Permission denied" in _one_error_line(done)
     assert list(out.iterdir()) == []
@@ -696,7 +724,8 @@ def test_a_read_only_month_folder_stops_round_two_leaving_round_one_as_it_was(
     month = out / MONTH
     (month / ".lock").touch(0o644)  # as round 1 left it
     args = SCENARIOS["r2"].args(out, refs.inputs)
-    done = _read_only(month, lambda: run_mediins([str(MEDIINS), *args], tmp_path, tmp_path / "t"))
+    argv = [*(USER_PREFIX or []), str(MEDIINS), *args]
+    done = _read_only(month, lambda: run_mediins(argv, tmp_path, tmp_path / "t"))
     assert done.returncode == 1, done.stderr
     assert "Permission denied" in _one_error_line(done)
     state = State.of(out, tmp_path / "t")
