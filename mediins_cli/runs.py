@@ -186,24 +186,9 @@ def deduct(
             ]
             return DeductOutcome("unchanged", run_dir, stored, warnings=problems_frame(said))
 
-        progress("reading enrollees")
-        enrollees, e_problems = check_enrollees(sources["enrollees"])
-        progress("reading the ledger")
-        references = previous.debits.select("reference") if previous is not None else None
-        try:
-            ledger = ledger_balances_at(sources["ledger"], dates.cutoff, references)
-            l_problems = ledger.warnings
-        except BadInput as exc:
-            ledger, l_problems = None, exc.frame
-        problems = pl.concat([e_problems, l_problems])
-        if enrollees is None or ledger is None or (problems["severity"] == "error").any():
-            raise BadInput(problems)
-        for source in sources.values():
-            source.check()
-        preflight = _preflight(request, dates, ledger, sources["ledger"].shown)
-        problems = pl.concat([problems, preflight])
-        if (preflight["severity"] == "error").any():
-            raise BadInput(problems)
+        enrollees, ledger, problems, preflight = _read_inputs(
+            request, sources, dates, previous, progress
+        )
 
         progress("debiting")
         continuity = None
@@ -216,15 +201,7 @@ def deduct(
             )
             progress("assessing continuity")
             continuity = _continuity(result, enrollees, previous, pack)
-        summary = _summary(result, pack, calendar_name, previous)
-        summary["ledger"] = {
-            "rows": ledger.rows,
-            "first_posted": _stamp(ledger.first_posted),
-            "last_posted": _stamp(ledger.last_posted),
-        }
-        summary["warnings"] = [
-            {"code": r["code"], "message": r["message"]} for r in preflight.iter_rows(named=True)
-        ]
+        summary = _summary(result, pack, calendar_name, previous, ledger, preflight)
         if continuity is not None:
             summary["continuity"] = summarize_continuity(
                 continuity, _next_round_one(pack, calendar, request.month)
@@ -240,6 +217,38 @@ def deduct(
         log = _run_log(request, fingerprint, summary, files, started, moved)
         write_run_dir(run_dir, [*files, OutputFile(LOG_NAME, log, PRIVATE)])
     return DeductOutcome("ran", run_dir, summary, moved, problems)
+
+
+def _read_inputs(
+    request: DeductRequest,
+    sources: dict[str, Source],
+    dates: RoundDates,
+    previous: _RoundOne | None,
+    progress: Callable[[str], None],
+) -> tuple[pl.DataFrame, LedgerPass, pl.DataFrame, pl.DataFrame]:
+    """Both files checked from the open sources, the ledger reduced to balances, and the
+    pre-flight checks; :class:`BadInput` with every problem of both files if any is an error.
+    Returns the enrollees, the ledger, every warning, and the pre-flight warnings alone."""
+    progress("reading enrollees")
+    enrollees, e_problems = check_enrollees(sources["enrollees"])
+    progress("reading the ledger")
+    references = previous.debits.select("reference") if previous is not None else None
+    ledger: LedgerPass | None = None
+    try:
+        ledger = ledger_balances_at(sources["ledger"], dates.cutoff, references)
+        l_problems = ledger.warnings
+    except BadInput as exc:
+        l_problems = exc.frame
+    problems = pl.concat([e_problems, l_problems])
+    if enrollees is None or ledger is None or (problems["severity"] == "error").any():
+        raise BadInput(problems)
+    for source in sources.values():
+        source.check()  # what was parsed is what was hashed
+    preflight = _preflight(request, dates, ledger, sources["ledger"].shown)
+    problems = pl.concat([problems, preflight])
+    if (problems["severity"] == "error").any():
+        raise BadInput(problems)
+    return enrollees, ledger, problems, preflight
 
 
 #: DESIGN §3: a ledger whose latest row is older than this before the cut-off is stale
@@ -647,10 +656,23 @@ def _dates(d: RoundDates) -> dict[str, Any]:
 
 
 def _summary(
-    result: RoundResult, pack: RulePack, calendar_name: str, previous: _RoundOne | None
+    result: RoundResult,
+    pack: RulePack,
+    calendar_name: str,
+    previous: _RoundOne | None,
+    ledger: LedgerPass,
+    preflight: pl.DataFrame,
 ) -> dict[str, Any]:
     summary = summarize(result)
     summary.update(rules=pack.id, calendar=calendar_name, dates=_dates(result.dates))
+    summary["ledger"] = {
+        "rows": ledger.rows,
+        "first_posted": _stamp(ledger.first_posted),
+        "last_posted": _stamp(ledger.last_posted),
+    }
+    summary["warnings"] = [
+        {"code": r["code"], "message": r["message"]} for r in preflight.iter_rows(named=True)
+    ]
     if result.next_dates is not None:
         failed = result.failures
         summary["retry"] = {

@@ -316,7 +316,8 @@ def test_defect_6_a_staging_folder_left_by_a_killed_run_is_removed_by_the_next(r
 
 
 def test_defect_6_a_gb18030_input_never_has_a_named_utf8_copy(tmp_path, monkeypatch):
-    import mediins_cli.inputs.enrollees as enrollees_module
+    import mediins_cli.inputs.table as table
+    from mediins_cli.inputs import read_enrollees
 
     temp = tmp_path / "tmp"
     temp.mkdir()
@@ -325,14 +326,14 @@ def test_defect_6_a_gb18030_input_never_has_a_named_utf8_copy(tmp_path, monkeypa
     gb = tmp_path / "enrollees.csv"
     gb.write_bytes(ENROLLEES.read_text(encoding="utf-8").encode("gb18030"))
     seen: list[list[str]] = []
-    original = enrollees_module.read_table
+    original = table.read_table
 
     def look(source, columns):
         seen.append(os.listdir(temp))  # while the transcoded copy is open and read
         return original(source, columns)
 
-    monkeypatch.setattr(enrollees_module, "read_table", look)
-    frame, _problems, used = enrollees_module.read_enrollees(gb)
+    monkeypatch.setattr(table, "read_table", look)
+    frame, _problems, used = read_enrollees(gb)
     assert used == "gb18030" and frame is not None and frame.height == 50
     assert seen == [[]]
     assert os.listdir(temp) == []

@@ -8,7 +8,7 @@ import polars as pl
 import stdnum.cn.ric
 from stdnum.exceptions import ValidationError
 
-from mediins_cli.errors import PROBLEM_SCHEMA, problems_frame
+from mediins_cli.errors import PROBLEM_SCHEMA
 from mediins_cli.inputs.columns import (
     ENROLLEE_COLUMNS,
     ID_TYPES,
@@ -19,8 +19,9 @@ from mediins_cli.inputs.columns import (
     agency_file_stem,
 )
 from mediins_cli.inputs.ledger import _account_checks
-from mediins_cli.inputs.source import Source, SourceProblem, open_source
+from mediins_cli.inputs.source import Source
 from mediins_cli.inputs.table import (
+    Checked,
     _amount_check,
     _Check,
     _coded,
@@ -31,8 +32,8 @@ from mediins_cli.inputs.table import (
     _parse_date,
     _parse_month,
     _quoted,
-    no_rows,
-    read_table,
+    read_checked,
+    read_path,
 )
 from mediins_cli.mask import mask_id_expr
 from mediins_cli.money import yuan_to_fen
@@ -51,24 +52,16 @@ def _id_check_digit(ident: pl.Expr) -> pl.Expr:
     return pl.when(check == 10).then(pl.lit("X")).otherwise(check.cast(pl.String))
 
 
-def check_enrollees(source: Source) -> tuple[pl.DataFrame | None, pl.DataFrame]:
+def check_enrollees(source: Source) -> Checked:
     """The enrollee file, typed, with its problems (frame is None if unusable)."""
-    raw, problems = read_table(source, ENROLLEE_COLUMNS)
-    if raw is None:
-        return None, problems
-    frame, found = _check_enrollees(raw, source.shown)
-    return frame, pl.concat([problems, found, no_rows(raw, source.shown, "enrollees")])
+    return read_checked(source, ENROLLEE_COLUMNS, _check_enrollees, "enrollees")
 
 
 def read_enrollees(
     path: Path, encoding: str = "auto"
 ) -> tuple[pl.DataFrame | None, pl.DataFrame, str]:
     """:func:`check_enrollees` of a file by path: (frame, problems, encoding used)."""
-    try:
-        with open_source(path, encoding) as source:
-            return (*check_enrollees(source), source.encoding)
-    except SourceProblem as exc:
-        return None, problems_frame([exc.problem]), encoding
+    return read_path(path, encoding, check_enrollees)
 
 
 def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -10,9 +10,10 @@ import polars as pl
 
 from mediins_cli.errors import BadInput, problems_frame
 from mediins_cli.inputs.columns import LEDGER_COLUMNS
-from mediins_cli.inputs.source import Source, SourceProblem, open_source
+from mediins_cli.inputs.source import Source
 from mediins_cli.inputs.table import (
     _DATE_RE,
+    Checked,
     _amount_check,
     _cell_checks,
     _Check,
@@ -21,8 +22,8 @@ from mediins_cli.inputs.table import (
     _map_header,
     _quoted,
     _read_header,
-    no_rows,
-    read_table,
+    read_checked,
+    read_path,
 )
 from mediins_cli.mask import mask_account_expr
 from mediins_cli.money import MAX_ACCOUNT_FEN, fen_to_yuan, yuan_to_fen
@@ -33,24 +34,16 @@ _POSTED_AT_FORMATS = (
 )
 
 
-def check_ledger(source: Source) -> tuple[pl.DataFrame | None, pl.DataFrame]:
+def check_ledger(source: Source) -> Checked:
     """The ledger, typed, with its problems (frame is None if unusable)."""
-    raw, problems = read_table(source, LEDGER_COLUMNS)
-    if raw is None:
-        return None, problems
-    frame, found = _check_ledger(raw, source.shown)
-    return frame, pl.concat([problems, found, no_rows(raw, source.shown, "ledger rows")])
+    return read_checked(source, LEDGER_COLUMNS, _check_ledger, "ledger rows")
 
 
 def read_ledger(
     path: Path, encoding: str = "auto"
 ) -> tuple[pl.DataFrame | None, pl.DataFrame, str]:
     """:func:`check_ledger` of a file by path: (frame, problems, encoding used)."""
-    try:
-        with open_source(path, encoding) as source:
-            return (*check_ledger(source), source.encoding)
-    except SourceProblem as exc:
-        return None, problems_frame([exc.problem]), encoding
+    return read_path(path, encoding, check_ledger)
 
 
 def _ledger_parsed(columns: list[str]) -> list[pl.Expr]:

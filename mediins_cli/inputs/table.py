@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
@@ -26,7 +27,7 @@ from mediins_cli.inputs.columns import (
     VALUE_ALIASES,
     Column,
 )
-from mediins_cli.inputs.source import Source
+from mediins_cli.inputs.source import Source, SourceProblem, open_source
 from mediins_cli.mask import shown as shown_value
 from mediins_cli.mask import shown_expr
 from mediins_cli.money import MAX_AMOUNT_FEN, fen_to_yuan, yuan_is_valid, yuan_to_fen
@@ -432,6 +433,35 @@ def _coded(frame: pl.DataFrame, column: str) -> pl.Expr:
     raw = _col(frame, column)
     aliases = VALUE_ALIASES[column]
     return raw.str.to_lowercase().replace_strict(aliases, default=raw, return_dtype=pl.String)
+
+
+Checked = tuple[pl.DataFrame | None, pl.DataFrame]  # the typed frame (None: unusable), problems
+
+
+def read_checked(
+    source: Source,
+    columns: tuple[Column, ...],
+    check: Callable[[pl.DataFrame, str], tuple[pl.DataFrame, pl.DataFrame]],
+    what: str,
+) -> Checked:
+    """A file read as a table, typed by ``check``, with every problem: structure, cells,
+    ``check``'s own, and a file of no rows (``what`` it should have held)."""
+    raw, problems = read_table(source, columns)
+    if raw is None:
+        return None, problems
+    frame, found = check(raw, source.shown)
+    return frame, pl.concat([problems, found, no_rows(raw, source.shown, what)])
+
+
+def read_path(
+    path: Path, encoding: str, read: Callable[[Source], Checked]
+) -> tuple[pl.DataFrame | None, pl.DataFrame, str]:
+    """``read`` of a file given by path: (frame, problems, the encoding it was in)."""
+    try:
+        with open_source(path, encoding) as source:
+            return (*read(source), source.encoding)
+    except SourceProblem as exc:
+        return None, problems_frame([exc.problem]), encoding
 
 
 def no_rows(frame: pl.DataFrame, shown: str, what: str) -> pl.DataFrame:
