@@ -281,6 +281,34 @@ def test_defect_4_the_invariant_check_sees_a_balance_that_wrapped():
         check_invariants(wrapped)
 
 
+def test_defect_4_a_legal_balance_at_the_bounds_is_not_taken_for_a_wrapped_one():
+    """Round 2 of an account whose withdrawals reach the bound (legal), less round 1's debit the
+    ledger does not hold yet: below -10^12 yuan, and still a result, not a broken invariant."""
+    from mediins_cli.calendar import OfficialCalendar, round_dates
+    from mediins_cli.money import MAX_ACCOUNT_FEN, MAX_AMOUNT_FEN
+    from mediins_cli.rounds import round_two
+
+    month = Month(2024, 3)
+    _, r2 = round_dates(OfficialCalendar([], "x"), month, 12, 25, 22, 1)
+    people = pl.DataFrame(
+        {
+            "enrollee_id": ["A", "B"],
+            "account_no": ["6214830000000001"] * 2,
+            "premium_fen": [MAX_AMOUNT_FEN, 100],
+        }
+    )
+    debits = pl.DataFrame(
+        {"enrollee_id": ["A"], "account_no": ["6214830000000001"], "amount_fen": [MAX_AMOUNT_FEN]}
+    )
+    balances = pl.DataFrame(
+        {"account_no": ["6214830000000001"], "balance_fen": [-MAX_ACCOUNT_FEN], "booked_fen": [0]}
+    )
+    result = round_two(people, pl.Series(["B"]), debits, balances, r2)
+    row = result.attempts.row(0, named=True)
+    assert row["balance_at_cutoff_fen"] == -MAX_ACCOUNT_FEN - MAX_AMOUNT_FEN
+    assert row["reason"] == "INSUFFICIENT_FUNDS"
+
+
 # --------------------------------------------------------------------------- 5. the lock
 
 
