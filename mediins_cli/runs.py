@@ -634,12 +634,15 @@ def _by_agency(frame: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
     ordered = order_by_pinyin(frame, "name", "enrollee_id").with_columns(
         agency_file_stem(pl.col("agency")).alias("__file")
     )
+    codes, files = ordered.select(
+        pl.col("agency").n_unique(), pl.col("__file").str.to_lowercase().n_unique()
+    ).row(0)
+    if codes != files:
+        raise InvariantBroken("two agency codes give one file name; validation should have said")
     out = [
         (str(stem), rows.drop("__file"))
         for (stem,), rows in ordered.group_by("__file", maintain_order=True)
     ]
-    if len({stem.lower() for stem, _ in out}) != len(out):
-        raise InvariantBroken("two agency codes give one file name; validation should have said")
     return sorted(out, key=lambda item: item[0])
 
 
