@@ -8,18 +8,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
-import polars as pl
+if TYPE_CHECKING:  # polars is imported where a frame is made: `mediins --help` needs none
+    import polars as pl
 
-#: Columns of a problem table, as written by ``--errors PATH`` (DESIGN §3).
-PROBLEM_SCHEMA = {
-    "file": pl.String,
-    "line": pl.Int64,
-    "column": pl.String,
-    "code": pl.String,
-    "message": pl.String,
-    "severity": pl.String,
-}
+
+def problem_schema() -> dict[str, type[pl.DataType]]:
+    """Columns of a problem table, as written by ``--errors PATH`` (DESIGN §3)."""
+    import polars as pl
+
+    return {
+        "file": pl.String,
+        "line": pl.Int64,
+        "column": pl.String,
+        "code": pl.String,
+        "message": pl.String,
+        "severity": pl.String,
+    }
 
 
 class ExitCode(IntEnum):
@@ -61,13 +67,17 @@ class MediinsError(Exception):
 
 def problems_frame(problems: list[Problem] | tuple[Problem, ...]) -> pl.DataFrame:
     """Problems as a table (the form row checks produce them in, at any scale)."""
+    import polars as pl
+
     rows = [(p.file, p.line, p.column, p.code, p.message, p.severity) for p in problems]
-    return pl.DataFrame(rows, schema=PROBLEM_SCHEMA, orient="row")
+    return pl.DataFrame(rows, schema=problem_schema(), orient="row")
 
 
 def format_problems(frame: pl.DataFrame, limit: int | None = None) -> list[str]:
     """``file:line: column: message`` for the first ``limit`` problems (errors first, in file
     and line order)."""
+    import polars as pl
+
     ordered = frame.sort(
         pl.col("severity") != "error", "file", "line", "column", maintain_order=True
     )
@@ -79,12 +89,14 @@ def format_problems(frame: pl.DataFrame, limit: int | None = None) -> list[str]:
 class BadInput(MediinsError):
     """Inputs (data files, rule packs, calendar files, options) that cannot be used.
 
-    Carries every problem found, as a table (:data:`PROBLEM_SCHEMA`); warnings may ride along.
+    Carries every problem found, as a table (:func:`problem_schema`); warnings may ride along.
     """
 
     exit_code = ExitCode.BAD_INPUT
 
     def __init__(self, problems: list[Problem] | tuple[Problem, ...] | pl.DataFrame | str) -> None:
+        import polars as pl
+
         if isinstance(problems, str):
             problems = [Problem(file="", line=0, column="", code="USAGE", message=problems)]
         if not isinstance(problems, pl.DataFrame):

@@ -5,9 +5,12 @@ from __future__ import annotations
 import calendar as _stdcal
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta, timezone
 
 from dateutil.relativedelta import relativedelta
+
+#: China's time (UTC+8, no daylight saving): the clock of every run month and cut-off
+CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 

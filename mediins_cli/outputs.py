@@ -141,37 +141,148 @@ def sha256_file(path: Path) -> str:
 
 
 @dataclass(frozen=True)
+class OutputFormat:
+    """How CSV files are written: UTF-8 (with a BOM when ``excel``, so Excel shows Chinese) or
+    GB18030. JSON files are always UTF-8."""
+
+    excel: bool = False
+    encoding: str = "utf-8"  # "utf-8" | "gb18030"
+
+    def encode(self, text: str) -> bytes:
+        if self.encoding == "gb18030":
+            return text.encode("gb18030")
+        return (("\ufeff" if self.excel else "") + text).encode("utf-8")
+
+    def write_csv(self, frame: pl.DataFrame, path: Path) -> None:
+        """``frame`` as CSV at ``path`` (formulas neutralised): UTF-8 is written by polars
+        straight to the file, with no copy of the text in Python."""
+        safe = neutralise(frame)
+        if self.encoding == "gb18030":
+            path.write_bytes(self.encode(safe.write_csv()))
+        else:
+            safe.write_csv(path, include_bom=self.excel)
+
+    @property
+    def read_encoding(self) -> str:
+        return "gb18030" if self.encoding == "gb18030" else "utf8"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"excel": self.excel, "encoding": self.encoding}
+
+
+@dataclass(frozen=True)
 class OutputFile:
     name: str
     data: bytes
     mode: int = PRIVATE
 
 
-def write_run_dir(target: Path, files: list[OutputFile]) -> None:
-    """Create ``target`` with exactly ``files``, all at once: written into a hidden sibling
-    directory named after this process, flushed, then renamed. ``target`` must not exist;
-    the caller holds the month's lock."""
+@dataclass(frozen=True)
+class Written:
+    """A file written into a run directory: what its manifest says of it."""
+
+    sha256: str
+    bytes: int
+
+
+class Staging:
+    """A run directory being written: a hidden folder named after this process, readable by
+    its owner only until it is complete (see :func:`staged_run_dir`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.written: dict[str, Written] = {}
+        self._modes: dict[str, int] = {}
+
+    def _new(self, name: str, mode: int) -> Path:
+        relative = Path(name)
+        if relative.is_absolute() or ".." in relative.parts or name in self.written:
+            raise ValueError(f"{name!r} cannot be written into a run directory")
+        path = self.path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._modes[name] = mode
+        return path
+
+    def write(self, name: str, data: bytes, mode: int = PRIVATE) -> Written:
+        path = self._new(name, mode)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        self.written[name] = Written(sha256_bytes(data), len(data))
+        return self.written[name]
+
+    def write_csv(
+        self, name: str, frame: pl.DataFrame, fmt: OutputFormat, mode: int = PRIVATE
+    ) -> Written:
+        """A frame as CSV, written by polars to the file and hashed from what is on disk."""
+        path = self._new(name, mode)
+        fmt.write_csv(frame, path)
+        self.written[name] = Written(sha256_file(path), path.stat().st_size)
+        return self.written[name]
+
+    def _finish(self) -> None:
+        """Modes as asked (never wider than the umask), then everything on disk at once."""
+        for name, mode in self._modes.items():
+            os.chmod(self.path / name, narrowed(mode))
+        for folder in {(self.path / name).parent for name in self._modes} - {self.path}:
+            os.chmod(folder, narrowed(FOLDER))
+        _sync_folder(self.path, [self.path / name for name in self._modes])
+        os.chmod(self.path, narrowed(FOLDER))
+
+
+@contextlib.contextmanager
+def staged_run_dir(target: Path) -> Iterator[Staging]:
+    """Create ``target`` with exactly the files written in the block, all at once: into a
+    hidden sibling named after this process, flushed to disk, then renamed. ``target`` must
+    not exist; the caller holds the month's lock. On any failure the staging folder goes."""
     target.parent.mkdir(parents=True, exist_ok=True)
     prefix, suffix = temp_name(target.name)
-    staging = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=target.parent))
+    staging = Staging(Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=target.parent)))
     try:
-        for f in files:
-            path = staging / f.name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(f.data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(path, narrowed(f.mode))
-        for folder in {(staging / f.name).parent for f in files} - {staging}:
-            os.chmod(folder, narrowed(FOLDER))
-        os.chmod(staging, narrowed(FOLDER))
-        os.rename(staging, target)
+        yield staging
+        staging._finish()
+        os.rename(staging.path, target)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)  # our own unfinished staging folder
+        shutil.rmtree(staging.path, ignore_errors=True)  # our own unfinished staging folder
         raise
     _fsync_dir(target.parent)
+
+
+def write_run_dir(target: Path, files: list[OutputFile]) -> None:
+    """:func:`staged_run_dir` with ``files`` already in memory."""
+    with staged_run_dir(target) as staging:
+        for f in files:
+            staging.write(f.name, f.data, f.mode)
+
+
+def _syncfs() -> Any:
+    """Linux's ``syncfs(2)``, or None where there is none."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.syncfs
+    return None
+
+
+def _sync_folder(folder: Path, files: list[Path]) -> None:
+    """Everything written under ``folder`` on disk before it is renamed into place: one
+    ``syncfs`` of its file system where the system has it (one flush for hundreds of agency
+    lists), else an ``fsync`` of each file."""
+    syncfs = _syncfs()
+    if syncfs is not None:
+        fd = os.open(folder, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    for path in files:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def remove_staging(month_dir: Path, run_name: str) -> list[Path]:

@@ -150,8 +150,11 @@ def order_by_pinyin(
     while key in frame.columns:
         key += "_"
     by = [key, name_col] if tie is None else [key, name_col, tie]
+    # one key per distinct name (a province has millions of rows and some thousands of names)
+    names = frame.select(pl.col(name_col).unique())
+    keys = names.with_columns(pinyin_key(names[name_col]).alias(key))
     return (
-        frame.with_columns(pinyin_key(frame[name_col]).alias(key))
+        frame.join(keys, on=name_col, how="left", nulls_equal=True, maintain_order="left")
         .sort(by, nulls_last=True, maintain_order=True)
         .drop(key)
     )

@@ -9,19 +9,22 @@ from __future__ import annotations
 import json
 import sys
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from mediins_cli.calendar import RoundDates, weekday_name
 from mediins_cli.errors import format_problems
-from mediins_cli.inputs import Inputs, extra_columns
-from mediins_cli.replay import ReplayReport
 from mediins_cli.rules import RulePack
-from mediins_cli.runs import DeductOutcome
+
+if TYPE_CHECKING:  # the engine's modules and polars load when a command uses them
+    import polars as pl
+
+    from mediins_cli.inputs import Inputs
+    from mediins_cli.replay import ReplayReport
+    from mediins_cli.runs import DeductOutcome
 
 SHOWN_PROBLEMS = 50
 SHOWN_WARNINGS_PER_CODE = 5
@@ -152,6 +155,10 @@ def render_pack(out: Console, pack: RulePack) -> None:
 
 def inputs_summary(inputs: Inputs) -> dict[str, Any]:
     """Counts an operator checks before a run; no personal data."""
+    import polars as pl
+
+    from mediins_cli.inputs import extra_columns
+
     e, ledger = inputs.enrollees, inputs.ledger
     per_account = e.group_by("account_no").len()
     ledger_accounts = ledger.select("account_no").unique()
@@ -207,6 +214,8 @@ def render_problems(
 ) -> None:
     """The first ``limit`` errors, then a few warnings of each kind, then what was left out.
     One problem, one line: never wrapped, so an editor or grep can use it."""
+    import polars as pl
+
     errors = problems.filter(pl.col("severity") == "error")
     warnings = problems.filter(pl.col("severity") != "error")
     for line in format_problems(errors, limit):

@@ -13,7 +13,7 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,19 +45,19 @@ from mediins_cli.inputs import (
     open_sources,
 )
 from mediins_cli.money import fen_to_yuan, fen_to_yuan_expr, sum_fen, yuan_to_fen
-from mediins_cli.months import Month
+from mediins_cli.months import CHINA, Month
 from mediins_cli.outputs import (
     PRIVATE,
     PUBLIC,
-    OutputFile,
-    csv_text,
+    OutputFormat,
+    Written,
     json_bytes,
     month_lock,
     move_aside,
     remove_staging,
     sha256_bytes,
     sha256_file,
-    write_run_dir,
+    staged_run_dir,
 )
 from mediins_cli.pinyin import order_by_pinyin
 from mediins_cli.rounds import (
@@ -70,28 +70,6 @@ from mediins_cli.rounds import (
     summarize,
 )
 from mediins_cli.rules import RulePack, load_pack
-
-
-@dataclass(frozen=True)
-class OutputFormat:
-    """How CSV files are written: UTF-8 (with a BOM when ``excel``, so Excel shows Chinese) or
-    GB18030. JSON files are always UTF-8."""
-
-    excel: bool = False
-    encoding: str = "utf-8"  # "utf-8" | "gb18030"
-
-    def encode(self, text: str) -> bytes:
-        if self.encoding == "gb18030":
-            return text.encode("gb18030")
-        return (("\ufeff" if self.excel else "") + text).encode("utf-8")
-
-    @property
-    def read_encoding(self) -> str:
-        return "gb18030" if self.encoding == "gb18030" else "utf8"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"excel": self.excel, "encoding": self.encoding}
-
 
 OUT_ENCODINGS = ("utf-8", "gb18030")
 
@@ -108,7 +86,7 @@ class DeductRequest:
     encoding: str = "auto"
     force: bool = False
     dry_run: bool = False
-    format: OutputFormat = OutputFormat()
+    format: OutputFormat = field(default_factory=OutputFormat)
     command: str = ""  # how the run was asked for, for its log
     strict: bool = False  # pre-flight warnings refuse the run (DESIGN §3)
     now: datetime | None = None  # the clock, for the pre-flight checks (default: now in China)
@@ -126,7 +104,6 @@ class DeductOutcome:
 
 
 #: China keeps UTC+8 without daylight saving: the clock of every social-insurance centre
-CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 
 def now_in_china() -> datetime:
@@ -206,16 +183,20 @@ def deduct(
             summary["continuity"] = summarize_continuity(
                 continuity, _next_round_one(pack, calendar, request.month)
             )
-        files = _output_files(result, enrollees, summary, continuity, request.format)
-        manifest = _manifest(request, fingerprint, pack, calendar_name, files)
-        files.append(OutputFile("manifest.json", json_bytes(manifest), PUBLIC))
+        frames = _output_frames(result, enrollees, continuity)
         if request.dry_run:
             return DeductOutcome("dry_run", run_dir, summary, warnings=problems)
 
         progress("writing")
         moved = move_aside(run_dir) if existing is not None else None
-        log = _run_log(request, fingerprint, summary, files, started, moved)
-        write_run_dir(run_dir, [*files, OutputFile(LOG_NAME, log, PRIVATE)])
+        with staged_run_dir(run_dir) as staging:
+            for name, frame in frames.items():
+                staging.write_csv(name, frame, request.format)
+            staging.write("summary.json", json_bytes(summary), PUBLIC)
+            manifest = _manifest(request, fingerprint, pack, calendar_name, staging.written)
+            staging.write("manifest.json", json_bytes(manifest), PUBLIC)
+            log = _run_log(request, fingerprint, summary, len(staging.written), started, moved)
+            staging.write(LOG_NAME, log, PRIVATE)
     return DeductOutcome("ran", run_dir, summary, moved, problems)
 
 
@@ -304,7 +285,7 @@ def _run_log(
     request: DeductRequest,
     fingerprint: dict[str, Any],
     summary: dict[str, Any],
-    files: list[OutputFile],
+    files: int,
     started: datetime,
     moved: Path | None,
 ) -> bytes:
@@ -336,9 +317,7 @@ def _run_log(
         lines.append(f"continuity: {json.dumps(summary['continuity']['by_category'])}")
     if moved is not None:
         lines.append(f"the earlier run was moved aside to {moved}")
-    lines.append(
-        f"wrote {len(files)} files; finished {datetime.now(CHINA).isoformat('T', 'seconds')}"
-    )
+    lines.append(f"wrote {files} files; finished {datetime.now(CHINA).isoformat('T', 'seconds')}")
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
@@ -562,13 +541,10 @@ def _next_round_one(pack: RulePack, calendar: WorkingCalendar, month: Month) -> 
 # --------------------------------------------------------------------------- output files
 
 
-def _output_files(
-    result: RoundResult,
-    enrollees: pl.DataFrame,
-    summary: dict[str, Any],
-    continuity: Continuity | None,
-    fmt: OutputFormat,
-) -> list[OutputFile]:
+def _output_frames(
+    result: RoundResult, enrollees: pl.DataFrame, continuity: Continuity | None
+) -> dict[str, pl.DataFrame]:
+    """The round's CSV files, by name, as frames (written by the caller, straight to disk)."""
     extras = extra_columns(enrollees)
     amount = fen_to_yuan_expr(pl.col("amount_fen")).alias("amount")
     base = ["enrollee_id", "name", "agency", "account_no"]
@@ -621,11 +597,7 @@ def _output_files(
         lists = frames["retry.csv"]  # round 1: whom to remind before round 2
     for agency, rows in _by_agency(lists):
         frames[f"agencies/{agency}.csv"] = rows
-    files = [
-        OutputFile(name, fmt.encode(csv_text(frame)), PRIVATE) for name, frame in frames.items()
-    ]
-    files.append(OutputFile("summary.json", json_bytes(summary), PUBLIC))
-    return files
+    return frames
 
 
 def _by_agency(frame: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
@@ -709,7 +681,7 @@ def _manifest(
     fingerprint: dict[str, Any],
     pack: RulePack,
     calendar_name: str,
-    files: list[OutputFile],
+    files: dict[str, Written],
 ) -> dict[str, Any]:
     """Inputs, rules, calendar, tool and every output with its SHA-256 (DESIGN §8). No paths of
     the output folder and no clock: the same inputs give the same bytes anywhere."""
@@ -725,5 +697,5 @@ def _manifest(
         "inputs": fingerprint,
         "format": request.format.as_dict(),
         "files": names,
-        "outputs": {f.name: {"sha256": sha256_bytes(f.data), "bytes": len(f.data)} for f in files},
+        "outputs": {name: {"sha256": f.sha256, "bytes": f.bytes} for name, f in files.items()},
     }

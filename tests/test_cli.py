@@ -253,13 +253,21 @@ def test_the_help_covers_every_command_there_is(run):
     from mediins_cli.cli import app, rules_app
 
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
-    assert names == {"calendar", "validate", "deduct", "replay"}
+    assert names == {"calendar", "validate", "deduct", "replay", "sample"}
     assert {c.name for c in rules_app.registered_commands} == {"list", "show"}
 
 
 @pytest.mark.parametrize(
     "command",
-    [("calendar",), ("validate",), ("rules", "list"), ("rules", "show"), ("deduct",), ("replay",)],
+    [
+        ("calendar",),
+        ("validate",),
+        ("rules", "list"),
+        ("rules", "show"),
+        ("deduct",),
+        ("replay",),
+        ("sample",),
+    ],
 )
 def test_every_command_has_help_with_examples(run, command):
     result = run(*command, "--help")

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 
 from conftest import ROOT, SAMPLE
 from mediins_cli.cli import app
-from mediins_cli.errors import PROBLEM_SCHEMA
+from mediins_cli.errors import problem_schema
 from mediins_cli.inputs import read_enrollees, read_ledger
 
 EXAMPLES = int(os.environ.get("MEDIINS_FUZZ_EXAMPLES", "50"))
@@ -227,7 +227,7 @@ def physical_lines(data: bytes) -> int:
 
 
 def check_problems(problems: pl.DataFrame, data: bytes, hidden: set[str]) -> None:
-    assert dict(problems.schema) == PROBLEM_SCHEMA
+    assert dict(problems.schema) == problem_schema()
     for p in problems.iter_rows(named=True):
         assert p["file"], p
         assert p["line"] is not None and 0 <= p["line"] <= physical_lines(data), p
@@ -284,7 +284,7 @@ def test_validate_exits_0_or_2_and_shows_no_full_number(scratch: Path, document)
     said = result.stdout + result.stderr
     assert not [s for s in hidden if s in said], said
     problems = pl.read_csv(errors, infer_schema=False)  # written, problems or not
-    assert list(problems.columns) == list(PROBLEM_SCHEMA)
+    assert list(problems.columns) == list(problem_schema())
     assert (result.exit_code == 2) == (problems["severity"] == "error").any()
 
 

@@ -8,7 +8,7 @@ import polars as pl
 import stdnum.cn.ric
 from stdnum.exceptions import ValidationError
 
-from mediins_cli.errors import PROBLEM_SCHEMA
+from mediins_cli.errors import problem_schema
 from mediins_cli.inputs.columns import (
     ENROLLEE_COLUMNS,
     ID_TYPES,
@@ -276,7 +276,7 @@ def _area_warnings(valid: pl.DataFrame, shown: str) -> pl.DataFrame:
     """An area code python-stdnum does not know for the birth year is a warning at most: codes
     change and old numbers stay valid (LIBRARIES.md). Checked once per (area, year) pair."""
     if valid.height == 0:
-        return pl.DataFrame(schema=PROBLEM_SCHEMA)
+        return pl.DataFrame(schema=problem_schema())
     pairs = valid.select(pl.col("enrollee_id").str.slice(0, 10).alias("__area_year")).unique()
     unknown = []
     for prefix in pairs["__area_year"].to_list():
@@ -289,7 +289,7 @@ def _area_warnings(valid: pl.DataFrame, shown: str) -> pl.DataFrame:
             # does not (320571 苏州工业园区, 110120, 310199 …): unknown too, never a crash
             unknown.append(prefix)
     if not unknown:
-        return pl.DataFrame(schema=PROBLEM_SCHEMA)
+        return pl.DataFrame(schema=problem_schema())
     check = _Check(
         "enrollee_id",
         "UNKNOWN_AREA",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from mediins_cli.errors import PROBLEM_SCHEMA, Problem, problems_frame
+from mediins_cli.errors import Problem, problem_schema, problems_frame
 from mediins_cli.inputs.columns import (
     ENGINE_COLUMNS,
     HOLDS,
@@ -299,13 +299,13 @@ class _Check:
 def _collect(frame: pl.DataFrame, checks: list[_Check], shown: str) -> pl.DataFrame:
     """Every failed check as a problem row, at any scale (no Python loop over rows)."""
     if not checks:
-        return pl.DataFrame(schema=PROBLEM_SCHEMA)
+        return pl.DataFrame(schema=problem_schema())
     flags = [f"__check{i}" for i in range(len(checks))]
     flagged = frame.with_columns(
         c.failed.fill_null(False).alias(flag) for flag, c in zip(flags, checks, strict=True)
     ).filter(pl.any_horizontal(flags))  # the rows with a problem: usually none
     if flagged.height == 0:
-        return pl.DataFrame(schema=PROBLEM_SCHEMA)
+        return pl.DataFrame(schema=problem_schema())
     parts = []
     for i, check in enumerate(checks):
         rows = flagged.filter(pl.col(f"__check{i}"))
@@ -321,8 +321,8 @@ def _collect(frame: pl.DataFrame, checks: list[_Check], shown: str) -> pl.DataFr
                 )
             )
     if not parts:
-        return pl.DataFrame(schema=PROBLEM_SCHEMA)
-    return pl.concat(parts).cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]
+        return pl.DataFrame(schema=problem_schema())
+    return pl.concat(parts).cast(problem_schema())  # type: ignore[arg-type]
 
 
 def _cell_checks(texts: list[str], known: set[str], long: set[str] | None = None) -> list[_Check]:
@@ -468,7 +468,7 @@ def no_rows(frame: pl.DataFrame, shown: str, what: str) -> pl.DataFrame:
     """A file with a header and no rows is refused (DESIGN §3): an empty export is a failed
     export, not a month with nothing to do."""
     if frame.height:
-        return pl.DataFrame(schema=PROBLEM_SCHEMA)
+        return pl.DataFrame(schema=problem_schema())
     return problems_frame(
         [Problem(shown, 0, "", "NO_ROWS", f"the file has a header and no rows: no {what}")]
     )
