@@ -98,8 +98,11 @@ def debit(attempts: pl.DataFrame, balances: pl.DataFrame) -> pl.DataFrame:
     """
     index = pl.int_range(pl.len())
     first_of_account = (pl.col("account_no") != pl.col("account_no").shift(1)).fill_null(True)
+    # the debits are decided on a narrow frame (the row's place, its account, amount and
+    # enrollee) and joined back by place, so the enrollees' wide rows are never sorted or copied
+    narrow = attempts.select("enrollee_id", "account_no", "amount_fen").with_row_index("__row")
     frame = (
-        attempts.join(balances.select("account_no", "balance_fen"), on="account_no", how="left")
+        narrow.join(balances.select("account_no", "balance_fen"), on="account_no", how="left")
         .rename({"balance_fen": "balance_at_cutoff_fen"})
         .sort("account_no", "enrollee_id")
         # position among the members of the account: 0, 1, 2, … (rows are sorted by account)
@@ -129,7 +132,12 @@ def debit(attempts: pl.DataFrame, balances: pl.DataFrame) -> pl.DataFrame:
         step = _settle(members.join(left, on="account_no", how="left"))
         settled.append(step)
         position += 1
-    return pl.concat(settled).drop("__pos").sort("enrollee_id")
+    decided = pl.concat(settled).sort("__row")
+    outcome = decided.select("balance_at_cutoff_fen", "balance_available_fen", "outcome", "reason")
+    frame = attempts.hstack(outcome)
+    if frame.height and not frame["enrollee_id"].is_sorted():
+        frame = frame.sort("enrollee_id")
+    return frame
 
 
 def _settle(step: pl.DataFrame) -> pl.DataFrame:
@@ -153,7 +161,9 @@ def with_references(result: pl.DataFrame, month: Month, round_no: int) -> pl.Dat
     in ``enrollee_id`` order, so a number depends on who was due, not on anyone's balance."""
     prefix = f"MI-{month.year:04d}{month.month:02d}-R{round_no}-"
     number = pl.int_range(1, pl.len() + 1).cast(pl.String).str.pad_start(8, "0")
-    return result.sort("enrollee_id").with_columns(
+    if result.height and not result["enrollee_id"].is_sorted():
+        result = result.sort("enrollee_id")
+    return result.with_columns(
         pl.when(pl.col("outcome") == SUCCESS)
         .then(pl.concat_str(pl.lit(prefix), number))
         .otherwise(None)
@@ -165,27 +175,34 @@ def check_invariants(result: pl.DataFrame) -> None:
     """DESIGN §9, checked on every run: money conserved to the fen, nobody debited twice, no
     account taken below zero by a debit; and every amount and balance inside the bounds of
     DESIGN §3, so no sum can have wrapped around (totals are summed as Int128)."""
-    if result["enrollee_id"].is_duplicated().any():
+    ids = result["enrollee_id"]
+    if not ids.is_sorted():  # the rounds hand it over sorted: then neighbours suffice
+        ids = ids.sort()
+    if ids.len() > 1 and (ids.slice(1) == ids.slice(0, ids.len() - 1)).any():
         raise InvariantBroken("an enrollee was attempted twice in one round")
     amount, outcome = pl.col("amount_fen"), pl.col("outcome")
-    if result.select(((amount < 1) | (amount > MAX_AMOUNT_FEN)).any()).item():
-        raise InvariantBroken("an amount due is not between 0.01 and the bound of one amount")
+    available = pl.col("balance_available_fen")
     # A balance is a sum of bounded rows, less round 1's debits in round 2: it stays within a
     # few times the bound of an account; a sum that wrapped around lands far beyond.
-    balances = [pl.col("balance_at_cutoff_fen"), pl.col("balance_available_fen")]
+    balances = [pl.col("balance_at_cutoff_fen"), available]
     beyond = pl.any_horizontal(b.abs() > 10 * MAX_ACCOUNT_FEN for b in balances)
-    if result.select(beyond.any()).item():
+    found = result.select(
+        ((amount < 1) | (amount > MAX_AMOUNT_FEN)).any().alias("amount"),
+        beyond.any().alias("beyond"),
+        total_fen(amount).alias("due"),
+        total_fen(amount.filter(outcome == SUCCESS)).alias("done"),
+        total_fen(amount.filter(outcome == FAILURE)).alias("failed"),
+        (~outcome.is_in([SUCCESS, FAILURE])).any().alias("unknown"),
+        ((outcome == SUCCESS) & (available.is_null() | (available < amount))).any().alias("below"),
+    ).row(0, named=True)
+    if found["amount"]:
+        raise InvariantBroken("an amount due is not between 0.01 and the bound of one amount")
+    if found["beyond"]:
         raise InvariantBroken("a balance is beyond the bound of an account: a sum wrapped around")
-    due = sum_fen(result["amount_fen"])
-    done = sum_fen(result.filter(outcome == SUCCESS)["amount_fen"])
-    failed = sum_fen(result.filter(outcome == FAILURE)["amount_fen"])
-    if due != done + failed or result.filter(~outcome.is_in([SUCCESS, FAILURE])).height:
+    due, done, failed = (int(found[k] or 0) for k in ("due", "done", "failed"))
+    if due != done + failed or found["unknown"]:
         raise InvariantBroken(f"due {due} fen != succeeded {done} + failed {failed}")
-    below = result.filter(
-        (outcome == SUCCESS)
-        & (pl.col("balance_available_fen").is_null() | (pl.col("balance_available_fen") < amount))
-    )
-    if below.height:
+    if found["below"]:
         raise InvariantBroken("a debit would take an account below zero")
 
 

@@ -35,6 +35,7 @@ POINTS: dict[str, tuple[str, str]] = {
     "read_csv": ("polars", "read_csv"),
     "collect_all": ("polars", "collect_all"),
     "debit": ("mediins_cli.rounds", "debit"),
+    "neutralise": ("mediins_cli.outputs", "neutralise"),  # once per CSV file, just before it
     "assess": ("mediins_cli.runs", "assess"),
     "mkdir": ("os", "mkdir"),
     "open": ("os", "open"),
