@@ -210,8 +210,7 @@ def _read_inputs(
     """Both files checked from the open sources, the ledger reduced to balances, and the
     pre-flight checks; :class:`BadInput` with every problem of both files if any is an error.
     Returns the enrollees, the ledger, every warning, and the pre-flight warnings alone."""
-    progress("reading enrollees")
-    enrollees, e_problems = check_enrollees(sources["enrollees"])
+    # the ledger first: its pass is the larger, and only its balances stay for the enrollees
     progress("reading the ledger")
     references = previous.debits.select("reference") if previous is not None else None
     ledger: LedgerPass | None = None
@@ -220,6 +219,8 @@ def _read_inputs(
         l_problems = ledger.warnings
     except BadInput as exc:
         l_problems = exc.frame
+    progress("reading enrollees")
+    enrollees, e_problems = check_enrollees(sources["enrollees"])
     problems = pl.concat([e_problems, l_problems])
     if enrollees is None or ledger is None or (problems["severity"] == "error").any():
         raise BadInput(problems)

@@ -5,31 +5,35 @@ Everything is computed on whole columns with polars, never row by row. Each rand
 splitmix64 mix of a row's global number and a key taken from ``random.Random(seed)``, done in
 UInt64 expressions (polars' UInt64 arithmetic wraps modulo 2**64, which is what the mix needs),
 so a value depends on the seed and the row only: the same (seed, N) give the same bytes,
-whatever the chunking, on any polars version. polars' own ``hash``/``sample``/``shuffle`` are
-not used, since their output is not stable across versions.
+whatever the chunking. polars' own ``hash``/``sample``/``shuffle`` are not used, since their
+output is not stable across versions. Text is mostly assembled from small lookup tables
+(ID parts, dates, times, amounts), which is several times faster than formatting.
 
 Enrollees are generated in chunks (:data:`CHUNK` rows, a multiple of the 100-row block of
-shared accounts below), appended to the files, so memory stays bounded whatever N is.
+shared accounts below) appended to the files, so memory stays bounded whatever N is.
 
-What the month holds, so that a round meets every case (shares are of enrollees or accounts):
+What the month holds, so that the rounds meet every case (shares of enrollees or accounts):
 
 - resident IDs over a few hundred real county codes from python-stdnum's table, each with a
   birth year in which stdnum knows the county (it checks that), unique by construction: the row
   number goes through an affine bijection onto (area and year, day of the year, sequence);
+  the check digit is GB 11643's, ``X`` included (sometimes written ``x``);
 - names with common and polyphonic surnames (单 曾 解 仇 查 区 朴 乐 …, 欧阳 司马 长孙 …) and
   given names of one or two characters, the characters leaning to the sex in the ID;
-- statuses and histories: ~80 % paying regularly (paid through last month); gaps of 1–30
-  months; never paid; in a waiting period after a re-enrollment; enrolled last month (new,
-  covered from this month) or this month (not yet covered); already paid (this month or ahead);
-  suspended and terminated;
-- accounts of 16–19 digits (Luhn check digit) at several banks, some shared by 2 or 3
-  enrollees; funded, short in round 1 and topped up before round 2, short in both, overdrawn,
-  and accounts with no ledger row (some of which appear before round 2).
+- histories: ~80 % paying regularly (paid through last month); gaps of 1–30 months; never
+  paid; in a waiting period after a re-enrollment; enrolled last month (new, covered from this
+  month) or this month (not yet covered); already paid (this month or ahead); suspended and
+  terminated;
+- several agencies (``AG-0001`` …, a few large and many small) and banks; accounts of 16–19
+  digits with a Luhn check digit, some shared by 2 or 3 enrollees; funded, short in round 1 and
+  topped up before round 2, short in both, overdrawn, and accounts with no ledger row at all
+  (some of which appear before round 2).
 
-Round 1's ledger holds an opening balance (the last day of the month before last), ordinary
-deposits and card withdrawals, and each account's latest row in the six days before round 1's
-cut-off (so the ledger is not stale). Round 2's ledger is every row of round 1's plus rows posted
-between the two cut-offs; it holds none of round 1's debits (mediins subtracts them itself).
+Round 1's ledger holds, account by account, an opening balance (the last day of the month
+before last), ordinary deposits and card withdrawals, and each account's latest row in the six
+days before round 1's cut-off (so the ledger is not stale). Round 2's ledger is round 1's, then
+the rows posted between the two cut-offs (the bank's later export, new rows at the end); it holds
+none of round 1's debits (mediins subtracts them itself).
 """
 
 from __future__ import annotations
@@ -38,10 +42,11 @@ import functools
 import math
 import os
 import random
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -56,7 +61,7 @@ if TYPE_CHECKING:
     from mediins_cli.rules import RulePack
 
 #: enrollees per chunk (a multiple of the 100-row block of shared accounts)
-CHUNK = 2_000_000
+CHUNK = 1_000_000
 BLOCK = 100
 
 ENROLLEE_COLUMNS = [
@@ -69,8 +74,8 @@ FILES = ("enrollees.csv", "ledger.csv", "ledger-round2.csv")
 # --------------------------------------------------------------------------- tables
 
 #: (surname, weight per 10,000): common surnames roughly by frequency, then surnames read
-#: differently as surnames (曾 zeng, 单 shan …) and compound ones, so the agency lists' pinyin
-#: order meets them
+#: differently as surnames (曾 zeng, 单 shan …) and compound ones, so that the agency lists'
+#: pinyin order meets them
 SURNAMES: tuple[tuple[str, int], ...] = (
     ("王", 710), ("李", 700), ("张", 640), ("刘", 540), ("陈", 450), ("杨", 310), ("赵", 230),
     ("黄", 220), ("周", 210), ("吴", 200), ("徐", 130), ("孙", 120), ("胡", 110), ("朱", 110),
@@ -92,16 +97,15 @@ SURNAMES: tuple[tuple[str, int], ...] = (
     ("令狐", 2), ("澹台", 1), ("万俟", 1), ("东方", 2), ("慕容", 2), ("夏侯", 2), ("公孙", 2),
 )  # fmt: skip
 MALE_CHARS = (
-    "伟强磊军勇杰涛斌超明刚平辉鹏飞鑫波浩凯健俊帆帅旭龙峰建国东志亮成兵博睿晨轩泽宏庆彬毅岩松刚振"
+    "伟强磊军勇杰涛斌超明刚平辉鹏飞鑫波浩凯健俊帆帅旭龙峰建国东志亮成兵博睿晨轩泽宏庆彬毅岩松振"
 )
 FEMALE_CHARS = (
     "芳娜敏静丽艳娟霞秀燕玲桂丹萍红梅琳颖雪倩婷慧洁莉云琴晶妍茜蕾璐怡悦涵萱淑兰凤英菲薇媛珊"
 )
 NEUTRAL_CHARS = "子宇雨嘉文思一佳可安心春秋晓海天清新永玉金乐长朝重行华林欣宁平"
 
-#: bank code → (card number prefixes, length of the card number)
-BANKS: tuple[tuple[str, tuple[str, ...], int, int], ...] = (
-    # code, prefixes, digits, weight per 1,000
+#: bank code, card prefixes (two per bank), digits of a card number, weight per 1,000
+BANKS: tuple[tuple[str, tuple[str, str], int, int], ...] = (
     ("ICBC", ("622202", "621226"), 19, 200),
     ("CCB", ("621700", "622700"), 19, 170),
     ("ABC", ("622848", "621282"), 19, 150),
@@ -112,73 +116,47 @@ BANKS: tuple[tuple[str, tuple[str, ...], int, int], ...] = (
     ("CMB", ("622588", "621486"), 16, 50),
     ("CITIC", ("621771", "622690"), 16, 40),
 )
-#: monthly premiums in fen with weights per 100 (sample_data's three levels)
-PREMIUMS: tuple[tuple[int, int], ...] = ((61995, 60), (70353, 30), (85827, 10))
-DEPOSIT_MEMOS = ("现金存入", "转账存入", "工资", "ATM存款", "手机银行转入")
-WITHDRAWAL_MEMOS = ("ATM取款", "POS消费", "转账支出", "快捷支付", "网银转账")
+#: monthly premiums (sample_data's three levels) with weights per 100
+PREMIUMS: tuple[tuple[str, int], ...] = (("619.95", 60), ("703.53", 30), ("858.27", 10))
+MEMOS = (
+    "现金存入", "转账存入", "工资", "ATM存款", "手机银行转入",  # deposits
+    "ATM取款", "POS消费", "转账支出", "快捷支付", "网银转账",  # withdrawals
+    "开户存入", "期初余额",
+)  # fmt: skip
+_MEMO_OPENED, _MEMO_OPENING = 10, 11
 
-# Enrollee kinds, by share per 10,000 (in this order).
+# Enrollee kinds, with shares per 10,000 (the rest is REGULAR).
 REGULAR, WAITING, NEW, THIS_MONTH, PAID, GAP, NEVER, SUSPENDED, TERMINATED = range(9)
 KIND_NAMES = (
     "regular", "waiting_period", "new", "enrolled_this_month", "already_paid", "gap",
     "never_paid", "suspended", "terminated",
 )  # fmt: skip
 KIND_SHARES = (
-    (TERMINATED, 150),
-    (SUSPENDED, 250),
-    (THIS_MONTH, 150),
-    (NEW, 300),
-    (PAID, 300),
-    (GAP, 600),
-    (NEVER, 100),
-    (WAITING, 200),
-)  # fmt: skip; the rest is REGULAR
+    (TERMINATED, 150), (SUSPENDED, 250), (THIS_MONTH, 150), (NEW, 300), (PAID, 300),
+    (GAP, 600), (NEVER, 100), (WAITING, 200),
+)  # fmt: skip
 DUE_KINDS = (REGULAR, WAITING, NEW, GAP, NEVER)
 
-# Account classes, by share per 10,000 (in this order); accounts of enrollees with a gap, never
-# paid or in a waiting period draw from the first 2,500 only (a quarter of them run short).
+# Account classes, with shares per 10,000 (the rest is FUNDED). Accounts whose first member
+# has a gap, never paid or is in a waiting period draw from the first 2,500 only: a quarter of
+# them run short.
 FUNDED, SHORT_RECOVER, SHORT_BOTH, OVERDRAWN, NO_ACCOUNT, NO_ACCOUNT_RECOVER = range(6)
 CLASS_NAMES = (
     "funded", "short_round_1_recovers", "short_both_rounds", "overdrawn", "no_account",
     "no_account_opened_before_round_2",
 )  # fmt: skip
 CLASS_SHARES = (
-    (NO_ACCOUNT, 60),
-    (NO_ACCOUNT_RECOVER, 30),
-    (SHORT_RECOVER, 300),
-    (SHORT_BOTH, 200),
+    (NO_ACCOUNT, 60), (NO_ACCOUNT_RECOVER, 30), (SHORT_RECOVER, 300), (SHORT_BOTH, 200),
     (OVERDRAWN, 40),
-)  # fmt: skip; the rest is FUNDED
+)  # fmt: skip
 RISKY_CLASS_RANGE = 2500
 
 GAMMA = 0x9E3779B97F4A7C15
 _EPOCH = date(1970, 1, 1)
 _DAY = 86400
 _MONTH_BASE = 1900 * 12
-_MONTH_SPAN = 300 * 12  # 1900-01 .. 2199-12
-BIG = 1 << 40
-
-
-def _u(value: int) -> pl.Expr:
-    return pl.lit(value, dtype=pl.UInt64)
-
-
-def _mix(x: pl.Expr) -> pl.Expr:
-    """splitmix64's output function (UInt64 arithmetic wraps; ``//`` by 2**k is a shift)."""
-    z = x + _u(GAMMA)
-    z = (z ^ (z // _u(1 << 30))) * _u(0xBF58476D1CE4E5B9)
-    z = (z ^ (z // _u(1 << 27))) * _u(0x94D049BB133111EB)
-    return z ^ (z // _u(1 << 31))
-
-
-def _digits(r: pl.Expr, position: int, width: int) -> pl.Expr:
-    """Decimal digits ``position`` … ``position + width`` of a draw, as Int64 (a small
-    uniform number in 0 … 10**width − 1)."""
-    return ((r // _u(10**position)) % _u(10**width)).cast(pl.Int64)
-
-
-def _lookup(table: list[Any], dtype: pl.DataType) -> pl.Series:
-    return pl.Series(values=table, dtype=dtype)
+_MONTH_SPAN = 300 * 12  # months 1900-01 … 2199-12
+_BIG = 1 << 40
 
 
 def _weighted(pairs: tuple[tuple[Any, int], ...], total: int, rest: Any) -> list[Any]:
@@ -189,11 +167,95 @@ def _weighted(pairs: tuple[tuple[Any, int], ...], total: int, rest: Any) -> list
     return table + [rest] * (total - len(table))
 
 
+def _doubled(digit: int) -> int:
+    return 2 * digit - 9 if digit >= 5 else 2 * digit
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """Lookup tables that do not depend on the month or the seed."""
+
+    kinds: pl.Series
+    surnames: pl.Series
+    given: pl.Series  # male-leaning characters, then female-leaning ones
+    given_male: int  # how many of ``given`` lean male
+    premium_index: pl.Series
+    premium_fen: pl.Series
+    premium_text: pl.Series
+    banks: pl.Series  # weighted table of bank numbers
+    bank_codes: pl.Series
+    bank_prefixes: pl.Series  # UInt64, two per bank
+    bank_scale: pl.Series  # 10**(digits − 7): the body's share of the card number
+    luhn_even: pl.Series  # Luhn sum of a 3-digit chunk whose last digit is doubled
+    luhn_odd: pl.Series  # … whose middle digit is doubled
+    digit: pl.Series  # "0" … "9", then "X", "0" … "9", "x" (check digits)
+    seq_text: pl.Series  # "001" … "999"
+    seq_weight: pl.Series  # the sequence digits' share of the ID's weighted sum mod 11
+    md_text: pl.Series  # "MMDD" of day d of the year, common years then leap years
+    md_weight: pl.Series
+    md_month: pl.Series  # month 0 … 11 of day d
+    classes: pl.Series
+    cents: pl.Series  # "00" … "99"
+    clock: pl.Series  # "HH:MM:SS" of each second of a day
+    memos: pl.Series
+
+
+def _id_weight(text: str, first: int) -> int:
+    """Digits at positions ``first`` … of a resident ID, weighted by 2**(16 − position) mod 11
+    (the 17 digits read in base 13, mod 11: what GB 11643's check digit is computed from)."""
+    return sum(int(c) * pow(2, 16 - (first + k), 11) for k, c in enumerate(text)) % 11
+
+
+@functools.lru_cache(maxsize=1)
+def _tables() -> _Tables:
+    male = list(MALE_CHARS + NEUTRAL_CHARS)
+    female = list(FEMALE_CHARS + NEUTRAL_CHARS)
+    premium_index = _weighted(tuple((k, w) for k, (_, w) in enumerate(PREMIUMS)), 100, 0)
+    md: list[tuple[str, int]] = []
+    for year in (2001, 2004):  # a common year, then a leap year: 365 days of each
+        for d in range(365):
+            day = date(year, 1, 1) + timedelta(days=d)
+            md.append((day.strftime("%m%d"), day.month - 1))
+    chunks = [f"{c:03d}" for c in range(1000)]
+    return _Tables(
+        kinds=pl.Series(_weighted(KIND_SHARES, 10000, REGULAR), dtype=pl.Int64),
+        surnames=pl.Series(_weighted(SURNAMES, sum(w for _, w in SURNAMES), "")),
+        given=pl.Series(male + female),
+        given_male=len(male),
+        premium_index=pl.Series(premium_index, dtype=pl.Int64),
+        premium_fen=pl.Series([round(float(p) * 100) for p, _ in PREMIUMS], dtype=pl.Int64),
+        premium_text=pl.Series([p for p, _ in PREMIUMS]),
+        banks=pl.Series(
+            _weighted(tuple((k, b[3]) for k, b in enumerate(BANKS)), 1000, 0), dtype=pl.Int64
+        ),
+        bank_codes=pl.Series([b[0] for b in BANKS]),
+        bank_prefixes=pl.Series([int(p) for b in BANKS for p in b[1]], dtype=pl.UInt64),
+        bank_scale=pl.Series([10 ** (b[2] - 7) for b in BANKS], dtype=pl.UInt64),
+        luhn_even=pl.Series(
+            [_doubled(int(c[2])) + int(c[1]) + _doubled(int(c[0])) for c in chunks],
+            dtype=pl.Int64,
+        ),
+        luhn_odd=pl.Series(
+            [int(c[2]) + _doubled(int(c[1])) + int(c[0]) for c in chunks], dtype=pl.Int64
+        ),
+        digit=pl.Series([*"0123456789X", *"0123456789x"]),
+        seq_text=pl.Series([f"{s:03d}" for s in range(1, 1000)]),
+        seq_weight=pl.Series([_id_weight(f"{s:03d}", 14) for s in range(1, 1000)], dtype=pl.Int64),
+        md_text=pl.Series([t for t, _ in md]),
+        md_weight=pl.Series([_id_weight(t, 10) for t, _ in md], dtype=pl.Int64),
+        md_month=pl.Series([m for _, m in md], dtype=pl.Int64),
+        classes=pl.Series(_weighted(CLASS_SHARES, 10000, FUNDED), dtype=pl.Int64),
+        cents=pl.Series([f"{c:02d}" for c in range(100)]),
+        clock=pl.Series([f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(_DAY)]),
+        memos=pl.Series(list(MEMOS)),
+    )
+
+
 # --------------------------------------------------------------------------- areas
 
 
 def _county_years(county: str, lo: int, hi: int) -> list[int]:
-    """The years in lo..hi for which python-stdnum accepts a county entry such as
+    """The years in lo … hi for which python-stdnum accepts a county entry such as
     ``[1983-2019]桥东区,[2020-]襄都区`` (the logic of ``stdnum.cn.ric.get_birth_place``)."""
     years = []
     for year in range(lo, hi + 1):
@@ -210,9 +272,9 @@ def _county_years(county: str, lo: int, hi: int) -> list[int]:
 
 @functools.lru_cache(maxsize=8)
 def area_years(lo: int, hi: int, wanted: int = 400) -> tuple[tuple[str, int], ...]:
-    """(county code, birth year) pairs stdnum knows: about ``wanted`` county-level codes spread
-    over the table (every k-th of those valid for at least 20 years of lo..hi), each with the
-    years of lo..hi in which it is valid."""
+    """(county code, birth year) pairs python-stdnum accepts: about ``wanted`` county-level
+    codes spread over its table (every k-th of those valid for at least 20 of the years
+    lo … hi), each with the years of lo … hi in which it is valid."""
     from stdnum import numdb
 
     counties: list[tuple[str, list[int]]] = []
@@ -230,19 +292,18 @@ def area_years(lo: int, hi: int, wanted: int = 400) -> tuple[tuple[str, int], ..
     return tuple((code, year) for code, years in counties[::step] for year in years)
 
 
-# --------------------------------------------------------------------------- context
+# --------------------------------------------------------------------------- plan
 
 
 @dataclass(frozen=True)
 class _Plan:
-    """Everything a chunk needs: the dates as numbers, the keys and the lookup tables."""
+    """What every chunk shares: the dates as numbers, the keys, the month's lookup tables."""
 
-    n: int
     month_index: int
     cutoff_1: int  # epoch seconds of round 1's cut-off (00:00 of its effective date)
     cutoff_2: int
     opening: int  # epoch seconds of the opening balances (last day of the month before last)
-    middle_start: int
+    middle_start: int  # first day of last month
     keys: dict[str, int]
     id_a: int
     id_b: int
@@ -251,18 +312,24 @@ class _Plan:
     acct_b: int
     agencies: int
     waiting_days: int
-    areas: pl.Series
-    area_year_days: pl.Series  # epoch days of 1 January of each pair's birth year
+    pair_text: pl.Series  # area code and birth year, "1101011984"
+    pair_weight: pl.Series
+    pair_leap: pl.Series
+    pair_days: pl.Series  # epoch days of 1 January of the birth year
+    pair_month: pl.Series  # birth year × 12
     month_start: pl.Series  # epoch days of the first of each month from 1900-01
     month_len: pl.Series
+    month_text: pl.Series  # "YYYY-MM" of each month from 1900-01
+    agency_text: pl.Series
+    ledger_days: pl.Series  # "YYYY-MM-DD" of each day from the opening balances' on
 
 
 def _epoch_seconds(moment: datetime) -> int:
     return int((moment - datetime(1970, 1, 1)).total_seconds())
 
 
-def _epoch_days(day: date) -> int:
-    return (day - _EPOCH).days
+def _midnight(day: date) -> int:
+    return (day - _EPOCH).days * _DAY
 
 
 def _coprime(rng: random.Random, modulus: int) -> int:
@@ -283,87 +350,111 @@ def _plan(
     keys = {name: rng.getrandbits(64) for name in ("kind", "name", "extra", "account", "row")}
     id_a = _coprime(rng, id_domain)
     id_b = rng.randrange(id_domain)
-    acct_a = _coprime(rng, 10**9)
+    acct_a = _coprime(rng, 10**9)  # prime to 10: a bijection modulo every power of 10
     acct_b = rng.randrange(10**9)
-    months = [(1900 + m // 12, m % 12 + 1) for m in range(_MONTH_SPAN)]
-    starts = [_epoch_days(date(y, mo, 1)) for y, mo in months]
-    lengths = [Month(y, mo).days for y, mo in months]
+    months = [Month(1900 + m // 12, m % 12 + 1) for m in range(_MONTH_SPAN)]
+    opening = month.shift(-2).last_day
+    ledger_days = [
+        (opening + timedelta(days=d)).isoformat()
+        for d in range((second.effective - opening).days + 1)
+    ]
+    agencies = max(5, min(500, n // 20000))
     wp = pack.waiting_period
-    waiting_days = wp.length.value * (30 if wp.unit.value == "months" else 1)
     return _Plan(
-        n=n,
         month_index=month.year * 12 + month.month - 1,
         cutoff_1=_epoch_seconds(first.cutoff),
         cutoff_2=_epoch_seconds(second.cutoff),
-        opening=_epoch_seconds(datetime.combine(month.shift(-2).last_day, datetime.min.time())),
-        middle_start=_epoch_seconds(
-            datetime.combine(month.shift(-1).first_day, datetime.min.time())
-        ),
+        opening=_midnight(opening),
+        middle_start=_midnight(month.shift(-1).first_day),
         keys=keys,
         id_a=id_a,
         id_b=id_b,
         id_domain=id_domain,
         acct_a=acct_a,
         acct_b=acct_b,
-        agencies=max(5, min(500, n // 20000)),
-        waiting_days=waiting_days,
-        areas=_lookup([code for code, _ in pairs], pl.String),
-        area_year_days=_lookup([_epoch_days(date(y, 1, 1)) for _, y in pairs], pl.Int64),
-        month_start=_lookup(starts, pl.Int64),
-        month_len=_lookup(lengths, pl.Int64),
+        agencies=agencies,
+        waiting_days=wp.length.value * (30 if wp.unit.value == "months" else 1),
+        pair_text=pl.Series([f"{code}{year}" for code, year in pairs]),
+        pair_weight=pl.Series([_id_weight(f"{c}{y}", 0) for c, y in pairs], dtype=pl.Int64),
+        pair_leap=pl.Series([int(Month(y, 2).days == 29) for _, y in pairs], dtype=pl.Int64),
+        pair_days=pl.Series([(date(y, 1, 1) - _EPOCH).days for _, y in pairs], dtype=pl.Int64),
+        pair_month=pl.Series([y * 12 for _, y in pairs], dtype=pl.Int64),
+        month_start=pl.Series([(m.first_day - _EPOCH).days for m in months], dtype=pl.Int64),
+        month_len=pl.Series([m.days for m in months], dtype=pl.Int64),
+        month_text=pl.Series([str(m) for m in months]),
+        agency_text=pl.Series([f"AG-{k:04d}" for k in range(1, agencies + 1)]),
+        ledger_days=pl.Series(ledger_days),
     )
+
+
+# --------------------------------------------------------------------------- expressions
+
+
+def _u(value: int) -> pl.Expr:
+    return pl.lit(value, dtype=pl.UInt64)
+
+
+def _mix(x: pl.Expr) -> pl.Expr:
+    """splitmix64's output function (UInt64 arithmetic wraps; ``//`` by 2**k is a shift)."""
+    z = x + _u(GAMMA)
+    z = (z ^ (z // _u(1 << 30))) * _u(0xBF58476D1CE4E5B9)
+    z = (z ^ (z // _u(1 << 27))) * _u(0x94D049BB133111EB)
+    return z ^ (z // _u(1 << 31))
 
 
 def _draw(plan: _Plan, stream: str, index: pl.Expr) -> pl.Expr:
+    """64 random bits for each ``index`` (UInt64) of one stream."""
     return _mix(index * _u(GAMMA) + _u(plan.keys[stream]))
 
 
-# --------------------------------------------------------------------------- formatting
-
-
-def _fen_text(fen: pl.Expr) -> pl.Expr:
-    """Signed yuan with two decimals from integer fen (``-5`` → ``-0.05``)."""
-    magnitude = fen.abs()
-    return pl.concat_str(
-        pl.when(fen < 0).then(pl.lit("-")).otherwise(pl.lit("")),
-        (magnitude // 100).cast(pl.String),
-        pl.lit("."),
-        (magnitude % 100).cast(pl.String).str.zfill(2),
-    )
-
-
-def _day_text(days: pl.Expr) -> pl.Expr:
-    return days.cast(pl.Int32).cast(pl.Date).dt.strftime("%Y-%m-%d")
-
-
-def _month_text(index: pl.Expr) -> pl.Expr:
-    return pl.concat_str(
-        (index // 12).cast(pl.String), pl.lit("-"), (index % 12 + 1).cast(pl.String).str.zfill(2)
-    )
+def _digits(r: pl.Expr | str, position: int, width: int) -> pl.Expr:
+    """Decimal digits ``position`` … ``position + width − 1`` of a draw as Int64: a uniform
+    number in 0 … 10**width − 1 (a draw has 19 digits to give)."""
+    r = pl.col(r) if isinstance(r, str) else r
+    return ((r // _u(10**position)) % _u(10**width)).cast(pl.Int64)
 
 
 def _gather(table: pl.Series, index: pl.Expr) -> pl.Expr:
     return pl.lit(table).gather(index)
 
 
+def _day_text(days: pl.Expr) -> pl.Expr:
+    return days.cast(pl.Int32).cast(pl.Date).cast(pl.String)
+
+
+def _fen_text(fen: pl.Expr, cents: pl.Series) -> pl.Expr:
+    """Signed yuan with two decimals from integer fen (``-5`` → ``-0.05``)."""
+    magnitude = fen.abs()
+    return pl.format(
+        "{}{}.{}",
+        pl.when(fen < 0).then(pl.lit("-")).otherwise(pl.lit("")),
+        (magnitude // 100).cast(pl.String),
+        _gather(cents, magnitude % 100),
+    )
+
+
+def _luhn_sum(payload: pl.Expr, t: _Tables) -> pl.Expr:
+    """The Luhn sum of a number of up to 18 digits (the digit next to the check digit is
+    doubled), three digits at a time."""
+    total = pl.lit(0, dtype=pl.Int64)
+    for m in range(6):
+        chunk = ((payload // _u(1000**m)) % _u(1000)).cast(pl.Int64)
+        total = total + _gather(t.luhn_odd if m % 2 else t.luhn_even, chunk)
+    return total
+
+
 # --------------------------------------------------------------------------- enrollees
 
 
 def _enrollees(plan: _Plan, start: int, n: int) -> pl.DataFrame:
-    """Rows ``start`` … ``start + n − 1`` of the enrollee file, with the helper columns the
-    accounts need (``acct``, ``size``, ``due_fen``, ``kind``, ``premium_fen``)."""
+    """Rows ``start`` … ``start + n − 1`` of the enrollee file, with the columns the accounts
+    need (``acct``, ``size``, ``off``, ``kind``, ``due_fen``, ``ra``)."""
+    t = _tables()
     mi = plan.month_index
     i = pl.col("i")
-    kinds = _lookup(_weighted(KIND_SHARES, 10000, REGULAR), pl.Int64)
-    surnames = _lookup(_weighted(SURNAMES, sum(w for _, w in SURNAMES), ""), pl.String)
-    premiums = _lookup(_weighted(PREMIUMS, 100, 0), pl.Int64)
-    male = _lookup(list(MALE_CHARS + NEUTRAL_CHARS), pl.String)
-    female = _lookup(list(FEMALE_CHARS + NEUTRAL_CHARS), pl.String)
-    banks = _lookup(_weighted(tuple((k, b[3]) for k, b in enumerate(BANKS)), 1000, 0), pl.Int64)
-
-    frame = pl.DataFrame({"i": pl.int_range(start, start + n, dtype=pl.UInt64, eager=True)})
-    pos = (i % _u(BLOCK)).cast(pl.Int64)
-    frame = frame.with_columns(
+    pos = i % _u(BLOCK)
+    lf = pl.LazyFrame({"i": pl.int_range(start, start + n, dtype=pl.UInt64, eager=True)})
+    lf = lf.with_columns(
         rk=_draw(plan, "kind", i),
         rn=_draw(plan, "name", i),
         rx=_draw(plan, "extra", i),
@@ -373,40 +464,36 @@ def _enrollees(plan: _Plan, start: int, n: int) -> pl.DataFrame:
         # the resident ID: an affine bijection of the row number onto (area-year, day, sequence)
         j=(i * _u(plan.id_a) + _u(plan.id_b)) % _u(plan.id_domain),
     )
-    frame = frame.with_columns(
-        acct=pl.col("i") - pl.col("off").cast(pl.UInt64),
-        kind=_gather(kinds, _digits(pl.col("rk"), 0, 4)),
+    lf = lf.with_columns(
+        acct=i - pl.col("off").cast(pl.UInt64),
+        kind=_gather(t.kinds, _digits("rk", 0, 4)),
         pair=(pl.col("j") // _u(365 * 999)).cast(pl.Int64),
+        seq=(pl.col("j") % _u(999)).cast(pl.Int64),  # the sequence less 1: even is male
         day=((pl.col("j") // _u(999)) % _u(365)).cast(pl.Int64),
-        seq=(pl.col("j") % _u(999) + _u(1)).cast(pl.Int64),
-    ).with_columns(
-        birth=_gather(plan.area_year_days, pl.col("pair")) + pl.col("day"),
-        male=pl.col("seq") % 2 == 1,
+    ).with_columns(md=_gather(plan.pair_leap, pl.col("pair")) * 365 + pl.col("day"))
+    pair, seq, md = pl.col("pair"), pl.col("seq"), pl.col("md")
+    male = seq % 2 == 0
+    weight = (
+        _gather(plan.pair_weight, pair) + _gather(t.md_weight, md) + _gather(t.seq_weight, seq)
+    ) % 11
+    lower_x = _digits("rx", 6, 1) == 0
+    enrollee_id = pl.concat_str(
+        _gather(plan.pair_text, pair),
+        _gather(t.md_text, md),
+        _gather(t.seq_text, seq),
+        _gather(t.digit, (23 - 2 * weight) % 11 + pl.when(lower_x).then(11).otherwise(0)),
     )
-    birth_date = pl.col("birth").cast(pl.Int32).cast(pl.Date)
-    frame = frame.with_columns(
-        id17=pl.concat_str(
-            _gather(plan.areas, pl.col("pair")),
-            birth_date.dt.strftime("%Y%m%d"),
-            pl.col("seq").cast(pl.String).str.zfill(3),
-        ),
-        birth_month=(birth_date.dt.year().cast(pl.Int64) * 12 + birth_date.dt.month() - 1),
-    )
-    weighted = pl.col("id17").str.to_integer(base=13) % 11
-    check = (23 - 2 * weighted) % 11
-    lower_x = _digits(pl.col("rx"), 6, 1) == 0
-    check_text = (
-        pl.when(check == 10)
-        .then(pl.when(lower_x).then(pl.lit("x")).otherwise(pl.lit("X")))
-        .otherwise(check.cast(pl.String))
+    lf = lf.with_columns(
+        enrollee_id=enrollee_id,
+        birth=_gather(plan.pair_days, pair) + pl.col("day"),
+        birth_month=_gather(plan.pair_month, pair) + _gather(t.md_month, md),
+        male=male,
     )
 
-    # histories: enrollment month ``em``, paid-through month ``pt`` (None = never), waiting
+    # histories: paid-through month ``pt`` (None = never), enrollment month ``em``
     kind = pl.col("kind")
-    a = _digits(pl.col("rk"), 4, 2)
-    b = _digits(pl.col("rk"), 6, 2)
-    c = _digits(pl.col("rk"), 8, 4)
-    gap = 1 + (a * a * 30) // 10000  # 1 … 30 months, short gaps the most common
+    a, b, c = _digits("rk", 4, 2), _digits("rk", 6, 2), _digits("rk", 8, 4)
+    gap = 1 + (a * a * 29) // 10000  # 1 … 29 unpaid months, short gaps the most common
     paid_through = (
         pl.when(kind.is_in([REGULAR, WAITING]))
         .then(mi - 1)
@@ -417,7 +504,8 @@ def _enrollees(plan: _Plan, start: int, n: int) -> pl.DataFrame:
         .when(kind.is_in([SUSPENDED, TERMINATED]))
         .then(mi - 1 - a % 25)
     )
-    lowest = pl.col("birth_month") + 18 * 12
+    adult = pl.col("birth_month") + 18 * 12
+    pt = pl.col("pt")
     enrolled_month = (
         pl.when(kind == THIS_MONTH)
         .then(mi)
@@ -428,50 +516,40 @@ def _enrollees(plan: _Plan, start: int, n: int) -> pl.DataFrame:
         .when(kind == NEVER)
         .then(mi - 2 - c % 10)
         .when(kind.is_in([GAP, SUSPENDED, TERMINATED]))
-        .then(
-            pl.max_horizontal(pl.col("pt") - 1 - c % 120, lowest).clip(upper_bound=pl.col("pt") - 1)
-        )
-        .otherwise(pl.max_horizontal(mi - 7 - c % 200, lowest).clip(upper_bound=mi - 2))
+        .then(pl.max_horizontal(pt - 1 - c % 120, adult).clip(upper_bound=pt - 1))
+        .otherwise(pl.max_horizontal(mi - 7 - c % 200, adult).clip(upper_bound=mi - 2))
     )
-    frame = frame.with_columns(pt=paid_through).with_columns(em=enrolled_month)
-    em_row = pl.col("em") - _MONTH_BASE
-    frame = frame.with_columns(
-        enrolled=_gather(plan.month_start, em_row)
-        + _digits(pl.col("rk"), 12, 4) % _gather(plan.month_len, em_row)
+    lf = lf.with_columns(pt=paid_through).with_columns(em=enrolled_month - _MONTH_BASE)
+    em = pl.col("em")
+    lf = lf.with_columns(
+        enrolled=_gather(plan.month_start, em) + _digits("rk", 12, 4) % _gather(plan.month_len, em)
     )
     waiting = (
         pl.when(kind.is_in([WAITING, NEW, THIS_MONTH]) | ((kind == NEVER) & (b % 2 == 0)))
-        .then(pl.col("enrolled") + 15 + plan.waiting_days + _digits(pl.col("rk"), 16, 2) % 25)
+        .then(pl.col("enrolled") + 15 + plan.waiting_days + _digits("rk", 16, 2) % 25)
         .otherwise(None)
     )
 
-    # names: surname, then one (a fifth) or two characters leaning to the sex in the ID
-    rn = pl.col("rn")
-    chars = pl.when(pl.col("male"))
-    n_male, n_female = len(male), len(female)
-    first = chars.then(_gather(male, _digits(rn, 4, 4) % n_male)).otherwise(
-        _gather(female, _digits(rn, 4, 4) % n_female)
-    )
-    second = chars.then(_gather(male, _digits(rn, 8, 4) % n_male)).otherwise(
-        _gather(female, _digits(rn, 8, 4) % n_female)
-    )
+    # names: a surname, then one (a fifth) or two characters leaning to the sex in the ID
+    nm, nf = t.given_male, len(t.given) - t.given_male
+
+    def given(position: int) -> pl.Expr:
+        d = _digits("rn", position, 4)
+        return _gather(t.given, pl.when(pl.col("male")).then(d % nm).otherwise(nm + d % nf))
+
     name = pl.concat_str(
-        _gather(surnames, _digits(rn, 0, 4) % len(surnames)),
-        first,
-        pl.when(_digits(rn, 12, 2) < 20).then(pl.lit("")).otherwise(second),
+        _gather(t.surnames, _digits("rn", 0, 4) % len(t.surnames)),
+        given(4),
+        pl.when(_digits("rn", 12, 2) >= 20).then(given(8)),
+        ignore_nulls=True,
     )
-    agency_u = _digits(rn, 14, 4)  # squared: a few large agencies, many small ones
-    agency = pl.concat_str(
-        pl.lit("AG-"),
-        (agency_u * agency_u * plan.agencies // 10**8 + 1).cast(pl.String).str.zfill(4),
-    )
-    rx = pl.col("rx")
-    sex_filled = _digits(rx, 0, 2) < 20
-    chinese_sex = _digits(rx, 2, 2) < 15
-    sex = pl.when(sex_filled).then(
-        pl.when(chinese_sex)
-        .then(pl.when(pl.col("male")).then(pl.lit("男")).otherwise(pl.lit("女")))
-        .otherwise(pl.when(pl.col("male")).then(pl.lit("M")).otherwise(pl.lit("F")))
+    agency_u = _digits("rn", 14, 4)  # squared: a few large agencies, many small ones
+    agency = _gather(plan.agency_text, agency_u * agency_u * plan.agencies // 10**8)
+    sex = pl.when(_digits("rx", 0, 2) < 20).then(
+        _gather(
+            pl.Series(["F", "M", "女", "男"]),
+            pl.col("male").cast(pl.Int64) + pl.when(_digits("rx", 2, 2) < 15).then(2).otherwise(0),
+        )
     )
     status = (
         pl.when(kind == SUSPENDED)
@@ -480,59 +558,45 @@ def _enrollees(plan: _Plan, start: int, n: int) -> pl.DataFrame:
         .then(pl.lit("terminated"))
         .otherwise(pl.lit("active"))
     )
+    premium = _gather(t.premium_index, _digits("rx", 9, 2))
 
-    # the account: bank and number from the account's own draw, so members share them
-    ra = _draw(plan, "account", pl.col("acct"))
-    frame = frame.with_columns(
-        ra=ra, premium_fen=_gather(premiums, _digits(rx, 9, 2))
-    ).with_columns(bank_k=_gather(banks, _digits(pl.col("ra"), 0, 3)))
-    bank_prefix = pl.lit(pl.Series([p for b in BANKS for p in b[1]]))
-    prefix = bank_prefix.gather(pl.col("bank_k") * 2 + _digits(pl.col("ra"), 3, 1) % 2)
-    digits = _gather(_lookup([b[2] for b in BANKS], pl.Int64), pl.col("bank_k"))
-    # the payload before the check digit: the bank's prefix, then a body unique per account
-    # (an affine bijection of the account number modulo 10**m, the multiplier prime to 10)
-    body = (pl.col("acct") * _u(plan.acct_a) + _u(plan.acct_b)) % _pow10(digits - 7)
-    payload = prefix.cast(pl.UInt64) * _pow10(digits - 7) + body
-    frame = frame.with_columns(payload=payload)
-    account_no = pl.concat_str(pl.col("payload").cast(pl.String), _luhn(pl.col("payload")))
-    bank = _gather(_lookup([b[0] for b in BANKS], pl.String), pl.col("bank_k"))
-
-    frame = frame.with_columns(
-        enrollee_id=pl.concat_str(pl.col("id17"), check_text),
-        id_type=pl.when(_digits(rx, 4, 2) < 70).then(pl.lit("ric")),
+    # the account: bank and number from the account's own draw, so its members share them
+    lf = lf.with_columns(ra=_draw(plan, "account", pl.col("acct")), premium=premium)
+    lf = lf.with_columns(bank_k=_gather(t.banks, _digits("ra", 0, 3)))
+    bank_k = pl.col("bank_k")
+    scale = _gather(t.bank_scale, bank_k)
+    prefix = _gather(t.bank_prefixes, bank_k * 2 + _digits("ra", 3, 1) % 2)
+    # the card number before its check digit: the bank's prefix, then a body unique per
+    # account (an affine bijection of the account number modulo 10**m)
+    body = (pl.col("acct") * _u(plan.acct_a) + _u(plan.acct_b)) % scale
+    lf = lf.with_columns(payload=prefix * scale + body)
+    payload = pl.col("payload")
+    account_no = pl.concat_str(
+        payload.cast(pl.String), _gather(t.digit, (10 - _luhn_sum(payload, t) % 10) % 10)
+    )
+    premium_fen = _gather(t.premium_fen, pl.col("premium"))
+    lf = lf.select(
+        "enrollee_id",
+        id_type=pl.when(_digits("rx", 4, 2) < 70).then(pl.lit("ric")),
         name=name,
         sex=sex,
-        birth_date=pl.when(_digits(rx, 7, 2) < 8).then(birth_date.dt.strftime("%Y-%m-%d")),
+        birth_date=pl.when(_digits("rx", 7, 2) < 8).then(_day_text(pl.col("birth"))),
         agency=agency,
         status=status,
         enrolled_on=_day_text(pl.col("enrolled")),
-        paid_through=_month_text(pl.col("pt")),
+        paid_through=_gather(plan.month_text, pt - _MONTH_BASE),
         waiting_until=_day_text(waiting),
-        monthly_premium=_fen_text(pl.col("premium_fen")),
+        monthly_premium=_gather(t.premium_text, pl.col("premium")),
         account_no=account_no,
-        bank=bank,
-        due_fen=pl.when(kind.is_in(DUE_KINDS)).then(pl.col("premium_fen")).otherwise(0),
+        bank=_gather(t.bank_codes, bank_k),
+        acct="acct",
+        size="size",
+        off="off",
+        kind="kind",
+        due_fen=pl.when(kind.is_in(DUE_KINDS)).then(premium_fen).otherwise(0),
+        ra="ra",
     )
-    return frame.select(
-        *ENROLLEE_COLUMNS, "acct", "size", "off", "kind", "premium_fen", "due_fen", "ra"
-    )
-
-
-def _pow10(exponent: pl.Expr) -> pl.Expr:
-    """10**exponent for a small Int64 column, as UInt64."""
-    table = _lookup([10**k for k in range(19)], pl.UInt64)
-    return _gather(table, exponent)
-
-
-def _luhn(payload: pl.Expr) -> pl.Expr:
-    """The Luhn check digit of a number of up to 18 digits (bank card numbers)."""
-    total = pl.lit(0, dtype=pl.Int64)
-    for k in range(18):
-        digit = ((payload // _u(10**k)) % _u(10)).cast(pl.Int64)
-        if k % 2 == 0:  # the digit next to the check digit is doubled
-            digit = pl.when(digit >= 5).then(2 * digit - 9).otherwise(2 * digit)
-        total = total + digit
-    return ((10 - total % 10) % 10).cast(pl.String)
+    return lf.collect()
 
 
 # --------------------------------------------------------------------------- accounts, ledger
@@ -540,48 +604,40 @@ def _luhn(payload: pl.Expr) -> pl.Expr:
 
 def _accounts(plan: _Plan, enrollees: pl.DataFrame) -> pl.DataFrame:
     """One row per account (its first member's row): what its members owe, its class, its
-    balance at round 1's cut-off (``balance``), the rows it has and round 2's extra row."""
+    balance at round 1's cut-off, its rows and round 2's extra row (``extra``: fen or null)."""
+    t = _tables()
     due = pl.col("due_fen")
-    due_1 = due.shift(-1).fill_null(0)
-    due_2 = due.shift(-2).fill_null(0)
-    low = pl.when(due > 0).then(due).otherwise(BIG)
-    low_1 = low.shift(-1).fill_null(BIG)
-    low_2 = low.shift(-2).fill_null(BIG)
     size = pl.col("size")
-    frame = enrollees.select(
-        "acct",
-        "account_no",
-        "kind",
-        "off",
-        "ra",
-        total=due
-        + pl.when(size >= 2).then(due_1).otherwise(0)
-        + pl.when(size == 3).then(due_2).otherwise(0),
-        lowest=pl.min_horizontal(
-            low,
-            pl.when(size >= 2).then(low_1).otherwise(BIG),
-            pl.when(size == 3).then(low_2).otherwise(BIG),
-        ),
-    ).filter(pl.col("off") == 0)
-    classes = _lookup(_weighted(CLASS_SHARES, 10000, FUNDED), pl.Int64)
-    ra = pl.col("ra")
-    rb = _draw(plan, "account", pl.col("acct") + _u(1 << 62))
-    v = _digits(ra, 4, 4)
-    risky = pl.col("kind").is_in([GAP, NEVER, WAITING])
-    frame = frame.with_columns(
-        rb=rb,
-        cls=_gather(classes, pl.when(risky).then(v % RISKY_CLASS_RANGE).otherwise(v)),
+    low = pl.when(due > 0).then(due).otherwise(_BIG)
+    # members follow their account's first member: sums over the next one or two rows
+    total = (
+        due
+        + pl.when(size >= 2).then(due.shift(-1).fill_null(0)).otherwise(0)
+        + pl.when(size == 3).then(due.shift(-2).fill_null(0)).otherwise(0)
     )
-    if frame.height and frame["acct"][0] == 0:  # the first account always has rows
-        frame = frame.with_columns(
-            cls=pl.when(pl.col("acct") == 0).then(FUNDED).otherwise(pl.col("cls"))
-        )
+    lowest = pl.min_horizontal(
+        low,
+        pl.when(size >= 2).then(low.shift(-1).fill_null(_BIG)).otherwise(_BIG),
+        pl.when(size == 3).then(low.shift(-2).fill_null(_BIG)).otherwise(_BIG),
+    )
+    risky = pl.col("kind").is_in([GAP, NEVER, WAITING])
+    v = _digits("ra", 4, 4)
+    cls = _gather(t.classes, pl.when(risky).then(v % RISKY_CLASS_RANGE).otherwise(v))
+    # eager: the shifts must see every row before the members are filtered out
+    leaders = enrollees.select(
+        "acct", "account_no", "off", "ra", total=total, lowest=lowest, cls=cls
+    ).filter(pl.col("off") == 0)
+    lf = leaders.lazy().with_columns(
+        # the very first account always has rows, so that no ledger is ever empty
+        cls=pl.when(pl.col("acct") == 0).then(FUNDED).otherwise(pl.col("cls")),
+        rb=_draw(plan, "account", pl.col("acct") + _u(1 << 62)),
+    )
     cls, total, lowest = pl.col("cls"), pl.col("total"), pl.col("lowest")
-    rb = pl.col("rb")
-    x, y, z, w = _digits(rb, 0, 4), _digits(rb, 4, 6), _digits(rb, 10, 5), _digits(rb, 15, 2)
+    x, y, z, w = (_digits("rb", 0, 4), _digits("rb", 4, 6), _digits("rb", 10, 5),
+                  _digits("rb", 15, 2))  # fmt: skip
     margin = (
         pl.when(x % 20 == 0)
-        .then(0)
+        .then(0)  # exactly the premiums
         .otherwise(y % 300000 + pl.when(x % 5 == 1).then(z * 100).otherwise(0))
     )
     owed = total > 0
@@ -589,58 +645,53 @@ def _accounts(plan: _Plan, enrollees: pl.DataFrame) -> pl.DataFrame:
         pl.when(~owed)
         .then(y * 2)
         .when(cls == SHORT_RECOVER)
-        .then(y % pl.max_horizontal(total, 1))
+        .then(y % total.clip(lower_bound=1))  # covers some members at most
         .when(cls == SHORT_BOTH)
-        .then(y % lowest)
+        .then(y % lowest)  # covers nobody
         .when(cls == OVERDRAWN)
         .then(-(1 + y % 50000))
         .otherwise(total + margin)
     )
-    frame = frame.with_columns(margin=margin, balance=balance)
-    top_up = total - pl.col("balance") + z * 2
-    bal = pl.col("balance")
-    round_2 = (
+    lf = lf.with_columns(margin=margin, balance=balance)
+    bal, margin = pl.col("balance"), pl.col("margin")
+    top_up = total - bal + z * 2
+    extra = (
         pl.when(~owed)
-        .then(pl.when(w < 10).then(1000 + z).otherwise(None))
+        .then(pl.when(w < 10).then(1000 + z))
         .when(cls.is_in([SHORT_RECOVER, NO_ACCOUNT_RECOVER]))
         .then(top_up)
         .when(cls == OVERDRAWN)
-        .then(pl.when(w < 50).then(top_up).otherwise(None))
-        .when(cls == SHORT_BOTH)
+        .then(pl.when(w < 50).then(top_up))
+        .when(cls == SHORT_BOTH)  # too little, a withdrawal, or nothing
         .then(
             pl.when((w < 50) & (lowest - bal > 1))
             .then(1 + z % (lowest - bal - 1).clip(lower_bound=1))
             .when((w < 70) & (bal > 1))
             .then(-(1 + z % (bal - 1).clip(lower_bound=1)))
         )
-        .when(cls == FUNDED)
+        .when(cls == FUNDED)  # now and then a deposit, or a withdrawal within the margin
         .then(
             pl.when(w < 8)
             .then(10000 + z * 3)
-            .when((w < 15) & (pl.col("margin") > 0))
-            .then(-(1 + z % pl.col("margin").clip(lower_bound=1)))
+            .when((w < 15) & (margin > 0))
+            .then(-(1 + z % margin.clip(lower_bound=1)))
         )
     )
     has_rows = ~cls.is_in([NO_ACCOUNT, NO_ACCOUNT_RECOVER])
-    return frame.with_columns(
-        extra=round_2,
-        rows=pl.when(has_rows).then(2 + _digits(rb, 17, 1) % 6).otherwise(0),
-        opening=_digits(ra, 8, 5),  # a small opening balance, where one is needed
-        final=pl.when(_digits(ra, 14, 1) < 7)  # the planned final row: mostly a deposit
-        .then(
-            pl.when(_digits(ra, 15, 1) < 5)
-            .then((1 + _digits(ra, 16, 2) % 30) * 10000)
-            .otherwise(10000 + _digits(ra, 16, 3) * 290)
+    return (
+        lf.with_columns(
+            extra=extra,
+            rows=pl.when(has_rows).then(2 + _digits("rb", 17, 1) % 6).otherwise(0),
+            opening=_digits("ra", 8, 5),  # a small opening balance, where one is needed
+            final=pl.when(_digits("ra", 14, 1) < 7)  # the planned last row: mostly a deposit
+            .then(
+                pl.when(_digits("ra", 15, 1) < 5)
+                .then((1 + _digits("ra", 16, 2) % 30) * 10000)
+                .otherwise(10000 + _digits("ra", 16, 3) * 290)
+            )
+            .otherwise(-(1000 + _digits("ra", 16, 3) * 49)),
         )
-        .otherwise(-(1000 + _digits(ra, 16, 3) * 49)),
-    ).with_columns(total_rows=pl.col("rows") + pl.col("extra").is_not_null().cast(pl.Int64))
-
-
-def _ledger(plan: _Plan, accounts: pl.DataFrame) -> pl.DataFrame:
-    """Every ledger row of the accounts, in account order: ``posted_at``, ``amount``, ``memo``
-    and ``round_2`` (true for the rows posted between the cut-offs)."""
-    rows = (
-        accounts.filter(pl.col("total_rows") > 0)
+        .with_columns(total_rows=pl.col("rows") + pl.col("extra").is_not_null().cast(pl.Int64))
         .select(
             "acct",
             "account_no",
@@ -652,18 +703,28 @@ def _ledger(plan: _Plan, accounts: pl.DataFrame) -> pl.DataFrame:
             "rows",
             "total_rows",
         )
+        .collect()
+    )
+
+
+def _ledger(plan: _Plan, accounts: pl.DataFrame) -> pl.DataFrame:
+    """Every ledger row of the accounts, account by account: ``account_no``, ``posted_at``,
+    ``amount``, ``memo``, and ``round_2`` (true for the rows posted between the cut-offs)."""
+    t = _tables()
+    lf = (
+        accounts.lazy()
+        .filter(pl.col("total_rows") > 0)
         .with_columns(j=pl.int_ranges(0, pl.col("total_rows"), dtype=pl.Int64))
         .explode("j")
     )
     j, k = pl.col("j"), pl.col("rows")
     is_extra = j >= k
-    r = _draw(plan, "row", pl.col("acct") * _u(16) + j.cast(pl.UInt64))
-    rows = rows.with_columns(r=r)
-    r = pl.col("r")
     is_middle = (j >= 1) & (j <= k - 2)
-    deposit = _digits(r, 0, 2) < 60
-    amount_middle = (
-        pl.when(deposit)
+    is_final = ~is_extra & (j == k - 1)
+    lf = lf.with_columns(r=_draw(plan, "row", pl.col("acct") * _u(16) + j.cast(pl.UInt64)))
+    r = pl.col("r")
+    middle = (
+        pl.when(_digits(r, 0, 2) < 60)  # deposits, half of them in round hundreds
         .then(
             pl.when(_digits(r, 2, 1) < 5)
             .then((1 + _digits(r, 3, 2) % 50) * 10000)
@@ -671,32 +732,18 @@ def _ledger(plan: _Plan, accounts: pl.DataFrame) -> pl.DataFrame:
         )
         .otherwise(-(1000 + _digits(r, 3, 6) % 299000))
     )
-    is_final = ~is_extra & (j == k - 1)
-    rows = rows.with_columns(
-        middle=pl.when(is_middle).then(amount_middle).otherwise(0),
-    ).with_columns(cs=pl.col("middle").cum_sum())
-    # the sum of an account's middle rows, on its final row and (filled back) its opening row
+    lf = lf.with_columns(middle=pl.when(is_middle).then(middle).otherwise(0)).with_columns(
+        cs=pl.col("middle").cum_sum()
+    )
+    # the sum of an account's middle rows, on its last row and (filled back) its opening row
     before = pl.when(j == 0).then(pl.col("cs")).otherwise(None).forward_fill()
-    rows = rows.with_columns(
+    lf = lf.with_columns(
         middle_sum=pl.when(is_final).then(pl.col("cs") - before).otherwise(None).backward_fill()
     )
-    # the opening balance makes the planned final row land on the balance wanted at the
-    # cut-off; where it would be negative, a small opening and a final row that makes up the rest
+    # the opening balance makes the planned last row land on the balance wanted at the
+    # cut-off; where it would be negative: a small opening, and a last row making up the rest
     wanted = pl.col("balance") - pl.col("middle_sum") - pl.col("final")
     opening = pl.when(wanted >= 0).then(wanted).otherwise(pl.col("opening"))
-    middle_end = plan.cutoff_1 - 7 * _DAY
-    slot = (middle_end - plan.middle_start) // (k - 2).clip(lower_bound=1)
-    window_2 = plan.cutoff_2 - plan.cutoff_1 - 3600 - 60
-    late = _digits(r, 9, 7)
-    posted = (
-        pl.when(is_extra)
-        .then(plan.cutoff_1 + 3600 + late % window_2)
-        .when(j == 0)
-        .then(plan.opening)
-        .when(is_middle)
-        .then(plan.middle_start + (j - 1) * slot + late % slot)
-        .otherwise(plan.cutoff_1 - 6 * _DAY + late % (6 * _DAY - 60))
-    )
     amount = (
         pl.when(is_extra)
         .then(pl.col("extra"))
@@ -706,27 +753,38 @@ def _ledger(plan: _Plan, accounts: pl.DataFrame) -> pl.DataFrame:
         .then(pl.col("middle"))
         .otherwise(pl.col("balance") - opening - pl.col("middle_sum"))
     )
-    rows = rows.with_columns(posted=posted, amount_fen=amount)
+    middle_end = plan.cutoff_1 - 7 * _DAY
+    slot = (middle_end - plan.middle_start) // (k - 2).clip(lower_bound=1)
+    late = _digits(r, 9, 7)
+    posted = (
+        pl.when(is_extra)  # between the cut-offs
+        .then(plan.cutoff_1 + 3600 + late % (plan.cutoff_2 - plan.cutoff_1 - 3660))
+        .when(j == 0)
+        .then(plan.opening)
+        .when(is_middle)  # one in each slot of last month and this one, so in order
+        .then(plan.middle_start + (j - 1) * slot + late % slot)
+        .otherwise(plan.cutoff_1 - 6 * _DAY + late % (6 * _DAY - 60))  # the last six days
+    )
+    lf = lf.with_columns(posted=posted, amount_fen=amount)
+    posted, amount = pl.col("posted"), pl.col("amount_fen")
+    day = _gather(plan.ledger_days, posted // _DAY - plan.opening // _DAY)
     date_only = ((j == 0) & ~is_extra) | (_digits(r, 16, 1) == 0)
-    stamp = pl.from_epoch(pl.col("posted"), time_unit="s").dt.strftime("%Y-%m-%d %H:%M:%S")
-    memo_k = _digits(r, 17, 1) % 5
-    amount_fen = pl.col("amount_fen")
     memo = (
         pl.when(is_extra & (pl.col("cls") == NO_ACCOUNT_RECOVER))
-        .then(pl.lit("开户存入"))
+        .then(_MEMO_OPENED)
         .when(j == 0)
-        .then(pl.lit("期初余额"))
-        .when(amount_fen >= 0)
-        .then(_gather(_lookup(list(DEPOSIT_MEMOS), pl.String), memo_k))
-        .otherwise(_gather(_lookup(list(WITHDRAWAL_MEMOS), pl.String), memo_k))
+        .then(_MEMO_OPENING)
+        .otherwise(_digits(r, 17, 1) % 5 + pl.when(amount < 0).then(5).otherwise(0))
     )
-    return rows.select(
+    return lf.select(
         "account_no",
-        posted_at=pl.when(date_only).then(stamp.str.slice(0, 10)).otherwise(stamp),
-        amount=_fen_text(amount_fen),
-        memo=memo,
+        posted_at=pl.when(date_only)
+        .then(day)
+        .otherwise(pl.concat_str(day, pl.lit(" "), _gather(t.clock, posted % _DAY))),
+        amount=_fen_text(amount, t.cents),
+        memo=_gather(t.memos, memo),
         round_2=is_extra,
-    )
+    ).collect()
 
 
 # --------------------------------------------------------------------------- writing
@@ -738,19 +796,23 @@ class _Output:
     temp: Path
     handle: IO[bytes]
     rows: int = 0
-    started: bool = False
 
-    def write(self, frame: pl.DataFrame) -> None:
-        frame.write_csv(self.handle, include_header=not self.started)
-        self.started = True
+    def write(self, frame: pl.DataFrame, header: bool) -> None:
+        frame.write_csv(self.handle, include_header=header)
         self.rows += frame.height
+
+    def finish(self) -> None:
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        os.chmod(self.temp, narrowed(PRIVATE))
 
 
 def _open(out: Path, name: str) -> _Output:
     remove_leftovers(out, name)
     prefix, suffix = temp_name(name)
     fd, temp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=out)
-    return _Output(out / name, Path(temp), os.fdopen(fd, "wb"))
+    return _Output(out / name, Path(temp), os.fdopen(fd, "w+b"))
 
 
 def _chunks(n: int, size: int) -> Iterator[tuple[int, int]]:
@@ -767,9 +829,10 @@ def write_sample(
     pack: RulePack,
     chunk: int = CHUNK,
 ) -> dict[str, Any]:
-    """Write ``enrollees.csv``, ``ledger.csv`` and ``ledger-round2.csv`` for ``month`` into
-    ``out`` (each written to a temporary name and renamed into place at the end) and return
-    what was written: files and rows, dates, counts by enrollee kind and account class."""
+    """Write ``enrollees.csv``, ``ledger.csv`` and ``ledger-round2.csv`` of ``month`` into
+    ``out`` (each to a temporary name, all three renamed into place at the end) and return what
+    was written: the files and their rows, the dates, counts by enrollee kind and account class.
+    The same (seed, enrollees, month, pack) give the same bytes, whatever ``chunk`` is."""
     if enrollees < 1:
         raise ValueError("--enrollees: at least 1")
     if chunk < BLOCK or chunk % BLOCK:
@@ -781,12 +844,14 @@ def write_sample(
     out.mkdir(parents=True, exist_ok=True)
     outputs = [_open(out, name) for name in FILES]
     people, ledger_1, ledger_2 = outputs
+    # round 2's own rows are gathered apart and appended to its ledger at the end
+    later = _open(out, "ledger-round2-rows.csv")
     kinds = [0] * len(KIND_NAMES)
     classes = [0] * len(CLASS_NAMES)
     try:
         for start, n in _chunks(enrollees, chunk):
             frame = _enrollees(plan, start, n)
-            people.write(frame.select(ENROLLEE_COLUMNS))
+            people.write(frame.select(ENROLLEE_COLUMNS), start == 0)
             for kind, count in frame["kind"].value_counts().iter_rows():
                 kinds[kind] += count
             accounts = _accounts(plan, frame)
@@ -795,14 +860,16 @@ def write_sample(
                 classes[cls] += count
             rows = _ledger(plan, accounts)
             del accounts
-            ledger_2.write(rows.select(LEDGER_COLUMNS))
-            ledger_1.write(rows.filter(~pl.col("round_2")).select(LEDGER_COLUMNS))
-            del rows
+            before = rows.filter(~pl.col("round_2")).select(LEDGER_COLUMNS)
+            ledger_1.write(before, start == 0)
+            ledger_2.write(before, start == 0)
+            later.write(rows.filter(pl.col("round_2")).select(LEDGER_COLUMNS), False)
+            del rows, before
+        later.handle.seek(0)
+        shutil.copyfileobj(later.handle, ledger_2.handle, 1 << 20)
+        ledger_2.rows += later.rows
         for output in outputs:
-            output.handle.flush()
-            os.fsync(output.handle.fileno())
-            output.handle.close()
-            os.chmod(output.temp, narrowed(PRIVATE))
+            output.finish()
         for output in outputs:
             os.replace(output.temp, output.path)
     except BaseException:
@@ -810,10 +877,14 @@ def write_sample(
             output.handle.close()
             output.temp.unlink(missing_ok=True)
         raise
+    finally:
+        later.handle.close()
+        later.temp.unlink(missing_ok=True)
     return {
         "month": str(month),
         "seed": seed,
         "rules": pack.id,
+        "calendar": pack.schedule.calendar.value,
         "enrollees": enrollees,
         "agencies": plan.agencies,
         "dates": {

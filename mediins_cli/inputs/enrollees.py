@@ -91,7 +91,10 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
             .otherwise(pl.lit("F"))
         )
         .alias("__id_sex"),
-        pl.col("line").first().over("enrollee_id").alias("__first_line"),
+        # the line a repeated ID was first on (the window only where some ID repeats)
+        pl.col("line").first().over("enrollee_id").alias("__first_line")
+        if f["enrollee_id"].is_duplicated().any()
+        else pl.col("line").alias("__first_line"),
     )
     ric_ok = is_ric & shape_ok & (pl.col("__check_digit") == ident.str.slice(17, 1))
     masked = mask_id_expr(ident)
@@ -254,7 +257,13 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
     ]
     problems = _collect(f, [c for c in checks if c is not None], shown)
     problems = pl.concat(
-        [problems, _agency_clashes(f, shown), _area_warnings(f.filter(ric_ok), shown)]
+        [
+            problems,
+            _agency_clashes(f, shown),
+            _area_warnings(
+                f.select("enrollee_id", "line", ric_ok.alias("__ok")).filter("__ok"), shown
+            ),
+        ]
     )
     typed = f.with_columns(
         pl.coalesce(pl.col("__sex"), pl.col("__id_sex")).alias("sex"),

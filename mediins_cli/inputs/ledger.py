@@ -26,7 +26,7 @@ from mediins_cli.inputs.table import (
     read_path,
 )
 from mediins_cli.mask import mask_account_expr
-from mediins_cli.money import MAX_ACCOUNT_FEN, fen_to_yuan, yuan_to_fen
+from mediins_cli.money import MAX_ACCOUNT_FEN, MAX_AMOUNT_FEN, fen_to_yuan, yuan_to_fen
 
 _POSTED_AT_FORMATS = (
     (_DATE_RE[:-1] + r" [0-9]{2}:[0-9]{2}:[0-9]{2}$", "%Y-%m-%d %H:%M:%S"),
@@ -187,6 +187,21 @@ def _account_bounds(f: pl.DataFrame, shown: str) -> pl.DataFrame:
 # --------------------------------------------------------------------------- lazy ledger
 
 
+def _any_bad(names: list[str], known: set[str]) -> pl.Expr:
+    """True on a row that any check of :func:`_check_ledger` would flag, computed from the
+    typed columns where they already say it (a null ``__posted`` or ``amount_fen`` is an empty
+    or malformed cell): the streaming pass only needs to know whether to read again and say
+    where. A repeated reference and an account's bounds are checked across rows apart."""
+    account = pl.col("account_no")
+    amount = pl.col("amount_fen")
+    return pl.any_horizontal(
+        account.is_null() | ~account.str.contains(r"^[0-9]{6,32}$"),
+        pl.col("__posted").is_null(),
+        amount.is_null() | (amount.abs() > MAX_AMOUNT_FEN),
+        *(c.failed.fill_null(False) for c in _cell_checks(names, known)),
+    )
+
+
 @dataclass(frozen=True)
 class LedgerPass:
     """What the lazy pass learned: balances per account, and the ledger's extent for the
@@ -223,37 +238,42 @@ def ledger_balances_at(
             if c in names
         ).filter(~pl.all_horizontal(pl.col(c).is_null() for c in names))
         known = {c.name for c in LEDGER_COLUMNS}
-        checks = [*_ledger_row_checks(), *_cell_checks(names, known)]
         typed = text.with_columns(_ledger_parsed(names)).select(
             "account_no",
             pl.col("__posted").alias("posted_at"),
             "amount_fen",
             "reference",
-            pl.any_horizontal(c.failed.fill_null(False) for c in checks).alias("__bad"),
+            _any_bad(names, known).alias("__bad"),
         )
         flows = _flows()
-        extent, repeated, balances = pl.collect_all(
-            [
-                typed.select(
-                    pl.col("__bad").sum().alias("bad"),
-                    pl.len().alias("rows"),
-                    pl.col("posted_at").min().alias("first"),
-                    pl.col("posted_at").max().alias("last"),
-                ),
-                # a repeated reference, if any: one row, however long the ledger's history
+        plans = [
+            # one pass, one group per account: balances, bounds, and the ledger's extent
+            ledger_balances(
+                typed,
+                cutoff,
+                references,
+                *(flow.sum().alias(f"__flow{i}") for i, flow in enumerate(flows)),
+                pl.col("__bad").sum().alias("__bad"),
+                pl.len().alias("__rows"),
+                pl.col("posted_at").min().alias("__first"),
+                pl.col("posted_at").max().alias("__last"),
+            )
+        ]
+        if "reference" in names:  # a repeated reference, if any: one row, however long
+            plans.append(
                 typed.filter(pl.col("reference").is_not_null())
                 .group_by("reference")
                 .len()
                 .filter(pl.col("len") > 1)
-                .head(1),
-                ledger_balances(
-                    typed,
-                    cutoff,
-                    references,
-                    *(flow.sum().alias(f"__flow{i}") for i, flow in enumerate(flows)),
-                ),
-            ],
-            engine="streaming",
+                .head(1)
+            )
+        balances, *rest = pl.collect_all(plans, engine="streaming")
+        repeated = rest[0].height if rest else 0
+        extent = balances.select(
+            pl.col("__bad").sum().alias("bad"),
+            pl.col("__rows").sum().alias("rows"),
+            pl.col("__first").min().alias("first"),
+            pl.col("__last").max().alias("last"),
         )
     except pl.exceptions.PolarsError:  # malformed: the eager reader names the line
         raise BadInput(check_ledger(source)[1]) from None
@@ -262,7 +282,7 @@ def ledger_balances_at(
     warnings = problems_frame([])
     if (
         extent["bad"].item()
-        or repeated.height
+        or repeated
         or rows == 0
         or rows + 1 != lines  # a value spanning lines (a warning), or blank lines
         or balances.select(too_large.any()).item()
@@ -271,7 +291,9 @@ def ledger_balances_at(
         if (warnings["severity"] == "error").any():
             raise BadInput(warnings)
     return LedgerPass(
-        balances.drop(f"__flow{i}" for i in range(len(flows))),
+        balances.select(
+            "account_no", "balance_fen", *(["booked_fen"] if references is not None else [])
+        ),
         rows,
         extent["first"].item(),
         extent["last"].item(),
