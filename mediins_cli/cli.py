@@ -311,11 +311,11 @@ def validate(
     """
 
     def action() -> None:
-        from mediins_cli.inputs import load_inputs
+        from mediins_cli.inputs import validate_inputs
         from mediins_cli.outputs import atomic_write_csv
 
         try:
-            inputs = load_inputs(enrollees, ledger, encoding)
+            inputs = validate_inputs(enrollees, ledger, encoding)
         except BadInput as exc:
             if errors is not None:
                 atomic_write_csv(errors, exc.frame)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -22,7 +22,7 @@ from mediins_cli.rules import RulePack
 if TYPE_CHECKING:  # the engine's modules and polars load when a command uses them
     import polars as pl
 
-    from mediins_cli.inputs import Inputs
+    from mediins_cli.inputs import Validated
     from mediins_cli.replay import ReplayReport
     from mediins_cli.runs import DeductOutcome
 
@@ -153,7 +153,7 @@ def render_pack(out: Console, pack: RulePack) -> None:
 # --------------------------------------------------------------------------- validation
 
 
-def inputs_summary(inputs: Inputs) -> dict[str, Any]:
+def inputs_summary(inputs: Validated) -> dict[str, Any]:
     """Counts an operator checks before a run; no personal data."""
     import polars as pl
 
@@ -161,10 +161,8 @@ def inputs_summary(inputs: Inputs) -> dict[str, Any]:
 
     e, ledger = inputs.enrollees, inputs.ledger
     per_account = e.group_by("account_no").len()
-    ledger_accounts = ledger.select("account_no").unique()
-    missing = e.join(ledger_accounts, on="account_no", how="anti").height
+    missing = e.join(ledger.balances.select("account_no"), on="account_no", how="anti").height
     status = dict(e.group_by("status").len().sort("status").iter_rows())
-    span = ledger.select(pl.col("posted_at").min().alias("a"), pl.col("posted_at").max().alias("b"))
     return {
         "files": inputs.encodings,
         "enrollees": {
@@ -177,14 +175,18 @@ def inputs_summary(inputs: Inputs) -> dict[str, Any]:
             "extra_columns": extra_columns(e),
         },
         "ledger": {
-            "rows": ledger.height,
-            "accounts": ledger_accounts.height,
-            "first_posted": str(span["a"][0]) if ledger.height else None,
-            "last_posted": str(span["b"][0]) if ledger.height else None,
-            "with_reference": int(ledger["reference"].is_not_null().sum()),
+            "rows": ledger.rows,
+            "accounts": ledger.balances.height,
+            "first_posted": _when(ledger.first_posted),
+            "last_posted": _when(ledger.last_posted),
+            "with_reference": ledger.with_reference,
         },
         "warnings": inputs.warnings.height,
     }
+
+
+def _when(moment: datetime | None) -> str | None:
+    return None if moment is None else str(moment)
 
 
 def render_inputs_summary(out: Console, summary: dict[str, Any]) -> None:

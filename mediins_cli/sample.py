@@ -53,6 +53,7 @@ from typing import IO, TYPE_CHECKING, Any
 import polars as pl
 
 from mediins_cli.calendar import RoundDates, make_calendar, schedule_dates
+from mediins_cli.errors import BadInput
 from mediins_cli.months import Month
 from mediins_cli.outputs import PRIVATE, narrowed
 from mediins_cli.tempnames import remove_leftovers, temp_name
@@ -345,7 +346,7 @@ def _plan(
     pairs = area_years(month.year - 62, month.year - 18)
     id_domain = len(pairs) * 365 * 999
     if n > id_domain or n * id_domain >= 1 << 63:
-        raise ValueError(f"--enrollees: at most {id_domain:,} for this generator")
+        raise BadInput(f"--enrollees: at most {id_domain:,} for this generator")
     rng = random.Random(f"mediins-sample:{seed}")
     keys = {name: rng.getrandbits(64) for name in ("kind", "name", "extra", "account", "row")}
     id_a = _coprime(rng, id_domain)
@@ -834,7 +835,7 @@ def write_sample(
     was written: the files and their rows, the dates, counts by enrollee kind and account class.
     The same (seed, enrollees, month, pack) give the same bytes, whatever ``chunk`` is."""
     if enrollees < 1:
-        raise ValueError("--enrollees: at least 1")
+        raise BadInput("--enrollees: at least 1")
     if chunk < BLOCK or chunk % BLOCK:
         raise ValueError(f"chunk: a positive multiple of {BLOCK}")
     first, second = schedule_dates(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -45,6 +46,7 @@ __all__ = [
     "Inputs",
     "LedgerPass",
     "Source",
+    "Validated",
     "agency_file_stem",
     "check_enrollees",
     "check_ledger",
@@ -54,6 +56,7 @@ __all__ = [
     "open_sources",
     "read_enrollees",
     "read_ledger",
+    "validate_inputs",
 ]
 
 
@@ -109,3 +112,38 @@ def load_inputs(enrollees: Path, ledger: Path, encoding: str = "auto") -> Inputs
         problems,
         {s.shown: s.encoding for s in sources.values()},
     )
+
+
+@dataclass(frozen=True)
+class Validated:
+    """What ``validate`` learns: the enrollees, typed; the ledger as the streaming pass of
+    ``deduct`` reduces it (DESIGN §10: the same path, so a ledger larger than memory is checked
+    as it is run); the warnings that did not stop them."""
+
+    enrollees: pl.DataFrame
+    ledger: LedgerPass
+    warnings: pl.DataFrame
+    encodings: dict[str, str]
+
+
+#: validate reads the whole ledger: every row is "before" this cut-off
+_NO_CUTOFF = datetime(9999, 12, 31)
+
+
+def validate_inputs(enrollees: Path, ledger: Path, encoding: str = "auto") -> Validated:
+    """Both files checked as ``deduct`` checks them, the ledger first and streamed; any error
+    raises :class:`BadInput` listing every problem of both files (warnings included)."""
+    with open_sources({"enrollees": enrollees, "ledger": ledger}, encoding) as sources:
+        passed: LedgerPass | None = None
+        try:
+            passed = ledger_balances_at(sources["ledger"], _NO_CUTOFF)
+            l_problems = passed.warnings
+        except BadInput as exc:
+            l_problems = exc.frame
+        e_frame, e_problems = check_enrollees(sources["enrollees"])
+        for source in sources.values():
+            source.check()
+    problems = pl.concat([e_problems, l_problems])
+    if e_frame is None or passed is None or (problems["severity"] == "error").any():
+        raise BadInput(problems)
+    return Validated(e_frame, passed, problems, {s.shown: s.encoding for s in sources.values()})

@@ -212,6 +212,7 @@ class LedgerPass:
     first_posted: datetime | None
     last_posted: datetime | None
     warnings: pl.DataFrame
+    with_reference: int = 0  # rows carrying a reference (earlier mediins debits)
 
 
 def ledger_balances_at(
@@ -257,6 +258,7 @@ def ledger_balances_at(
                 pl.len().alias("__rows"),
                 pl.col("posted_at").min().alias("__first"),
                 pl.col("posted_at").max().alias("__last"),
+                pl.col("reference").is_not_null().sum().alias("__references"),
             )
         ]
         if "reference" in names:  # a repeated reference, if any: one row, however long
@@ -274,6 +276,7 @@ def ledger_balances_at(
             pl.col("__rows").sum().alias("rows"),
             pl.col("__first").min().alias("first"),
             pl.col("__last").max().alias("last"),
+            pl.col("__references").sum().alias("references"),
         )
     except pl.exceptions.PolarsError:  # malformed: the eager reader names the line
         raise BadInput(check_ledger(source)[1]) from None
@@ -298,4 +301,5 @@ def ledger_balances_at(
         extent["first"].item(),
         extent["last"].item(),
         warnings,
+        extent["references"].item() or 0,
     )
