@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 from typing import Any
 
 import polars as pl
@@ -222,11 +223,12 @@ class RoundResult:
     attempts: pl.DataFrame
     skipped: pl.DataFrame
 
-    @property
+    # each filtered once: a filter copies every column of the rows it keeps
+    @cached_property
     def successes(self) -> pl.DataFrame:
         return self.attempts.filter(pl.col("outcome") == SUCCESS)
 
-    @property
+    @cached_property
     def failures(self) -> pl.DataFrame:
         return self.attempts.filter(pl.col("outcome") == FAILURE)
 
