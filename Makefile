@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint replay fuzz venv clean
+.PHONY: demo test lint replay fuzz bench venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,13 @@ FUZZ_EXAMPLES ?= 2000
 fuzz: $(STAMP)
 	MEDIINS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) MEDIINS_FUZZ_DEADLINE_MS=off \
 		$(BIN)/python -m pytest -q tests/test_fuzz.py
+
+## bench: whole-process wall time and peak memory of validate and both rounds against the I/O
+## floor, on generated months (1M and 10M enrollees, cached in bench-data/); prints the medians
+## and appends them to bench/results.md (e.g. make bench BENCH_ARGS="--sizes 1M --repeat 1")
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 ## lint: ruff (lint + format check) and mypy
 lint: $(STAMP)
