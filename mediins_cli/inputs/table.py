@@ -41,6 +41,13 @@ _MONTH_RE = rf"^{_YEAR}-(0[1-9]|1[0-2])$"
 _INVISIBLE = r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069\ufeff]"
 
 
+def stripped(column: str) -> pl.Expr:
+    """A known column's cells without surrounding spaces, an empty cell as null. (Written as
+    ``when``: ``replace("", None)`` built a map that held 1 GB more at 10 M rows.)"""
+    cell = pl.col(column).str.strip_chars()
+    return pl.when(cell != "").then(cell).alias(column)
+
+
 def read_table(
     source: Source, columns: tuple[Column, ...]
 ) -> tuple[pl.DataFrame | None, pl.DataFrame]:
@@ -74,9 +81,9 @@ def read_table(
     frame = frame.with_columns(lines)
     texts = [c for c in frame.columns if c != "line"]
     known = {c.name for c in columns}  # unknown extra columns are carried through untouched
-    frame = frame.with_columns(
-        pl.col(c).str.strip_chars().replace("", None).alias(c) for c in texts if c in known
-    ).filter(~pl.all_horizontal(pl.col(c).is_null() for c in texts) if texts else pl.lit(True))
+    frame = frame.with_columns(stripped(c) for c in texts if c in known).filter(
+        ~pl.all_horizontal(pl.col(c).is_null() for c in texts) if texts else pl.lit(True)
+    )
     warnings = [
         Problem(
             shown,
