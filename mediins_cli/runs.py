@@ -221,6 +221,9 @@ def _read_inputs(
         l_problems = exc.frame
     progress("reading enrollees")
     enrollees, e_problems = check_enrollees(sources["enrollees"])
+    if enrollees is not None and not enrollees["enrollee_id"].is_sorted():
+        # once, here: every file is in enrollee_id order, so nothing later sorts wide rows
+        enrollees = enrollees.sort("enrollee_id")
     problems = pl.concat([e_problems, l_problems])
     if enrollees is None or ledger is None or (problems["severity"] == "error").any():
         raise BadInput(problems)

@@ -33,6 +33,7 @@ POINTS: dict[str, tuple[str, str]] = {
     "flock": ("fcntl", "flock"),
     "read_pass": ("mediins_cli.inputs.source", "_read_pass"),
     "read_csv": ("polars", "read_csv"),
+    "scan_csv": ("polars", "scan_csv"),
     "collect_all": ("polars", "collect_all"),
     "debit": ("mediins_cli.rounds", "debit"),
     "neutralise": ("mediins_cli.outputs", "neutralise"),  # once per CSV file, just before it

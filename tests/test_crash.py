@@ -115,8 +115,9 @@ SCENARIOS = {
 #: point sees); the rename; the month folder's fsync (os.open, fsync). os.mkdir: out, the
 #: month, the month again (exist_ok), the staging folder (mkdtemp), then per file. os.open: the
 #: lock, the 3 JSON and log files, the staging folder, the month folder. A GB18030 file takes
-#: two passes (UTF-8 fails, then GB18030), so the ledger's is read_pass#3. Round 2 reads round
-#: 1's retry.csv and success.csv with read_csv (#1, #2) before the enrollee file (#3).
+#: two passes (UTF-8 fails, then GB18030), so the ledger's is read_pass#3. Both files are parsed
+#: with scan_csv, the ledger (#1) before the enrollees (#2); round 2 first reads round 1's
+#: retry.csv and success.csv with read_csv (#1, #2).
 _WRITE = {
     "chmod": 14,
     "fdopen": 3,
@@ -126,11 +127,11 @@ _WRITE = {
     "rename": 1,
     "neutralise": 9,
 }
-_COMPUTE = {"collect_all": 1, "debit": 1, "read_csv": 1, "read_pass": 2}
+_COMPUTE = {"collect_all": 1, "debit": 1, "scan_csv": 2, "read_pass": 2}
 COUNTS: dict[str, dict[str, int]] = {
     "r1": {**_WRITE, **_COMPUTE, "mkdir": 16},
     "gb": {**_WRITE, **_COMPUTE, "mkdir": 16, "read_pass": 3},
-    "r2": {**_WRITE, **_COMPUTE, "mkdir": 14, "read_csv": 3, "assess": 1},
+    "r2": {**_WRITE, **_COMPUTE, "mkdir": 14, "read_csv": 2, "assess": 1},
     "force": {**_WRITE, **_COMPUTE, "mkdir": 14, "rename": 2},
 }
 
@@ -431,7 +432,7 @@ KILL_POINTS: list[tuple[str, str, int, bool]] = [
     ("r1", "flock", 1, BEFORE),  # the month folder made, the lock not yet taken
     ("r1", "flock", 1, AFTER),  # the lock held, nothing read
     ("r1", "read_pass", 2, BEFORE),  # hashing the ledger (the enrollee file: gb)
-    ("r1", "read_csv", 1, BEFORE),  # parsing the enrollee file
+    ("r1", "scan_csv", 2, BEFORE),  # parsing the enrollee file (the ledger is #1)
     ("r1", "collect_all", 1, BEFORE),  # the ledger's balances
     ("r1", "debit", 1, BEFORE),
     ("r1", "neutralise", 2, BEFORE),  # success.csv written in the staging folder, not flushed
@@ -447,7 +448,7 @@ KILL_POINTS: list[tuple[str, str, int, bool]] = [
     ("gb", "read_pass", 2, BEFORE),
     ("gb", "read_pass", 2, AFTER),  # the transcoded copy complete and open
     ("gb", "read_pass", 3, BEFORE),  # the ledger, the transcoded copy open
-    ("gb", "read_csv", 1, BEFORE),  # polars reading the transcoded copy
+    ("gb", "scan_csv", 2, BEFORE),  # polars reading the transcoded copy
     ("gb", "fdopen", 3, BEFORE),
     # round 2 after a clean round 1
     ("r2", "flock", 1, AFTER),

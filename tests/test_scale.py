@@ -89,6 +89,21 @@ def test_a_debit_decided_on_the_narrow_frame_carries_every_wide_column_to_its_ow
     assert set(in_order["reason"].drop_nulls()) == {"INSUFFICIENT_FUNDS", "NO_ACCOUNT"}
 
 
+def test_accounts_that_are_not_digits_only_are_keyed_by_their_text_with_the_same_outcomes():
+    rows = [("E1", "0012", 500), ("E2", "0012", 500), ("E3", "12", 300), ("E4", "7", 100)]
+    frame = pl.DataFrame(rows, schema=["enrollee_id", "account_no", "amount_fen"], orient="row")
+    money = pl.DataFrame({"account_no": ["0012", "12"], "balance_fen": [700, 300]})
+    as_digits = debit(frame, money)
+    lettered = debit(
+        frame.with_columns((pl.lit("A") + pl.col("account_no")).alias("account_no")),
+        money.with_columns((pl.lit("A") + pl.col("account_no")).alias("account_no")),
+    )
+    assert lettered.drop("account_no").equals(as_digits.drop("account_no"))
+    # "0012" and "12" are two accounts: E2 finds only what E1 left of 0012's 7.00 yuan
+    assert as_digits["outcome"].to_list() == ["success", "failure", "success", "failure"]
+    assert as_digits["reason"].to_list() == [None, "INSUFFICIENT_FUNDS", None, "NO_ACCOUNT"]
+
+
 # --------------------------------------------------------------------------- validate
 
 
