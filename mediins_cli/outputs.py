@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
@@ -61,19 +61,25 @@ def narrowed(mode: int) -> int:
 # --------------------------------------------------------------------------- files
 
 
+#: a table in memory, or a plan that makes one (written by streaming)
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
 #: a cell a spreadsheet would execute: starting with =, +, -, @, a tab or a carriage return,
 #: and not simply a number (an amount like -12.50 or a date is never altered)
 _FORMULA = r"^[=+\-@\t\r]"
 _NUMBER = r"^[+-]?[0-9]+(\.[0-9]+)?$"
 
 
-def neutralise(frame: pl.DataFrame) -> pl.DataFrame:
+def neutralise(frame: Frame) -> Frame:
     """Every text cell (and column name) a spreadsheet would execute, with a leading ``'``
-    (DESIGN §8): names, agencies and carried-through extra columns alike."""
-    text = [c for c, dtype in frame.schema.items() if dtype == pl.String]
+    (DESIGN §8): names, agencies and carried-through extra columns alike. A plan stays a plan
+    (the columns holding such a cell are found in one streaming pass over the text columns)."""
+    schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+    text = [c for c, dtype in schema.items() if dtype == pl.String]
     if text:  # only the columns where some cell starts like a formula (usually none) are rewritten
-        starts = frame.select(pl.col(c).str.contains(_FORMULA).any() for c in text).row(0)
-        text = [c for c, hit in zip(text, starts, strict=True) if hit]
+        probe = frame.select(pl.col(c).str.contains(_FORMULA).any() for c in text)
+        found = probe.collect(engine="streaming") if isinstance(probe, pl.LazyFrame) else probe
+        text = [c for c, hit in zip(text, found.row(0), strict=True) if hit]
     if text:
         frame = frame.with_columns(
             pl.when(pl.col(c).str.contains(_FORMULA) & ~pl.col(c).str.contains(_NUMBER))
@@ -84,8 +90,8 @@ def neutralise(frame: pl.DataFrame) -> pl.DataFrame:
         )
     renamed = {
         c: f"'{c}"
-        for c in frame.columns
-        if re.match(_FORMULA, c) and not re.match(_NUMBER, c) and f"'{c}" not in frame.columns
+        for c in schema
+        if re.match(_FORMULA, c) and not re.match(_NUMBER, c) and f"'{c}" not in schema
     }
     return frame.rename(renamed) if renamed else frame
 
@@ -153,10 +159,17 @@ class OutputFormat:
             return text.encode("gb18030")
         return (("\ufeff" if self.excel else "") + text).encode("utf-8")
 
-    def write_csv(self, frame: pl.DataFrame, path: Path) -> None:
+    def write_csv(self, frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
         """``frame`` as CSV at ``path`` (formulas neutralised): UTF-8 is written by polars
-        straight to the file, with no copy of the text in Python."""
-        safe = neutralise(frame)
+        straight to the file, with no copy of the text in Python; a plan streams into it."""
+        if isinstance(frame, pl.LazyFrame):
+            plan = neutralise(frame)
+            if self.encoding != "gb18030":
+                plan.sink_csv(path, include_bom=self.excel, engine="streaming")
+                return
+            safe = plan.collect()
+        else:
+            safe = neutralise(frame)
         if self.encoding == "gb18030":
             path.write_bytes(self.encode(safe.write_csv()))
         else:
@@ -212,7 +225,7 @@ class Staging:
         return self.written[name]
 
     def write_csv(
-        self, name: str, frame: pl.DataFrame, fmt: OutputFormat, mode: int = PRIVATE
+        self, name: str, frame: pl.DataFrame | pl.LazyFrame, fmt: OutputFormat, mode: int = PRIVATE
     ) -> Written:
         """A frame as CSV, written by polars to the file and hashed from what is on disk."""
         path = self._new(name, mode)

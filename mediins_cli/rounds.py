@@ -242,7 +242,8 @@ class RoundResult:
     attempts: pl.DataFrame
     skipped: pl.DataFrame
 
-    # each filtered once: a filter copies every column of the rows it keeps
+    # each filtered once: a filter copies every column of the rows it keeps (the run itself
+    # uses :meth:`narrow` and :meth:`lazy`, which copy nothing wide)
     @cached_property
     def successes(self) -> pl.DataFrame:
         return self.attempts.filter(pl.col("outcome") == SUCCESS)
@@ -250,6 +251,18 @@ class RoundResult:
     @cached_property
     def failures(self) -> pl.DataFrame:
         return self.attempts.filter(pl.col("outcome") == FAILURE)
+
+    def narrow(self, outcome: str, *columns: str) -> pl.DataFrame:
+        """``columns`` of the attempts with ``outcome``: a copy of those columns only."""
+        return (
+            self.attempts.select(*columns, "outcome")
+            .filter(pl.col("outcome") == outcome)
+            .select(columns)
+        )
+
+    def lazy(self, outcome: str) -> pl.LazyFrame:
+        """The attempts with ``outcome``, as a plan: a file written from it streams."""
+        return self.attempts.lazy().filter(pl.col("outcome") == outcome)
 
 
 def round_one(
@@ -312,8 +325,10 @@ def rate(part: int, whole: int) -> str:
 def summarize(result: RoundResult) -> dict[str, Any]:
     """Counts and amounts (yuan, exact) by outcome and reason. No personal data."""
     a = result.attempts
+    failures = result.narrow(FAILURE, "reason", "amount_fen")
+    successes = result.narrow(SUCCESS, "amount_fen")
     by_reason = (
-        result.failures.group_by("reason")
+        failures.group_by("reason")
         .agg(pl.len().alias("enrollees"), total_fen(pl.col("amount_fen")).alias("amount_fen"))
         .sort("reason")
     )
@@ -321,14 +336,14 @@ def summarize(result: RoundResult) -> dict[str, Any]:
         result.skipped.group_by("skip_reason").agg(pl.len().alias("enrollees")).sort("skip_reason")
     )
     due_fen = sum_fen(a["amount_fen"])
-    ok_fen = sum_fen(result.successes["amount_fen"])
+    ok_fen = sum_fen(successes["amount_fen"])
     return {
         "month": str(result.month),
         "round": result.round,
         "attempted": {"enrollees": a.height, "amount": fen_to_yuan(due_fen)},
-        "succeeded": {"enrollees": result.successes.height, "amount": fen_to_yuan(ok_fen)},
+        "succeeded": {"enrollees": successes.height, "amount": fen_to_yuan(ok_fen)},
         "failed": {
-            "enrollees": result.failures.height,
+            "enrollees": failures.height,
             "amount": fen_to_yuan(due_fen - ok_fen),
             "by_reason": {
                 r["reason"]: {"enrollees": r["enrollees"], "amount": fen_to_yuan(r["amount_fen"])}
@@ -341,6 +356,6 @@ def summarize(result: RoundResult) -> dict[str, Any]:
         },
         "collection_rate": {
             "amount": rate(ok_fen, due_fen),
-            "enrollees": rate(result.successes.height, a.height),
+            "enrollees": rate(successes.height, a.height),
         },
     }

@@ -61,6 +61,8 @@ from mediins_cli.outputs import (
 )
 from mediins_cli.pinyin import order_by_pinyin
 from mediins_cli.rounds import (
+    FAILURE,
+    SUCCESS,
     InvariantBroken,
     RoundResult,
     classify,
@@ -525,12 +527,12 @@ def _continuity(
     paid = pl.concat(
         [
             previous.debits.select("enrollee_id", "paid_on", "reference"),
-            result.successes.select(
+            result.narrow(SUCCESS, "enrollee_id", "reference").select(
                 "enrollee_id", pl.lit(result.dates.effective).alias("paid_on"), "reference"
             ),
         ]
     )
-    unpaid = result.failures.select("enrollee_id", "amount_fen", "reason")
+    unpaid = result.narrow(FAILURE, "enrollee_id", "amount_fen", "reason")
     return assess(due, result.month, paid, unpaid, ContinuityRules.of(pack))
 
 
@@ -547,19 +549,20 @@ def _next_round_one(pack: RulePack, calendar: WorkingCalendar, month: Month) -> 
 
 def _output_frames(
     result: RoundResult, enrollees: pl.DataFrame, continuity: Continuity | None
-) -> dict[str, pl.DataFrame]:
-    """The round's CSV files, by name, as frames (written by the caller, straight to disk)."""
+) -> dict[str, pl.DataFrame | pl.LazyFrame]:
+    """The round's CSV files, by name, as frames or plans (written by the caller, straight to
+    disk: a plan streams into its file, so the wide rows of a million debits are never copied)."""
     extras = extra_columns(enrollees)
     amount = fen_to_yuan_expr(pl.col("amount_fen")).alias("amount")
     base = ["enrollee_id", "name", "agency", "account_no"]
-    success = result.successes.select(
+    success = result.lazy(SUCCESS).select(
         *base,
         amount,
         pl.lit(result.dates.effective.isoformat()).alias("deducted_on"),
         "reference",
         *extras,
     )
-    failure = result.failures.select(
+    failure = result.lazy(FAILURE).select(
         *base,
         amount,
         "reason",
@@ -568,15 +571,23 @@ def _output_frames(
         fen_to_yuan_expr(pl.col("balance_available_fen")).alias("balance_available"),
         *extras,
     )
-    frames = {"success.csv": success, "failure.csv": failure}
+    frames: dict[str, pl.DataFrame | pl.LazyFrame] = {
+        "success.csv": success,
+        "failure.csv": failure,
+    }
+    lists: pl.DataFrame
     if result.round == 1:
         assert result.next_dates is not None
-        frames["retry.csv"] = result.failures.select(
-            *base,
-            amount,
-            pl.lit(result.next_dates.effective.isoformat()).alias("retry_on"),
-            pl.lit(result.next_dates.deposit_by.isoformat()).alias("deposit_by"),
-            *extras,
+        frames["retry.csv"] = lists = (
+            result.lazy(FAILURE)
+            .select(
+                *base,
+                amount,
+                pl.lit(result.next_dates.effective.isoformat()).alias("retry_on"),
+                pl.lit(result.next_dates.deposit_by.isoformat()).alias("deposit_by"),
+                *extras,
+            )
+            .collect()  # whom to remind before round 2, also by agency below
         )
         frames["skipped.csv"] = result.skipped.select(
             "enrollee_id",
@@ -587,7 +598,7 @@ def _output_frames(
             *extras,
         )
     if continuity is not None:
-        frames["breaks.csv"] = continuity.breaks.select(
+        frames["breaks.csv"] = lists = continuity.breaks.select(  # whom agencies contact
             *BREAK_COLUMNS,
             fen_to_yuan_expr(pl.col("amount_fen")).alias("amount"),
             "reason",
@@ -596,9 +607,6 @@ def _output_frames(
         )
         frames["resumptions.csv"] = continuity.resumptions
         frames["updates.csv"] = continuity.updates
-        lists = frames["breaks.csv"]  # round 2: whom the agencies contact about a break
-    else:
-        lists = frames["retry.csv"]  # round 1: whom to remind before round 2
     for agency, rows in _by_agency(lists):
         frames[f"agencies/{agency}.csv"] = rows
     return frames
@@ -653,7 +661,7 @@ def _summary(
         {"code": r["code"], "message": r["message"]} for r in preflight.iter_rows(named=True)
     ]
     if result.next_dates is not None:
-        failed = result.failures
+        failed = result.narrow(FAILURE, "amount_fen")
         summary["retry"] = {
             "enrollees": failed.height,
             "amount": fen_to_yuan(sum_fen(failed["amount_fen"])),

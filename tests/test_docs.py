@@ -21,6 +21,7 @@ def test_every_command_is_documented_with_an_example():
         "mediins deduct --round 2",
         "mediins deduct --round auto",
         "mediins replay",
+        "mediins sample",
     ):
         assert any(e.startswith(command) for e in EXAMPLES), command
 

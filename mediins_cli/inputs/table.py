@@ -315,9 +315,14 @@ def _collect(frame: pl.DataFrame, checks: list[_Check], shown: str) -> pl.DataFr
     if not checks:
         return pl.DataFrame(schema=problem_schema())
     flags = [f"__check{i}" for i in range(len(checks))]
-    flagged = frame.with_columns(
-        c.failed.fill_null(False).alias(flag) for flag, c in zip(flags, checks, strict=True)
-    ).filter(pl.any_horizontal(flags))  # the rows with a problem: usually none
+    flagged = (  # lazy, so the checks' shared parts are computed once (CSE)
+        frame.lazy()
+        .with_columns(
+            c.failed.fill_null(False).alias(flag) for flag, c in zip(flags, checks, strict=True)
+        )
+        .filter(pl.any_horizontal(flags))  # the rows with a problem: usually none
+        .collect()
+    )
     if flagged.height == 0:
         return pl.DataFrame(schema=problem_schema())
     parts = []
