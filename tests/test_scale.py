@@ -180,3 +180,43 @@ def test_a_staging_folder_is_removed_when_writing_fails(tmp_path):
         raise RuntimeError("the disk went away")
     assert not target.exists()
     assert list((tmp_path / "month").iterdir()) == []
+
+
+# --------------------------------------------------------------------------- area codes
+
+
+def _stdnum_knows(prefix: str) -> bool:
+    import stdnum.cn.ric
+    from stdnum.exceptions import ValidationError
+
+    probe = prefix + "0101001"
+    probe += stdnum.cn.ric.calc_check_digit(probe + "0")
+    try:
+        stdnum.cn.ric.get_birth_place(probe)
+    except (ValidationError, LookupError):
+        return False
+    return True
+
+
+def test_unknown_area_years_decides_as_stdnum_does_on_its_whole_table():
+    from stdnum import numdb
+
+    from mediins_cli.inputs.enrollees import unknown_area_years
+
+    prefixes = set()
+    for n, (_length, low, _high, _props, children) in enumerate(numdb.get("cn/loc").prefixes):
+        for m, (_l2, low2, _h2, props2, _c2) in enumerate(children):
+            code, county = low + low2, props2.get("county", "")
+            years = {1950, 2010} if (n + m) % 10 == 0 else set()  # a share of the plain codes
+            for entry in county.split(","):  # and every year range at its edges
+                if entry.startswith("["):
+                    years.add(1960)
+                    for bound in entry[1:].split("]")[0].split("-"):
+                        if bound:
+                            years |= {int(bound) - 1, int(bound), int(bound) + 1}
+            prefixes |= {f"{code}{y}" for y in years if 1900 <= y <= 2099}
+    prefixes |= {f"{code}1990" for code in ("320571", "370171", "410173", "110120", "310199")}
+    assert len(prefixes) > 2000
+    unknown = set(unknown_area_years(sorted(prefixes)))
+    assert unknown == {p for p in prefixes if not _stdnum_knows(p)}
+    assert unknown and unknown != prefixes  # both kinds were met
