@@ -12,7 +12,7 @@ import json
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -171,6 +171,7 @@ def deduct(
 
         progress("debiting")
         continuity = None
+        extras = extra_columns(enrollees)
         if request.round == 1:
             result = round_one(enrollees, ledger.balances, dates, second)
         else:
@@ -180,12 +181,16 @@ def deduct(
             )
             progress("assessing continuity")
             continuity = _continuity(result, enrollees, previous, pack)
+        # what is left of the inputs are copies (attempted, skipped): the file's frame and the
+        # balances go before the files are written, so their memory serves the writing
+        del enrollees
+        ledger = replace(ledger, balances=ledger.balances.clear())
         summary = _summary(result, pack, calendar_name, previous, ledger, preflight)
         if continuity is not None:
             summary["continuity"] = summarize_continuity(
                 continuity, _next_round_one(pack, calendar, request.month)
             )
-        frames = _output_frames(result, enrollees, continuity)
+        frames = _output_frames(result, extras, continuity)
         if request.dry_run:
             return DeductOutcome("dry_run", run_dir, summary, warnings=problems)
 
@@ -548,11 +553,11 @@ def _next_round_one(pack: RulePack, calendar: WorkingCalendar, month: Month) -> 
 
 
 def _output_frames(
-    result: RoundResult, enrollees: pl.DataFrame, continuity: Continuity | None
+    result: RoundResult, extras: list[str], continuity: Continuity | None
 ) -> dict[str, pl.DataFrame | pl.LazyFrame]:
     """The round's CSV files, by name, as frames or plans (written by the caller, straight to
-    disk: a plan streams into its file, so the wide rows of a million debits are never copied)."""
-    extras = extra_columns(enrollees)
+    disk: a plan streams into its file, so the wide rows of a million debits are never copied).
+    ``extras``: the enrollee file's own extra columns, carried through."""
     amount = fen_to_yuan_expr(pl.col("amount_fen")).alias("amount")
     base = ["enrollee_id", "name", "agency", "account_no"]
     success = result.lazy(SUCCESS).select(
