@@ -456,8 +456,16 @@ def _round_one_state(request: DeductRequest) -> _RoundOne:
         if data is not None:
             read[name] = data  # parsed from the very bytes that were checked
     encoding = OutputFormat(**manifest.get("format", {})).read_encoding
-    retry = pl.read_csv(read["retry.csv"], infer_schema=False, encoding=encoding)
-    success = pl.read_csv(read["success.csv"], infer_schema=False, encoding=encoding)
+    # only the columns round 2 uses are parsed (the files' extra columns can be wide)
+    retry = pl.read_csv(
+        read["retry.csv"], infer_schema=False, encoding=encoding, columns=["enrollee_id"]
+    )
+    success = pl.read_csv(
+        read["success.csv"],
+        infer_schema=False,
+        encoding=encoding,
+        columns=["enrollee_id", "account_no", "amount", "reference", "deducted_on"],
+    )
     return _RoundOne(
         manifest,
         sha256_bytes(manifest_bytes),
@@ -528,7 +536,10 @@ def _continuity(
     result: RoundResult, enrollees: pl.DataFrame, previous: _RoundOne, pack: RulePack
 ) -> Continuity:
     """After round 2: breaks, resumptions and updates of everyone due this month."""
-    due = classify(enrollees, result.month).filter(pl.col("skip_reason").is_null())
+    # the columns continuity reads: a copy of these only, not of every enrollee's whole row
+    needed = ["enrollee_id", "name", "agency", "account_no", "status", "enrolled_on"]
+    needed += ["paid_through", "waiting_until"]
+    due = classify(enrollees.select(needed), result.month).filter(pl.col("skip_reason").is_null())
     paid = pl.concat(
         [
             previous.debits.select("enrollee_id", "paid_on", "reference"),

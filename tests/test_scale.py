@@ -220,3 +220,33 @@ def test_unknown_area_years_decides_as_stdnum_does_on_its_whole_table():
     unknown = set(unknown_area_years(sorted(prefixes)))
     assert unknown == {p for p in prefixes if not _stdnum_knows(p)}
     assert unknown and unknown != prefixes  # both kinds were met
+
+
+# --------------------------------------------------------------------------- round 2
+
+
+def test_round_two_on_a_ledger_without_references_subtracts_round_ones_debits_itself(run, tmp_path):
+    """The bank's export before round 2 may or may not hold round 1's debits (DESIGN §4): with
+    them (matched by reference) or without them and without a reference column at all, round 2
+    decides the same. The pass without the column skips looking references up."""
+    from conftest import SAMPLE
+
+    full = pl.read_csv(SAMPLE / "ledger-round2.csv", infer_schema=False)
+    bare = tmp_path / "ledger-round2-bare.csv"
+    this_round = pl.col("reference").str.starts_with("MI-202402-R1-").fill_null(False)
+    assert full.filter(this_round).height > 0
+    full.filter(~this_round).drop("reference").write_csv(bare)
+    common = ["--month", "2024-02", "--enrollees", SAMPLE / "enrollees.csv"]
+    outs = {}
+    for name, ledger in (("with", SAMPLE / "ledger-round2.csv"), ("bare", bare)):
+        out = tmp_path / name
+        first = run(
+            "deduct", "--round", "1", *common, "--ledger", SAMPLE / "ledger.csv", "--out", out
+        )
+        assert first.exit_code == 0, first.stderr
+        second = run("deduct", "--round", "2", *common, "--ledger", ledger, "--out", out)
+        assert second.exit_code == 0, second.stderr
+        outs[name] = out / "2024-02" / "round-2"
+    for name in ("success.csv", "failure.csv", "breaks.csv", "resumptions.csv", "updates.csv"):
+        assert (outs["with"] / name).read_bytes() == (outs["bare"] / name).read_bytes(), name
+    assert (outs["with"] / "success.csv").read_text(encoding="utf-8").count("\n") > 1

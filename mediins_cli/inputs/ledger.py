@@ -253,7 +253,7 @@ def ledger_balances_at(
             ledger_balances(
                 typed.with_columns(key.alias("account_no")),
                 cutoff,
-                references,
+                references if "reference" in names else None,
                 pl.col("amount_fen").abs().max().alias("__largest"),
                 pl.col("__bad").sum().alias("__bad"),
                 pl.len().alias("__rows"),
@@ -272,6 +272,8 @@ def ledger_balances_at(
             )
         keyed, *rest = pl.collect_all(plans, engine="streaming")
         balances = keyed.with_columns(pl.col("account_no").cast(pl.String).str.slice(1))
+        if references is not None and "reference" not in names:  # no row can be a debit
+            balances = balances.with_columns(pl.lit(0, dtype=pl.Int64).alias("booked_fen"))
         repeated = rest[0].height if rest else 0
         extent = balances.select(
             pl.col("__bad").sum().alias("bad"),
