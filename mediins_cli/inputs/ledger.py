@@ -10,7 +10,7 @@ import polars as pl
 
 from mediins_cli.errors import BadInput, problems_frame
 from mediins_cli.inputs.columns import LEDGER_COLUMNS
-from mediins_cli.inputs.source import Source
+from mediins_cli.inputs.source import PARQUET, Source
 from mediins_cli.inputs.table import (
     _DATE_RE,
     Checked,
@@ -24,6 +24,7 @@ from mediins_cli.inputs.table import (
     _read_header,
     read_checked,
     read_path,
+    scan_text,
     stripped,
 )
 from mediins_cli.mask import mask_account_expr
@@ -233,7 +234,7 @@ def ledger_balances_at(
     if problem is not None or header_problems:
         raise BadInput(check_ledger(source)[1])
     try:
-        text = pl.scan_csv(source.readable, has_header=True, new_columns=names, infer_schema=False)
+        text = scan_text(source, names)
         text = text.with_columns(
             stripped(c) for c in ("account_no", "posted_at", "amount", "reference") if c in names
         ).filter(~pl.all_horizontal(pl.col(c).is_null() for c in names))
@@ -293,7 +294,8 @@ def ledger_balances_at(
         extent["bad"].item()
         or repeated
         or rows == 0
-        or rows + 1 != lines  # a value spanning lines (a warning), or blank lines
+        or (source.encoding != PARQUET and rows + 1 != lines)  # a value spanning lines, or
+        # blank lines (a warning each)
         or balances.select(too_large.any()).item()
     ):
         warnings = check_ledger(source)[1]

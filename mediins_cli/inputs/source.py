@@ -33,6 +33,9 @@ from mediins_cli.signals import held
 from mediins_cli.tempnames import remove_leftovers, temp_name
 
 _CHUNK = 1 << 22
+#: a Parquet file starts (and ends) with these bytes; it is read as a table, never decoded
+PARQUET_MAGIC = b"PAR1"
+PARQUET = "parquet"
 TRANSCODED = "mediins-transcoded"  # the temporary copy of a GB18030 file, where it has a name
 _PROC_FD = Path("/proc/self/fd")
 
@@ -48,10 +51,10 @@ class SourceProblem(Exception):
 @dataclass
 class Source:
     """An open input file. ``readable`` is a path polars and the csv module can open that
-    reaches the bytes that were hashed (UTF-8)."""
+    reaches the bytes that were hashed (UTF-8 text, or a Parquet file as it is)."""
 
     shown: str
-    encoding: str  # what the bytes were: "utf-8" | "gb18030"
+    encoding: str  # what the bytes were: "utf-8" | "gb18030" | "parquet"
     sha256: str
     newlines: int
     ends_with_newline: bool
@@ -143,6 +146,18 @@ def _decode_pass(
     return _Pass(digest.hexdigest(), newlines, last == b"\n", returns)
 
 
+def _hash_pass(src: IO[bytes]) -> str:
+    """SHA-256 of a binary file (Parquet), read once from its start."""
+    src.seek(0)
+    digest = _Hasher()
+    try:
+        while chunk := src.read(_CHUNK):
+            digest.update(chunk)
+    finally:
+        digest.close()
+    return digest.hexdigest()
+
+
 class _Hasher:
     """SHA-256 of the chunks given to :meth:`update`, computed on a thread of its own: hashlib
     lets go of the interpreter for large buffers, so hashing and decoding a file take the
@@ -224,6 +239,19 @@ def open_source(path: Path, encoding: str = "auto") -> Iterator[Source]:
             raise problem(0, "NO_FILE", "not a regular file")
         raw = stack.enter_context(io.FileIO(fd, "rb", closefd=False))
         src = stack.enter_context(io.BufferedReader(raw, _CHUNK))
+        if os.pread(fd, len(PARQUET_MAGIC), 0) == PARQUET_MAGIC:  # a table, not text (§10)
+            yield Source(
+                shown,
+                PARQUET,
+                _hash_pass(src),
+                0,
+                False,
+                0,
+                _fd_path(fd, str(path)),
+                fd,
+                _identity(st),
+            )
+            return
         failure: _DecodeFailure | None = None
         if enc in ("utf-8", "auto"):
             try:

@@ -27,7 +27,7 @@ from mediins_cli.inputs.columns import (
     VALUE_ALIASES,
     Column,
 )
-from mediins_cli.inputs.source import Source, SourceProblem, open_source
+from mediins_cli.inputs.source import PARQUET, Source, SourceProblem, open_source
 from mediins_cli.mask import shown as shown_value
 from mediins_cli.mask import shown_expr
 from mediins_cli.money import MAX_AMOUNT_FEN, fen_to_yuan, yuan_is_valid, yuan_to_fen
@@ -68,24 +68,25 @@ def read_table(
         # one streaming plan: the cells are stripped as they are read, so the file's raw text
         # and its stripped copy are never both in memory (10 M rows: 2.7 GB at the peak, not 4.9)
         frame = (
-            pl.scan_csv(
-                source.readable,
-                has_header=True,
-                new_columns=names,
-                infer_schema=False,
-                raise_if_empty=False,
-            )
+            scan_text(source, names)
             .with_columns(stripped(c) for c in texts if c in known)
             .collect(engine="streaming")
         )
     except pl.exceptions.PolarsError:  # its message quotes raw rows: never shown
+        if source.encoding == PARQUET:
+            return None, problems_frame([_bad_parquet(source)])
         found = structure_problems(source, len(names))
         if not found:
             found = [
                 Problem(shown, 0, "", "BAD_CSV", "not a CSV file polars can read; no line found")
             ]
         return None, problems_frame(found)
-    lines, spans = _physical_lines(source, frame.height)
+    lines: pl.Expr | pl.Series
+    spans: list[tuple[int, int]]
+    if source.encoding == PARQUET:  # rows, not lines: 1 is the first row
+        lines, spans = (pl.int_range(frame.height, dtype=pl.Int64) + 1).alias("line"), []
+    else:
+        lines, spans = _physical_lines(source, frame.height)
     frame = frame.with_columns(lines)
     if texts:  # blank rows are skipped (a copy only when there is one)
         blank = frame.select(pl.all_horizontal(pl.col(c).is_null() for c in texts)).to_series()
@@ -110,8 +111,48 @@ def read_table(
     )
 
 
+def scan_text(source: Source, names: list[str]) -> pl.LazyFrame:
+    """The file as a plan of text columns named ``names`` (the header mapped): a CSV's cells
+    as they are written; a Parquet file's columns written as text the way a CSV export would
+    write them (dates ``YYYY-MM-DD``, times ``YYYY-MM-DD HH:MM:SS``), then checked alike."""
+    if source.encoding != PARQUET:
+        return pl.scan_csv(
+            source.readable,
+            has_header=True,
+            new_columns=names,
+            infer_schema=False,
+            raise_if_empty=False,
+        )
+    plan = pl.scan_parquet(source.readable)
+    schema = plan.collect_schema()
+    return plan.select(
+        _as_text(pl.col(old), dtype).alias(new)
+        for (old, dtype), new in zip(schema.items(), names, strict=True)
+    )
+
+
+def _as_text(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.Date:
+        return column.dt.strftime("%Y-%m-%d")
+    if isinstance(dtype, pl.Datetime):
+        return column.dt.strftime("%Y-%m-%d %H:%M:%S")
+    if dtype == pl.String:
+        return column
+    return column.cast(pl.String)
+
+
+def _bad_parquet(source: Source) -> Problem:
+    return Problem(source.shown, 0, "", "BAD_PARQUET", "not a Parquet file polars can read")
+
+
 def _read_header(source: Source) -> tuple[list[str] | None, Problem | None]:
-    """The header: the first line alone (a header never spans lines)."""
+    """The header: the first line alone (a header never spans lines); a Parquet file's column
+    names."""
+    if source.encoding == PARQUET:
+        try:
+            return list(pl.read_parquet_schema(source.readable)), None
+        except (pl.exceptions.PolarsError, OSError):
+            return None, _bad_parquet(source)
     if source.newlines == 0 and source.carriage_returns:
         return None, Problem(
             source.shown,
