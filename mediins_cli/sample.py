@@ -54,6 +54,7 @@ import polars as pl
 
 from mediins_cli.calendar import RoundDates, make_calendar, schedule_dates
 from mediins_cli.errors import BadInput
+from mediins_cli.inputs.enrollees import county_known
 from mediins_cli.months import Month
 from mediins_cli.outputs import PRIVATE, narrowed
 from mediins_cli.tempnames import remove_leftovers, temp_name
@@ -257,18 +258,8 @@ def _tables() -> _Tables:
 
 def _county_years(county: str, lo: int, hi: int) -> list[int]:
     """The years in lo … hi for which python-stdnum accepts a county entry such as
-    ``[1983-2019]桥东区,[2020-]襄都区`` (the logic of ``stdnum.cn.ric.get_birth_place``)."""
-    years = []
-    for year in range(lo, hi + 1):
-        for entry in county.split(","):
-            if not entry.startswith("["):
-                years.append(year)
-                break
-            start, end = entry[1:].split("]")[0].split("-")
-            if (not start or year >= int(start)) and (not end or year <= int(end)):
-                years.append(year)
-                break
-    return years
+    ``[1983-2019]桥东区,[2020-]襄都区`` (as validation decides it)."""
+    return [year for year in range(lo, hi + 1) if county_known(county, year)]
 
 
 @functools.lru_cache(maxsize=8)

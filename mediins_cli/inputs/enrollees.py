@@ -280,13 +280,24 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
     return typed, problems
 
 
+def county_known(county: str, year: int) -> bool:
+    """Whether python-stdnum's county entry (``东城区``, or ``[1983-2019]桥东区,[2020-]襄都区``)
+    names a county in ``year``, as ``stdnum.cn.ric.get_birth_place`` decides it: an entry
+    without a year range is known in every year, ``[start-end]`` in those years."""
+    for entry in county.split(","):
+        if not entry.startswith("["):
+            return True
+        start, end = entry[1:].split("]")[0].split("-")
+        if (not start or year >= int(start)) and (not end or year <= int(end)):
+            return True
+    return False
+
+
 def unknown_area_years(prefixes: list[str]) -> list[str]:
-    """The ``area code + birth year`` prefixes (10 digits) python-stdnum's table does not know,
-    as ``stdnum.cn.ric.get_birth_place`` decides it: a county listed without a year range is
-    known in every year, one listed as ``[start-end]name`` in those years. stdnum's table is
-    read once per area code, not once per pair: a province holds some 3,000 codes over 60
-    birth years, 180,000 pairs, which one call each took 30 s. A test compares the two on
-    every code of the table."""
+    """The ``area code + birth year`` prefixes (10 digits) python-stdnum's table does not know
+    (:func:`county_known`). The table is read once per area code, not once per pair: a
+    province holds some 3,000 codes over 60 birth years, 180,000 pairs, which one call of
+    ``get_birth_place`` each took 30 s. A test compares the two on every ranged code."""
     from stdnum import numdb
 
     table = numdb.get("cn/loc")
@@ -296,14 +307,8 @@ def unknown_area_years(prefixes: list[str]) -> list[str]:
     unknown = []
     for area, found in years.items():
         info = {k: v for _part, props in table.info(area) for k, v in props.items()}
-        counties = info.get("county", "").split(",") if info.get("county") else []
-        if any(not c.startswith("[") for c in counties):
-            continue  # known in every year
-        spans = []
-        for county in counties:
-            start, end = county[1:].split("]")[0].split("-")
-            spans.append((int(start) if start else 0, int(end) if end else 9999))
-        unknown += [p for p in found if not any(a <= int(p[6:10]) <= b for a, b in spans)]
+        county = info.get("county", "")
+        unknown += [p for p in found if not (county and county_known(county, int(p[6:10])))]
     return unknown
 
 
