@@ -104,7 +104,7 @@ def test_a_parquet_file_that_is_not_one_is_bad_input_and_nothing_is_written(run,
         "--ledger", SAMPLE / "ledger.csv", "--out", out,
     )  # fmt: skip
     assert result.exit_code == 2
-    assert "enrollees.parquet: not a Parquet file polars can read" in result.stderr
+    assert "enrollees.parquet: not a Parquet file of plain columns polars can read" in result.stderr
     assert not out.exists()
 
 
@@ -116,3 +116,19 @@ def test_parquet_amounts_as_decimals_are_exact(premium, tmp_path):
     frame, problems, encoding = read_enrollees(_parquet(tmp_path, "enrollees", people))
     assert encoding == "parquet" and problems.height == 0, problems
     assert frame is not None and frame["premium_fen"].to_list() == [int(premium * 100)]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [pl.lit([1, 2]).alias("tags"), pl.lit(b"\xff\xfe110101198407220464").alias("blob")],
+    ids=["nested", "binary"],
+)
+def test_a_parquet_column_that_is_not_plain_text_or_a_number_is_refused_unquoted(
+    run, tmp_path, extra
+):
+    path = _parquet(tmp_path, "enrollees", _csv("enrollees").with_columns(extra))
+    result = run("validate", "--enrollees", path, "--ledger", SAMPLE / "ledger.csv")
+    assert result.exit_code == 2
+    assert "BAD_PARQUET" not in result.stderr  # the message, not the code, is shown
+    assert "not a Parquet file of plain columns" in result.stderr
+    assert "110101198407220464" not in result.stderr + result.stdout

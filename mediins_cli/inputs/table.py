@@ -142,7 +142,13 @@ def _as_text(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
 
 
 def _bad_parquet(source: Source) -> Problem:
-    return Problem(source.shown, 0, "", "BAD_PARQUET", "not a Parquet file polars can read")
+    return Problem(
+        source.shown,
+        0,
+        "",
+        "BAD_PARQUET",
+        "not a Parquet file of plain columns polars can read (a nested or binary column is not)",
+    )
 
 
 def _read_header(source: Source) -> tuple[list[str] | None, Problem | None]:
