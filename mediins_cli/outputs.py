@@ -154,14 +154,10 @@ class OutputFormat:
     excel: bool = False
     encoding: str = "utf-8"  # "utf-8" | "gb18030"
 
-    def encode(self, text: str) -> bytes:
-        if self.encoding == "gb18030":
-            return text.encode("gb18030")
-        return (("\ufeff" if self.excel else "") + text).encode("utf-8")
-
     def write_csv(self, frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
         """``frame`` as CSV at ``path`` (formulas neutralised): UTF-8 is written by polars
-        straight to the file, with no copy of the text in Python; a plan streams into it."""
+        straight to the file, with no copy of the text in Python; a plan streams into it.
+        GB18030, which polars does not write, goes through the text once."""
         if isinstance(frame, pl.LazyFrame):
             plan = neutralise(frame)
             if self.encoding != "gb18030":
@@ -171,7 +167,7 @@ class OutputFormat:
         else:
             safe = neutralise(frame)
         if self.encoding == "gb18030":
-            path.write_bytes(self.encode(safe.write_csv()))
+            path.write_bytes(safe.write_csv().encode("gb18030"))
         else:
             safe.write_csv(path, include_bom=self.excel)
 
