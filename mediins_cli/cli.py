@@ -15,13 +15,13 @@ from dataclasses import replace
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from mediins_cli import __version__, report
 from mediins_cli.calendar import make_calendar, schedule_dates
-from mediins_cli.config import fill, load_settings
+from mediins_cli.config import expand_returns, fill, load_settings
 from mediins_cli.errors import BadInput, ExitCode, MediinsError, problems_frame
 from mediins_cli.months import CHINA, Month
 from mediins_cli.rules import DEFAULT_PACK, load_all_packs, load_pack
@@ -234,6 +234,43 @@ def rules_show(
     _guard(action)
 
 
+@rules_app.command("banks")
+def rules_banks(
+    format_id: Annotated[
+        str | None,
+        typer.Argument(metavar="[ID]", help="A format to show in full (id or path to a .toml)."),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List the bank formats in rules/banks/ (every one is validated), or show one in full.
+
+    Examples:
+
+      mediins rules banks
+
+      mediins rules banks pipe-gb18030-fen --json
+    """
+
+    def action() -> None:
+        from mediins_cli.bank.formats import DEFAULT_FORMAT, load_all_formats, load_format
+
+        formats = load_all_formats() if format_id is None else [load_format(format_id)]
+        if json_output:
+            shown = [report.bank_format_dict(f) for f in formats]
+            report.print_json(shown if format_id is None else shown[0])
+            return
+        out = report.console()
+        report.render_bank_formats(out, formats, DEFAULT_FORMAT)
+        if format_id is not None:
+            f = formats[0]
+            out.print(f"instruction columns: {', '.join(f.instruction)}", markup=False)
+            out.print(f"return columns: {', '.join(f.returns)}", markup=False)
+            for value, code in f.results.items():
+                out.print(f"  {value} → {code}", markup=False)
+
+    _guard(action)
+
+
 # --------------------------------------------------------------------------- sample
 
 
@@ -386,6 +423,23 @@ def deduct(
             "[setting: ledger]",
         ),
     ] = None,
+    returns: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--returns",
+            help="Return mode, instead of --ledger: the bank's return files of the round's "
+            "instructions (see `mediins instruct`); repeat it, or give a folder or a pattern "
+            "such as 'returns/*.txt'; {month} and {round} are filled in. [setting: returns]",
+        ),
+    ] = None,
+    bank_format: Annotated[
+        str | None,
+        typer.Option(
+            "--bank-format",
+            help="Return mode: the bank format the instructions were written in (default: "
+            "theirs; another is refused). [setting: bank_format]",
+        ),
+    ] = None,
     month: Annotated[
         str | None,
         typer.Option("--month", help="Run month YYYY-MM (default: this month; not with auto)."),
@@ -457,6 +511,9 @@ def deduct(
 
       mediins deduct --round auto --enrollees '/srv/exports/{month}/enrollees.csv'
       --ledger '/srv/bank/{month}/ledger-round{round}.csv' --out /srv/mediins/out
+
+      mediins deduct --round 1 --month 2024-03 --enrollees sample_data/returns/enrollees.csv
+      --returns 'bank/round1/*.csv'
     """
 
     def action() -> None:
@@ -467,9 +524,14 @@ def deduct(
 
         settings = load_settings()
         template_e = settings.get("enrollees", enrollees)
-        template_l = settings.get("ledger", ledger)
-        if template_e is None or template_l is None:
-            missing = "--enrollees" if template_e is None else "--ledger"
+        templates_r = list(returns) if returns else None
+        if templates_r is None and ledger is None and settings.values.get("returns"):
+            templates_r = [settings.values["returns"]]
+        template_l = None if templates_r else settings.get("ledger", ledger)
+        if ledger is not None and returns:
+            raise BadInput("--ledger and --returns do not go together: one round, one mode")
+        if template_e is None or (template_l is None and templates_r is None):
+            missing = "--enrollees" if template_e is None else "--ledger (or --returns)"
             raise BadInput(f"{missing} is required (or set it in mediins.toml or MEDIINS_*)")
         base = DeductRequest(
             round=1,
@@ -488,15 +550,22 @@ def deduct(
             ),
             command=" ".join(sys.argv),
             strict=settings.get("strict", strict, False),
+            bank_format=settings.get("bank_format", bank_format),
         )
 
         def request(run_month: Month, number: int) -> DeductRequest:
+            found: tuple[Path, ...] = ()
+            if templates_r is not None:
+                found = tuple(
+                    p for t in templates_r for p in expand_returns(t, str(run_month), number)
+                )
             return replace(
                 base,
                 round=number,
                 month=run_month,
                 enrollees=fill(template_e, str(run_month), number),
-                ledger=fill(template_l, str(run_month), number),
+                ledger=fill(template_l, str(run_month), number) if template_l else Path(),
+                returns=found,
             )
 
         if round_no is RoundChoice.auto:
@@ -512,6 +581,11 @@ def deduct(
             if not requests:
                 _report_nothing_due(plan, json_output)
                 return
+            if templates_r is not None:  # return mode: a round runs once the bank answered
+                waiting = [r for r in requests if not r.returns]
+                if waiting:
+                    _report_waiting(waiting, templates_r, json_output)
+                    return
         else:
             if on_date is not None:
                 raise BadInput("--date goes with --round auto; use --month for round 1 or 2")
@@ -520,6 +594,8 @@ def deduct(
             except ValueError as exc:
                 raise BadInput(f"--month: {exc}") from None
             requests = [request(run_month, int(round_no.value))]
+            if templates_r is not None and not requests[0].returns:
+                raise BadInput(f"--returns: no return file at {', '.join(templates_r)}")
         found: list[pl.DataFrame] = []
         try:
             outcomes = [_run_one(r, json_output, found) for r in requests]
@@ -566,6 +642,30 @@ def _run_one(
     }
 
 
+def _report_waiting(waiting: list[DeductRequest], templates: list[str], json_output: bool) -> None:
+    """``--round auto`` in return mode on a round's day, before the bank's files are there:
+    nothing runs (exit 0); the next cron run tries again."""
+    rounds: list[dict[str, Any]] = [
+        {
+            "month": str(r.month),
+            "round": r.round,
+            "returns": [str(fill(t, str(r.month), r.round)) for t in templates],
+        }
+        for r in waiting
+    ]
+    if json_output:
+        report.print_json({"status": "waiting", "rounds": rounds})
+        return
+    out = report.console()
+    for r in rounds:
+        out.print(
+            f"round {r['round']} of {r['month']} is due; waiting for the bank's return files "
+            f"({', '.join(r['returns'])}): nothing run",
+            markup=False,
+            soft_wrap=True,
+        )
+
+
 def _report_nothing_due(plan: DayPlan, json_output: bool) -> None:
     nxt = plan.next
     if json_output:
@@ -589,6 +689,169 @@ def _report_nothing_due(plan: DayPlan, json_output: bool) -> None:
             markup=False,
             soft_wrap=True,
         )
+
+
+# --------------------------------------------------------------------------- instruct
+
+
+@app.command()
+def instruct(
+    round_no: Annotated[
+        int,
+        typer.Option(
+            "--round",
+            min=1,
+            max=2,
+            help="1 (everyone due) or 2 (round 1's retryable failures, round 1 in return mode).",
+        ),
+    ],
+    enrollees: Annotated[
+        str | None,
+        typer.Option(
+            "--enrollees",
+            help="enrollees.csv of the run month; {month} and {round} are filled in. "
+            "[setting: enrollees]",
+        ),
+    ] = None,
+    month: Annotated[
+        str | None, typer.Option("--month", help="Run month YYYY-MM (default: this month).")
+    ] = None,
+    rules: Annotated[
+        str | None, typer.Option("--rules", help="Rule pack id or path. [setting: rules]")
+    ] = None,
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out", help="Output folder (default out); files go to OUT/YYYY-MM/instructions-N/."
+        ),
+    ] = None,
+    bank_format: Annotated[
+        str | None,
+        typer.Option(
+            "--bank-format",
+            help="Bank format id or path (see `mediins rules banks`; default generic). "
+            "[setting: bank_format]",
+        ),
+    ] = None,
+    calendar_name: CalendarOption = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option("--encoding", help="Inputs: auto (UTF-8, else GB18030), utf-8 or gb18030."),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Write again from other inputs; the earlier files are moved aside."
+        ),
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Write a round's debit instructions for the banks (送盘): one file per bank code.
+
+    Round 1 instructs everyone due; round 2 the failures of round 1 the bank may answer
+    differently next time (INSUFFICIENT_FUNDS, BANK_ERROR). manifest.json holds each file's
+    control totals (count, sum in fen) and SHA-256. Send the files to the banks; read their
+    answers with `mediins deduct --returns`. Exit 2 on bad input, 3 when refused.
+
+    Examples:
+
+      mediins instruct --round 1 --month 2024-03 --enrollees sample_data/returns/enrollees.csv
+
+      mediins instruct --round 1 --month 2024-03 --enrollees sample_data/returns/enrollees.csv
+      --bank-format pipe-gb18030-fen --out out/pipe
+    """
+
+    def action() -> None:
+        from mediins_cli.bank.run import InstructRequest
+        from mediins_cli.bank.run import instruct as run_instruct
+
+        settings = load_settings()
+        template_e = settings.get("enrollees", enrollees)
+        if template_e is None:
+            raise BadInput("--enrollees is required (or set it in mediins.toml or MEDIINS_*)")
+        try:
+            run_month = Month.parse(month) if month else Month.of(_today().date())
+        except ValueError as exc:
+            raise BadInput(f"--month: {exc}") from None
+        request = InstructRequest(
+            round=round_no,
+            month=run_month,
+            enrollees=fill(template_e, str(run_month), round_no),
+            out=Path(settings.get("out", out, "out")),
+            rules=settings.get("rules", rules, DEFAULT_PACK),
+            calendar=settings.get("calendar", calendar_name.value if calendar_name else None),
+            encoding=settings.get("encoding", encoding, "auto"),
+            force=force,
+            bank_format=settings.get("bank_format", bank_format),
+            command=" ".join(sys.argv),
+        )
+        outcome = run_instruct(request)
+        if json_output:
+            report.print_json(
+                {
+                    "status": outcome.status,
+                    "dir": str(outcome.dir),
+                    "moved_aside": str(outcome.moved_aside) if outcome.moved_aside else None,
+                    "summary": outcome.summary,
+                }
+            )
+        else:
+            report.render_instructions(report.console(), outcome)
+
+    _guard(action)
+
+
+@app.command("simulate-bank")
+def simulate_bank(
+    round_no: Annotated[int, typer.Option("--round", min=1, max=2, help="1 or 2.")],
+    ledger: Annotated[
+        Path, typer.Option("--ledger", help="The ledger the simulated bank debits from.")
+    ],
+    to: Annotated[Path, typer.Option("--to", help="Folder to write the return files into.")],
+    month: Annotated[str, typer.Option("--month", help="Run month YYYY-MM.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Output folder holding the instructions.")
+    ] = Path("out"),
+    rules: Annotated[str, typer.Option("--rules", help="Rule pack id or path.")] = DEFAULT_PACK,
+    calendar_name: CalendarOption = None,
+) -> None:
+    """For tests and demos: answer a round's instruction files from a ledger, as a bank would.
+
+    Writes one return file per instruction file into --to, in the instructions' bank format:
+    OK, INSUFFICIENT_FUNDS or NO_ACCOUNT, decided as `deduct --ledger` decides them. Not part
+    of a production run: there the bank sends the return files.
+
+    Example:
+
+      mediins simulate-bank --round 1 --month 2024-03 --ledger sample_data/returns/ledger.csv
+      --to bank/round1
+    """
+
+    def action() -> None:
+        from mediins_cli.bank.simulate import simulate_bank as run_simulation
+
+        try:
+            run_month = Month.parse(month)
+        except ValueError as exc:
+            raise BadInput(f"--month: {exc}") from None
+        done = run_simulation(
+            out,
+            run_month,
+            round_no,
+            ledger,
+            to,
+            rules,
+            calendar_name.value if calendar_name else None,
+        )
+        console = report.console()
+        for name, rows in done.files.items():
+            console.print(f"{to / name}: {rows} answers", markup=False)
+        console.print(
+            "outcomes: " + ", ".join(f"{code} {n}" for code, n in done.outcomes.items()),
+            markup=False,
+        )
+
+    _guard(action)
 
 
 # --------------------------------------------------------------------------- replay

@@ -8,6 +8,9 @@ live in ``mediins.toml`` (the working directory's, or the file ``MEDIINS_CONFIG`
     out = "/srv/mediins/out"
     enrollees = "/srv/exports/{month}/enrollees.csv"
     ledger = "/srv/bank/{month}/ledger-round{round}.csv"
+    # or, in return mode (DESIGN §11), instead of the ledger:
+    # returns = "/srv/bank/{month}/round{round}/*.txt"
+    # bank_format = "generic"
     encoding = "auto"
     excel = true
     out_encoding = "utf-8"
@@ -36,6 +39,12 @@ KEYS: dict[str, tuple[type, str]] = {
     "out": (str, "output folder"),
     "enrollees": (str, "enrollee file, a path template with {month} and {round}"),
     "ledger": (str, "ledger file, a path template with {month} and {round}"),
+    "returns": (
+        str,
+        "the bank's return files (return mode): a path template with {month} and {round}, "
+        "a folder or a pattern such as *.txt",
+    ),
+    "bank_format": (str, "bank format of the instruction files: id or path (default generic)"),
     "encoding": (str, "input encoding: auto, utf-8 or gb18030"),
     "excel": (bool, "write CSV that Excel opens with Chinese intact"),
     "out_encoding": (str, "output encoding: utf-8 or gb18030"),
@@ -125,3 +134,16 @@ def _read_file(path: Path) -> dict[str, Any]:
 def fill(template: str, month: str, round_no: int) -> Path:
     """A path template with ``{month}`` (YYYY-MM) and ``{round}`` (1 or 2) filled in."""
     return Path(template.replace("{month}", month).replace("{round}", str(round_no)))
+
+
+def expand_returns(template: str, month: str, round_no: int) -> list[Path]:
+    """The return files a ``--returns`` value names: a file; a folder (its files, not hidden);
+    or a pattern (``*``, ``?``, ``[``) in the last part. Sorted; empty when nothing is there."""
+    path = fill(template, month, round_no)
+    if any(c in path.name for c in "*?["):
+        if not path.parent.is_dir():
+            return []
+        return sorted(p for p in path.parent.glob(path.name) if p.is_file())
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    return [path]

@@ -22,6 +22,8 @@ from mediins_cli.rules import RulePack
 if TYPE_CHECKING:  # the engine's modules and polars load when a command uses them
     import polars as pl
 
+    from mediins_cli.bank.formats import BankFormat
+    from mediins_cli.bank.run import InstructOutcome
     from mediins_cli.inputs import Validated
     from mediins_cli.replay import ReplayReport
     from mediins_cli.runs import DeductOutcome
@@ -260,6 +262,13 @@ def render_round(out: Console, outcome: DeductOutcome) -> None:
             markup=False,
             soft_wrap=True,
         )
+    if "bank" in s:
+        bank = s["bank"]
+        out.print(
+            f"bank format {bank['format']}; return files: {', '.join(bank['return_files'])}",
+            markup=False,
+            soft_wrap=True,
+        )
     table = Table(box=box.SIMPLE_HEAVY)
     for heading_, justify in (
         ("outcome", "left"),
@@ -284,6 +293,15 @@ def render_round(out: Console, outcome: DeductOutcome) -> None:
         f"collection rate {_percent(rate['amount'])} of the amount due, "
         f"{_percent(rate['enrollees'])} of the enrollees"
     )
+    if "retry_permanent" in s and s["retry_permanent"]["enrollees"]:
+        p = s["retry_permanent"]
+        reasons = ", ".join(f"{code} {n}" for code, n in p.get("by_reason", {}).items())
+        out.print(
+            f"{p['enrollees']} enrollees ({p['amount']} yuan) failed for a reason round 2 does "
+            f"not retry ({reasons}): the agencies' lists say what to correct in the master "
+            "system before next month",
+            markup=False,
+        )
     if "retry" in s:
         r = s["retry"]
         out.print(
@@ -303,6 +321,65 @@ def render_round(out: Console, outcome: DeductOutcome) -> None:
         out.print(f"the earlier run was moved aside to {outcome.moved_aside}", markup=False)
     if outcome.status != "dry_run":
         out.print(f"files: {outcome.run_dir}", markup=False)
+
+
+def render_instructions(out: Console, outcome: InstructOutcome) -> None:
+    """The terminal summary of ``instruct``: per instruction file, the control totals."""
+    s = outcome.summary
+    heading = {"ran": "written", "unchanged": "already written from these inputs: nothing to do"}
+    out.print(
+        f"[bold]{s['month']} round {s['round']} instructions[/bold] — {heading[outcome.status]}"
+    )
+    d = s["dates"]
+    out.print(
+        f"bank format {s['format']}; effective {_day(_iso(d['effective']))}; "
+        f"{s['skipped']} enrollees not due",
+        markup=False,
+        soft_wrap=True,
+    )
+    table = Table(box=box.SIMPLE_HEAVY)
+    table.add_column("file")
+    table.add_column("instructions", justify="right")
+    table.add_column("amount (yuan)", justify="right")
+    for name, f in s["files"].items():
+        table.add_row(name, str(f["count"]), f["amount"])
+    total = s["instructed"]
+    table.add_row("total", str(total["enrollees"]), total["amount"], style="bold")
+    out.print(table)
+    if outcome.moved_aside is not None:
+        out.print(f"the earlier instructions were moved aside to {outcome.moved_aside}")
+    out.print(f"files: {outcome.dir}", markup=False)
+
+
+def render_bank_formats(out: Console, formats: list[BankFormat], default: str) -> None:
+    table = Table(box=box.SIMPLE_HEAVY)
+    for heading in ("id", "name", "encoding", "delimiter", "header", "amounts"):
+        table.add_column(heading)
+    for f in formats:
+        marker = " (default)" if f.id == default else ""
+        table.add_row(
+            f.id + marker,
+            f.name,
+            f.encoding,
+            repr(f.delimiter),
+            "yes" if f.header else "no: by position",
+            f.amount_unit,
+        )
+    out.print(table)
+
+
+def bank_format_dict(f: BankFormat) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "name": f.name,
+        "encoding": f.encoding,
+        "delimiter": f.delimiter,
+        "header": f.header,
+        "amount_unit": f.amount_unit,
+        "instruction_columns": list(f.instruction),
+        "return_columns": list(f.returns),
+        "results": f.results,
+    }
 
 
 CATEGORY_MEANING = {

@@ -359,3 +359,61 @@ def summarize(result: RoundResult) -> dict[str, Any]:
             "enrollees": rate(successes.height, a.height),
         },
     }
+
+
+# --------------------------------------------------------------------------- return mode
+
+
+def from_returns(
+    instructed: pl.DataFrame,
+    answers: pl.DataFrame,
+    dates: RoundDates,
+    next_dates: RoundDates | None,
+    skipped: pl.DataFrame,
+) -> RoundResult:
+    """A round whose debits the bank made and answered (DESIGN §11). ``instructed``: the
+    round's instructions (the enrollee rows with ``amount_fen``, ``reference``, ``file``),
+    sorted by ``enrollee_id``; ``answers``: one row per reference (``result`` a code,
+    ``settled_on``), already checked to answer every instruction exactly once.
+
+    ``reason`` is the bank's result code; ``deducted_on`` the settle date (the effective date
+    where the format has none); no balance is known."""
+    joined = instructed.join(
+        answers.select("reference", "result", "settled_on"),
+        on="reference",
+        how="left",
+        maintain_order="left",
+    )
+    ok = pl.col("result") == "OK"
+    no_balance = pl.lit(None, dtype=pl.Int64)
+    attempts = joined.with_columns(
+        no_balance.alias("balance_at_cutoff_fen"),
+        no_balance.alias("balance_available_fen"),
+        pl.when(ok).then(pl.lit(SUCCESS)).otherwise(pl.lit(FAILURE)).alias("outcome"),
+        pl.when(ok).then(None).otherwise(pl.col("result")).alias("reason"),
+        pl.when(ok).then(pl.col("settled_on").fill_null(dates.effective)).alias("deducted_on"),
+    ).drop("result", "settled_on")
+    check_answered(attempts)
+    return RoundResult(dates.month, dates.round, dates, next_dates, attempts, skipped)
+
+
+def check_answered(result: pl.DataFrame) -> None:
+    """DESIGN §9 for a round the bank answered: everyone once, every answer an outcome, and
+    money conserved to the fen — in total and per instruction file (instructed = succeeded +
+    failed)."""
+    ids = result["enrollee_id"]
+    if ids.len() > 1 and (ids.slice(1) == ids.slice(0, ids.len() - 1)).any():
+        raise InvariantBroken("an enrollee was instructed twice in one round")
+    if result.select((~pl.col("outcome").is_in([SUCCESS, FAILURE])).any()).item():
+        raise InvariantBroken("an instruction has no outcome")
+    amount, outcome = pl.col("amount_fen"), pl.col("outcome")
+    per_file = result.group_by("file").agg(
+        total_fen(amount).alias("due"),
+        total_fen(amount.filter(outcome == SUCCESS)).alias("done"),
+        total_fen(amount.filter(outcome == FAILURE)).alias("failed"),
+    )
+    broken = per_file.filter(
+        pl.col("due") != pl.col("done").fill_null(0) + pl.col("failed").fill_null(0)
+    )
+    if broken.height:
+        raise InvariantBroken(f"instructed != succeeded + failed in {broken['file'][0]}")

@@ -20,6 +20,7 @@ from typing import Any
 import polars as pl
 
 from mediins_cli import __version__
+from mediins_cli.bank.formats import RETRYABLE, TO_DO
 from mediins_cli.calendar import (
     OfficialCalendar,
     RoundDates,
@@ -92,6 +93,10 @@ class DeductRequest:
     command: str = ""  # how the run was asked for, for its log
     strict: bool = False  # pre-flight warnings refuse the run (DESIGN §3)
     now: datetime | None = None  # the clock, for the pre-flight checks (default: now in China)
+    #: return mode (DESIGN §11): the bank's return files answer the round's instructions, and
+    #: ``ledger`` is not read; ``bank_format``: the format asked for (None: the instructions')
+    returns: tuple[Path, ...] = ()
+    bank_format: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,14 +144,34 @@ def deduct(
         if not request.dry_run:
             stack.enter_context(month_lock(run_dir.parent, what))
             remove_staging(run_dir.parent, run_dir.name)
-        previous = _round_one_state(request) if request.round == 2 else None
-        progress("reading inputs")
-        sources = stack.enter_context(
-            open_sources(
-                {"enrollees": request.enrollees, "ledger": request.ledger}, request.encoding
+        previous = round_one_state(request.out, request.month) if request.round == 2 else None
+        mode = "returns" if request.returns else "ledger"
+        if previous is not None and previous.mode != mode:
+            raise Refused(
+                f"round 1 of {request.month} ran on the bank's "
+                f"{'return files' if previous.mode == 'returns' else 'ledger'}; round 2 runs "
+                f"the same way ({'--returns' if previous.mode == 'returns' else '--ledger'})"
             )
-        )
+        sent = None
+        if request.returns:
+            from mediins_cli.bank.run import sent_instructions
+
+            sent = sent_instructions(request, dates)
+        progress("reading inputs")
+        paths = {"enrollees": request.enrollees}
+        if sent is None:
+            paths["ledger"] = request.ledger
+        sources = stack.enter_context(open_sources(paths, request.encoding))
+        returns: list[Source] = []
+        if sent is not None:
+            opened = stack.enter_context(
+                open_sources({f"returns:{i}": p for i, p in enumerate(request.returns)}, "auto")
+            )
+            returns = list(opened.values())
+            sent.check_enrollees(sources["enrollees"].sha256)
         fingerprint = _fingerprint(request, pack, calendar, dates, previous, sources)
+        if sent is not None:
+            fingerprint.update(sent.fingerprint(returns))
         if (
             previous is not None
             and fingerprint["enrollees"] != previous.manifest["inputs"]["enrollees"]
@@ -158,7 +183,7 @@ def deduct(
             )
         existing = _existing_run(run_dir)
         if existing is not None and not _must_replace(request, run_dir, existing, fingerprint):
-            stored = _read_json(run_dir / "summary.json")
+            stored = read_json(run_dir / "summary.json")
             said = [
                 Problem("", 0, "", w["code"], w["message"], "warning")
                 for w in stored.get("warnings", [])
@@ -172,10 +197,18 @@ def deduct(
         progress("debiting")
         continuity = None
         extras = extra_columns(enrollees)
-        if request.round == 1:
+        if sent is not None:
+            progress("reading the bank's return files")
+            result = sent.result(enrollees, returns, dates, second, previous)
+            if request.round == 2:
+                assert previous is not None
+                progress("assessing continuity")
+                continuity = _continuity(result, enrollees, previous, pack)
+        elif request.round == 1:
+            assert ledger is not None
             result = round_one(enrollees, ledger.balances, dates, second)
         else:
-            assert previous is not None
+            assert previous is not None and ledger is not None
             result = round_two(
                 enrollees, previous.retry_ids, previous.debits, ledger.balances, dates
             )
@@ -184,8 +217,15 @@ def deduct(
         # what is left of the inputs are copies (attempted, skipped): the file's frame and the
         # balances go before the files are written, so their memory serves the writing
         del enrollees
-        ledger = replace(ledger, balances=ledger.balances.clear())
+        if ledger is not None:
+            ledger = replace(ledger, balances=ledger.balances.clear())
         summary = _summary(result, pack, calendar_name, previous, ledger, preflight)
+        if sent is not None:
+            from mediins_cli.bank.run import month_unpaid
+
+            summary.update(sent.summary(result, returns, previous))
+            if previous is not None:
+                month_unpaid(summary, previous)
         if continuity is not None:
             summary["continuity"] = summarize_continuity(
                 continuity, _next_round_one(pack, calendar, request.month)
@@ -201,6 +241,11 @@ def deduct(
                 staging.write_csv(name, frame, request.format)
             staging.write("summary.json", json_bytes(summary), PUBLIC)
             manifest = _manifest(request, fingerprint, pack, calendar_name, staging.written)
+            if sent is not None:
+                manifest["mode"] = "returns"
+                manifest["files"].pop("ledger")
+                manifest["files"]["instructions"] = f"../instructions-{request.round}/manifest.json"
+                manifest["files"]["returns"] = sorted(s.shown for s in returns)
             staging.write("manifest.json", json_bytes(manifest), PUBLIC)
             log = _run_log(request, fingerprint, summary, len(staging.written), started, moved)
             staging.write(LOG_NAME, log, PRIVATE)
@@ -211,32 +256,37 @@ def _read_inputs(
     request: DeductRequest,
     sources: dict[str, Source],
     dates: RoundDates,
-    previous: _RoundOne | None,
+    previous: RoundOne | None,
     progress: Callable[[str], None],
-) -> tuple[pl.DataFrame, LedgerPass, pl.DataFrame, pl.DataFrame]:
+) -> tuple[pl.DataFrame, LedgerPass | None, pl.DataFrame, pl.DataFrame]:
     """Both files checked from the open sources, the ledger reduced to balances, and the
     pre-flight checks; :class:`BadInput` with every problem of both files if any is an error.
-    Returns the enrollees, the ledger, every warning, and the pre-flight warnings alone."""
+    Returns the enrollees, the ledger (None in return mode: no ledger is read), every warning,
+    and the pre-flight warnings alone."""
     # the ledger first: its pass is the larger, and only its balances stay for the enrollees
-    progress("reading the ledger")
     references = previous.debits.select("reference") if previous is not None else None
     ledger: LedgerPass | None = None
-    try:
-        ledger = ledger_balances_at(sources["ledger"], dates.cutoff, references)
-        l_problems = ledger.warnings
-    except BadInput as exc:
-        l_problems = exc.frame
+    l_problems = problems_frame([])
+    if "ledger" in sources:
+        progress("reading the ledger")
+        try:
+            ledger = ledger_balances_at(sources["ledger"], dates.cutoff, references)
+            l_problems = ledger.warnings
+        except BadInput as exc:
+            l_problems = exc.frame
     progress("reading enrollees")
     enrollees, e_problems = check_enrollees(sources["enrollees"])
     if enrollees is not None and not enrollees["enrollee_id"].is_sorted():
         # once, here: every file is in enrollee_id order, so nothing later sorts wide rows
         enrollees = enrollees.sort("enrollee_id")
     problems = pl.concat([e_problems, l_problems])
-    if enrollees is None or ledger is None or (problems["severity"] == "error").any():
+    unread = ledger is None and "ledger" in sources
+    if enrollees is None or unread or (problems["severity"] == "error").any():
         raise BadInput(problems)
     for source in sources.values():
         source.check()  # what was parsed is what was hashed
-    preflight = _preflight(request, dates, ledger, sources["ledger"].shown)
+    shown = sources["ledger"].shown if "ledger" in sources else ""
+    preflight = _preflight(request, dates, ledger, shown)
     problems = pl.concat([problems, preflight])
     if (problems["severity"] == "error").any():
         raise BadInput(problems)
@@ -248,7 +298,7 @@ STALE_LEDGER = timedelta(days=7)
 
 
 def _preflight(
-    request: DeductRequest, dates: RoundDates, ledger: LedgerPass, shown: str
+    request: DeductRequest, dates: RoundDates, ledger: LedgerPass | None, shown: str
 ) -> pl.DataFrame:
     """The checks before a round (DESIGN §3): a cut-off in the future is refused (the bank
     cannot have answered yet; a dry run only warns), and a ledger whose latest row is more
@@ -268,7 +318,7 @@ def _preflight(
                 "warning" if request.dry_run else "error",
             )
         )
-    last = ledger.last_posted
+    last = ledger.last_posted if ledger is not None else None
     if last is not None and last < dates.cutoff - STALE_LEDGER:
         problems.append(
             Problem(
@@ -283,6 +333,22 @@ def _preflight(
             )
         )
     return problems_frame(problems)
+
+
+def _source_lines(
+    request: DeductRequest, fingerprint: dict[str, Any], summary: dict[str, Any]
+) -> list[str]:
+    """The run log's lines on the other input: the ledger, or the return files."""
+    if "ledger" in fingerprint:
+        ledger = summary["ledger"]
+        return [
+            f"ledger {request.ledger} sha256 {fingerprint['ledger']}",
+            f"ledger {ledger['rows']} rows, posted {ledger['first_posted']} to "
+            f"{ledger['last_posted']}",
+        ]
+    lines = [f"instructions manifest sha256 {fingerprint['instructions']}"]
+    lines += [f"returns {r['file']} sha256 {r['sha256']}" for r in fingerprint["returns"]]
+    return lines
 
 
 def _stamp(moment: datetime | None) -> str | None:
@@ -312,9 +378,7 @@ def _run_log(
         f"rules {summary['rules']}, calendar {summary['calendar']}",
         f"due {d['due']}, effective {d['effective']} ({d['why']}), cut-off {d['cutoff']}",
         f"enrollees {request.enrollees} sha256 {fingerprint['enrollees']}",
-        f"ledger {request.ledger} sha256 {fingerprint['ledger']}",
-        f"ledger {summary['ledger']['rows']} rows, posted {summary['ledger']['first_posted']} "
-        f"to {summary['ledger']['last_posted']}",
+        *_source_lines(request, fingerprint, summary),
         *(f"warning {w['code']}: {w['message']}" for w in summary["warnings"]),
         f"attempted {summary['attempted']['enrollees']} ({summary['attempted']['amount']} yuan), "
         f"succeeded {summary['succeeded']['enrollees']} ({summary['succeeded']['amount']}), "
@@ -374,7 +438,7 @@ def _existing_run(run_dir: Path) -> dict[str, Any] | None:
         return None
     if not manifest.is_file():
         raise Refused(f"{run_dir} exists but has no manifest.json: not a mediins run; move it")
-    return _read_json(manifest)
+    return read_json(manifest)
 
 
 def _output_path(run_dir: Path, name: str) -> Path:
@@ -424,7 +488,7 @@ def _must_replace(
 
 
 @dataclass(frozen=True)
-class _RoundOne:
+class RoundOne:
     """What round 2 takes from round 1 of the same month."""
 
     manifest: dict[str, Any]
@@ -432,15 +496,20 @@ class _RoundOne:
     summary: dict[str, Any]
     retry_ids: pl.Series
     debits: pl.DataFrame  # enrollee_id, account_no, amount_fen, reference, paid_on
+    #: "ledger" or "returns" (DESIGN §11); round 2 runs the way round 1 did
+    mode: str = "ledger"
+    #: return mode: round 1's failures round 2 does not attempt (enrollee_id, amount_fen,
+    #: reason): unpaid this month all the same
+    permanent: pl.DataFrame | None = None
 
 
-def _round_one_state(request: DeductRequest) -> _RoundOne:
-    r1 = round_dir(request.out, request.month, 1)
+def round_one_state(out: Path, month: Month) -> RoundOne:
+    r1 = round_dir(out, month, 1)
     manifest_path = r1 / "manifest.json"
     if not manifest_path.is_file():
         raise Refused(
-            f"round 1 of {request.month} has not run in {request.out}: run "
-            f"`mediins deduct --round 1 --month {request.month}` first"
+            f"round 1 of {month} has not run in {out}: run "
+            f"`mediins deduct --round 1 --month {month}` first"
         )
     manifest_bytes = manifest_path.read_bytes()
     manifest = json.loads(manifest_bytes)
@@ -449,7 +518,7 @@ def _round_one_state(request: DeductRequest) -> _RoundOne:
         path = _output_path(r1, name)
         data, digest = None, None
         with contextlib.suppress(OSError):
-            data = path.read_bytes() if name in ("retry.csv", "success.csv") else None
+            data = path.read_bytes() if name in _ROUND_ONE_READS else None
             digest = sha256_bytes(data) if data is not None else sha256_file(path)
         if digest != entry["sha256"]:
             raise Refused(f"{path} is missing or changed since round 1 wrote it; round 2 refused")
@@ -466,10 +535,23 @@ def _round_one_state(request: DeductRequest) -> _RoundOne:
         encoding=encoding,
         columns=["enrollee_id", "account_no", "amount", "reference", "deducted_on"],
     )
-    return _RoundOne(
+    mode = manifest.get("mode", "ledger")
+    permanent = None
+    if mode == "returns":
+        failure = pl.read_csv(
+            read["failure.csv"],
+            infer_schema=False,
+            encoding=encoding,
+            columns=["enrollee_id", "amount", "reason"],
+        )
+        permanent = failure.filter(~pl.col("enrollee_id").is_in(retry["enrollee_id"].implode()))
+        permanent = permanent.select(
+            "enrollee_id", yuan_to_fen(pl.col("amount")).alias("amount_fen"), "reason"
+        )
+    return RoundOne(
         manifest,
         sha256_bytes(manifest_bytes),
-        _read_json(r1 / "summary.json"),
+        read_json(r1 / "summary.json"),
         retry["enrollee_id"],
         success.select(
             "enrollee_id",
@@ -478,7 +560,13 @@ def _round_one_state(request: DeductRequest) -> _RoundOne:
             "reference",
             pl.col("deducted_on").str.to_date("%Y-%m-%d").alias("paid_on"),
         ),
+        mode,
+        permanent,
     )
+
+
+#: what round 2 parses of round 1's files (from the very bytes whose hashes it checked)
+_ROUND_ONE_READS = ("retry.csv", "success.csv", "failure.csv")
 
 
 def _fingerprint(
@@ -486,16 +574,16 @@ def _fingerprint(
     pack: RulePack,
     calendar: WorkingCalendar,
     dates: RoundDates,
-    previous: _RoundOne | None,
+    previous: RoundOne | None,
     sources: dict[str, Source],
 ) -> dict[str, Any]:
     """What the result depends on; a rerun with the same fingerprint has nothing to do. Every
     hash is of the bytes that were (or will be) parsed (DESIGN §8)."""
     result: dict[str, Any] = {
         "enrollees": sources["enrollees"].sha256,
-        "ledger": sources["ledger"].sha256,
+        **({"ledger": sources["ledger"].sha256} if "ledger" in sources else {}),
         "rules": pack.sha256,
-        "calendar": _calendar_identity(calendar, _years_consulted(request, dates)),
+        "calendar": calendar_identity(calendar, _years_consulted(request, dates)),
         # what the calendar decided: a library upgrade that moved a date is another input
         "dates": {"effective": dates.effective.isoformat(), "cutoff": str(dates.cutoff)},
         "format": request.format.as_dict(),
@@ -514,7 +602,7 @@ def _years_consulted(request: DeductRequest, dates: RoundDates) -> set[int]:
     return years
 
 
-def _calendar_identity(calendar: WorkingCalendar, years: set[int]) -> dict[str, Any]:
+def calendar_identity(calendar: WorkingCalendar, years: set[int]) -> dict[str, Any]:
     """The calendar by name and the operator files of the years consulted: next autumn's new
     file does not make every earlier month "other inputs"."""
     files = {}
@@ -527,28 +615,38 @@ def _calendar_identity(calendar: WorkingCalendar, years: set[int]) -> dict[str, 
     return {"name": calendar.name, "files": files}
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
 
 
 def _continuity(
-    result: RoundResult, enrollees: pl.DataFrame, previous: _RoundOne, pack: RulePack
+    result: RoundResult, enrollees: pl.DataFrame, previous: RoundOne, pack: RulePack
 ) -> Continuity:
     """After round 2: breaks, resumptions and updates of everyone due this month."""
     # the columns continuity reads: a copy of these only, not of every enrollee's whole row
     needed = ["enrollee_id", "name", "agency", "account_no", "status", "enrolled_on"]
     needed += ["paid_through", "waiting_until"]
     due = classify(enrollees.select(needed), result.month).filter(pl.col("skip_reason").is_null())
+    # paid on the effective date, or (return mode) on the day the bank says it settled
+    settled = "deducted_on" in result.attempts.columns
     paid = pl.concat(
         [
             previous.debits.select("enrollee_id", "paid_on", "reference"),
-            result.narrow(SUCCESS, "enrollee_id", "reference").select(
-                "enrollee_id", pl.lit(result.dates.effective).alias("paid_on"), "reference"
+            result.narrow(
+                SUCCESS, "enrollee_id", "reference", *(["deducted_on"] if settled else [])
+            ).select(
+                "enrollee_id",
+                (pl.col("deducted_on") if settled else pl.lit(result.dates.effective)).alias(
+                    "paid_on"
+                ),
+                "reference",
             ),
         ]
     )
     unpaid = result.narrow(FAILURE, "enrollee_id", "amount_fen", "reason")
+    if previous.permanent is not None:  # return mode: round 1's permanent failures too
+        unpaid = pl.concat([unpaid, previous.permanent]).sort("enrollee_id")
     return assess(due, result.month, paid, unpaid, ContinuityRules.of(pack))
 
 
@@ -571,10 +669,15 @@ def _output_frames(
     ``extras``: the enrollee file's own extra columns, carried through."""
     amount = fen_to_yuan_expr(pl.col("amount_fen")).alias("amount")
     base = ["enrollee_id", "name", "agency", "account_no"]
+    returned = "deducted_on" in result.attempts.columns  # return mode: the bank's settle date
     success = result.lazy(SUCCESS).select(
         *base,
         amount,
-        pl.lit(result.dates.effective.isoformat()).alias("deducted_on"),
+        (
+            pl.col("deducted_on").dt.to_string("%Y-%m-%d")
+            if returned
+            else pl.lit(result.dates.effective.isoformat())
+        ).alias("deducted_on"),
         "reference",
         *extras,
     )
@@ -594,17 +697,18 @@ def _output_frames(
     lists: pl.DataFrame
     if result.round == 1:
         assert result.next_dates is not None
-        frames["retry.csv"] = lists = (
-            result.lazy(FAILURE)
-            .select(
-                *base,
-                amount,
-                pl.lit(result.next_dates.effective.isoformat()).alias("retry_on"),
-                pl.lit(result.next_dates.deposit_by.isoformat()).alias("deposit_by"),
-                *extras,
-            )
-            .collect()  # whom to remind before round 2, also by agency below
-        )
+        retry = result.lazy(FAILURE)
+        if returned:  # only what round 2 attempts again (DESIGN §11)
+            retry = retry.filter(pl.col("reason").is_in(RETRYABLE))
+        frames["retry.csv"] = lists = retry.select(
+            *base,
+            amount,
+            pl.lit(result.next_dates.effective.isoformat()).alias("retry_on"),
+            pl.lit(result.next_dates.deposit_by.isoformat()).alias("deposit_by"),
+            *extras,
+        ).collect()  # whom to remind before round 2, also by agency below
+        if returned:  # the agencies also hear of the failures to correct before next month
+            lists = to_contact(result, extras)
         frames["skipped.csv"] = result.skipped.select(
             "enrollee_id",
             "name",
@@ -628,6 +732,33 @@ def _output_frames(
     return frames
 
 
+def to_contact(result: RoundResult, extras: list[str]) -> pl.DataFrame:
+    """Round 1 in return mode: every failure, what to do about it, and round 2's dates for the
+    ones it retries (the permanent ones are not retried this month)."""
+    assert result.next_dates is not None
+    retried = pl.col("reason").is_in(RETRYABLE)
+    return (
+        result.lazy(FAILURE)
+        .select(
+            "enrollee_id",
+            "name",
+            "agency",
+            "account_no",
+            fen_to_yuan_expr(pl.col("amount_fen")).alias("amount"),
+            "reason",
+            pl.col("reason").replace_strict(TO_DO, default="").alias("to_do"),
+            pl.when(retried)
+            .then(pl.lit(result.next_dates.effective.isoformat()))
+            .alias("retry_on"),
+            pl.when(retried)
+            .then(pl.lit(result.next_dates.deposit_by.isoformat()))
+            .alias("deposit_by"),
+            *extras,
+        )
+        .collect()
+    )
+
+
 def _by_agency(frame: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
     """One list per agency, ordered by the pinyin of the name as the agencies' paper lists are
     (seed 003 §七), named by :func:`agency_file_stem` (validation refused codes that clash)."""
@@ -646,7 +777,7 @@ def _by_agency(frame: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
     return sorted(out, key=lambda item: item[0])
 
 
-def _dates(d: RoundDates) -> dict[str, Any]:
+def dates_dict(d: RoundDates) -> dict[str, Any]:
     return {
         "round": d.round,
         "due": d.due.isoformat(),
@@ -662,22 +793,25 @@ def _summary(
     result: RoundResult,
     pack: RulePack,
     calendar_name: str,
-    previous: _RoundOne | None,
-    ledger: LedgerPass,
+    previous: RoundOne | None,
+    ledger: LedgerPass | None,
     preflight: pl.DataFrame,
 ) -> dict[str, Any]:
     summary = summarize(result)
-    summary.update(rules=pack.id, calendar=calendar_name, dates=_dates(result.dates))
-    summary["ledger"] = {
-        "rows": ledger.rows,
-        "first_posted": _stamp(ledger.first_posted),
-        "last_posted": _stamp(ledger.last_posted),
-    }
+    summary.update(rules=pack.id, calendar=calendar_name, dates=dates_dict(result.dates))
+    if ledger is not None:
+        summary["ledger"] = {
+            "rows": ledger.rows,
+            "first_posted": _stamp(ledger.first_posted),
+            "last_posted": _stamp(ledger.last_posted),
+        }
     summary["warnings"] = [
         {"code": r["code"], "message": r["message"]} for r in preflight.iter_rows(named=True)
     ]
     if result.next_dates is not None:
-        failed = result.narrow(FAILURE, "amount_fen")
+        failed = result.narrow(FAILURE, "amount_fen", "reason")
+        if "deducted_on" in result.attempts.columns:  # return mode: the retryable ones only
+            failed = failed.filter(pl.col("reason").is_in(RETRYABLE))
         summary["retry"] = {
             "enrollees": failed.height,
             "amount": fen_to_yuan(sum_fen(failed["amount_fen"])),
@@ -713,7 +847,11 @@ def _manifest(
 ) -> dict[str, Any]:
     """Inputs, rules, calendar, tool and every output with its SHA-256 (DESIGN §8). No paths of
     the output folder and no clock: the same inputs give the same bytes anywhere."""
-    names = {"enrollees": request.enrollees.name, "ledger": request.ledger.name, "rules": pack.id}
+    names: dict[str, Any] = {
+        "enrollees": request.enrollees.name,
+        "ledger": request.ledger.name,
+        "rules": pack.id,
+    }
     if "round_1" in fingerprint:
         names["round_1"] = "../round-1/manifest.json"
     return {

@@ -253,8 +253,16 @@ def test_the_help_covers_every_command_there_is(run):
     from mediins_cli.cli import app, rules_app
 
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
-    assert names == {"calendar", "validate", "deduct", "replay", "sample"}
-    assert {c.name for c in rules_app.registered_commands} == {"list", "show"}
+    assert names == {
+        "calendar",
+        "validate",
+        "deduct",
+        "replay",
+        "sample",
+        "instruct",
+        "simulate-bank",
+    }
+    assert {c.name for c in rules_app.registered_commands} == {"list", "show", "banks"}
 
 
 @pytest.mark.parametrize(
@@ -264,7 +272,10 @@ def test_the_help_covers_every_command_there_is(run):
         ("validate",),
         ("rules", "list"),
         ("rules", "show"),
+        ("rules", "banks"),
         ("deduct",),
+        ("instruct",),
+        ("simulate-bank",),
         ("replay",),
         ("sample",),
     ],

@@ -538,3 +538,9 @@ def no_rows(frame: pl.DataFrame, shown: str, what: str) -> pl.DataFrame:
     return problems_frame(
         [Problem(shown, 0, "", "NO_ROWS", f"the file has a header and no rows: no {what}")]
     )
+
+
+# the checking machinery, for the other readers of files (the bank's return files)
+Check = _Check
+collect_checks = _collect
+physical_lines = _physical_lines

@@ -1,0 +1,247 @@
+"""Bank file formats as data: ``rules/banks/<id>.toml`` (DESIGN §11).
+
+A format says how one bank's batch files look: the encoding, the delimiter, a header row or
+columns by position, amounts in yuan or in fen, the columns of an instruction file (送盘) and of
+a return file (回盘), and the table from the bank's result values to mediins's result codes.
+Formats are validated on load like rule packs: every problem names the file and the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mediins_cli.errors import BadInput, Problem
+from mediins_cli.resources import display_path, rules_dir
+
+DEFAULT_FORMAT = "generic"
+
+# Result codes (DESIGN §11): OK, two the next round retries, and the permanent ones.
+OK = "OK"
+INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
+BANK_ERROR = "BANK_ERROR"
+ACCOUNT_CLOSED = "ACCOUNT_CLOSED"
+ACCOUNT_FROZEN = "ACCOUNT_FROZEN"
+NAME_MISMATCH = "NAME_MISMATCH"
+NO_AGREEMENT = "NO_AGREEMENT"
+NO_ACCOUNT = "NO_ACCOUNT"
+RESULT_CODES = (
+    OK,
+    INSUFFICIENT_FUNDS,
+    BANK_ERROR,
+    ACCOUNT_CLOSED,
+    ACCOUNT_FROZEN,
+    NAME_MISMATCH,
+    NO_AGREEMENT,
+    NO_ACCOUNT,
+)
+#: failures round 2 attempts again (in return mode; the ledger mode retries NO_ACCOUNT too)
+RETRYABLE = (INSUFFICIENT_FUNDS, BANK_ERROR)
+PERMANENT = (ACCOUNT_CLOSED, ACCOUNT_FROZEN, NAME_MISMATCH, NO_AGREEMENT, NO_ACCOUNT)
+#: what the agency does about a failure (the agency lists of round 1 in return mode): a
+#: permanent one must be corrected in the master system before next month's round 1
+TO_DO = {
+    INSUFFICIENT_FUNDS: "deposit the premium by the deposit-by date, before round 2",
+    BANK_ERROR: "nothing to correct: the bank could not process it, round 2 tries again",
+    ACCOUNT_CLOSED: "account closed: record a new account in the master system",
+    ACCOUNT_FROZEN: "account frozen or stopped: have it released, or record another account",
+    NAME_MISMATCH: "the account's holder is not this name: correct the account or the name",
+    NO_AGREEMENT: "no withholding agreement: the enrollee signs one at the bank (代扣签约)",
+    NO_ACCOUNT: "no such account at the bank: correct the account number",
+}
+
+INSTRUCTION_COLUMNS = (
+    "seq",
+    "reference",
+    "account_no",
+    "account_name",
+    "amount",
+    "enrollee_id",
+    "agency",
+    "month",
+    "purpose",
+)
+RETURN_COLUMNS = ("reference", "account_no", "amount", "result", "message", "settled_on", "ignore")
+#: what a return file must have for its answers to be checked
+REQUIRED_RETURN = ("reference", "account_no", "amount", "result")
+ENCODINGS = ("utf-8", "gb18030")
+AMOUNT_UNITS = ("yuan", "fen")
+_KEYS = ("id", "name", "encoding", "delimiter", "header", "amount_unit")
+_SECTIONS = ("instruction", "return", "results")
+
+
+@dataclass(frozen=True)
+class BankFormat:
+    """One bank's batch-file format (see the module docstring)."""
+
+    id: str
+    name: str
+    encoding: str  # "utf-8" | "gb18030"
+    delimiter: str
+    header: bool
+    amount_unit: str  # "yuan" | "fen"
+    instruction: tuple[str, ...]
+    returns: tuple[str, ...]
+    results: dict[str, str]  # the bank's value → a result code
+    path: str
+    sha256: str
+
+    @property
+    def extension(self) -> str:
+        """``csv`` for comma-delimited files, else ``txt`` (DESIGN §11)."""
+        return "csv" if self.delimiter == "," else "txt"
+
+    @property
+    def quoted(self) -> bool:
+        """Values are quoted as CSV quotes them only in comma-delimited files; the fixed
+        columns of other delimiters carry no quoting at all (nor may a value hold the
+        delimiter: it would move every later column)."""
+        return self.delimiter == ","
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "sha256": self.sha256}
+
+
+def format_path(ref: str) -> Path:
+    """A format reference is an id in ``rules/banks/`` or a path to a ``<id>.toml``."""
+    if ref.endswith(".toml") or "/" in ref:
+        return Path(ref)
+    return banks_dir() / f"{ref}.toml"
+
+
+def banks_dir() -> Path:
+    return rules_dir() / "banks"
+
+
+def load_format(ref: str = DEFAULT_FORMAT) -> BankFormat:
+    """Load and validate a format; an unusable one raises :class:`BadInput` with every problem."""
+    path = format_path(ref)
+    if not path.is_file():
+        known = ", ".join(p.stem for p in sorted(banks_dir().glob("*.toml"))) or "none"
+        raise BadInput(
+            f"--bank-format: no bank format {ref!r} (known: {known}; or give a path to a .toml)"
+        )
+    fmt, problems = parse_format(path)
+    if fmt is None:
+        raise BadInput(problems)
+    return fmt
+
+
+def load_all_formats() -> list[BankFormat]:
+    """Every format in ``rules/banks/``; one broken file fails the call, listing every problem."""
+    formats, problems = [], []
+    for path in sorted(banks_dir().glob("*.toml")):
+        fmt, found = parse_format(path)
+        problems.extend(found)
+        if fmt is not None:
+            formats.append(fmt)
+    if problems:
+        raise BadInput(problems)
+    return formats
+
+
+def parse_format(path: Path) -> tuple[BankFormat | None, list[Problem]]:
+    """Parse and validate one format file; every problem is returned, none raised."""
+    shown = display_path(path)
+    problems: list[Problem] = []
+
+    def bad(key: str, message: str) -> None:
+        problems.append(Problem(shown, 0, key, "BAD_BANK_FORMAT", message))
+
+    try:
+        content = path.read_bytes()
+        data = tomllib.loads(content.decode("utf-8"))
+    except FileNotFoundError:
+        bad("", "no such file")
+        return None, problems
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        bad("", f"not valid TOML: {exc}")
+        return None, problems
+
+    for key in sorted(set(data) - set(_KEYS) - set(_SECTIONS)):
+        bad(key, f"unknown key (expected {', '.join(_KEYS + _SECTIONS)})")
+    for key in _KEYS + _SECTIONS:
+        if key not in data:
+            bad(key, "missing" + (" (a table)" if key in _SECTIONS else ""))
+    if problems:
+        return None, problems
+
+    def text(key: str, choices: tuple[str, ...] | None = None) -> str:
+        value = data[key]
+        if not isinstance(value, str) or not value.strip():
+            bad(key, "expected a non-empty string")
+            return ""
+        if choices is not None and value not in choices:
+            bad(key, f"expected one of {', '.join(choices)}, not {value!r}")
+        return value
+
+    fid, name = text("id"), text("name")
+    if fid and fid != path.stem:
+        bad("id", f"expected {path.stem!r}, the file's name without .toml")
+    encoding, unit = text("encoding", ENCODINGS), text("amount_unit", AMOUNT_UNITS)
+    delimiter = data["delimiter"]
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
+        bad("delimiter", "expected one character, not a quote or a line end")
+    header = data["header"]
+    if not isinstance(header, bool):
+        bad("header", "expected true (a header row of the column names) or false (by position)")
+
+    def columns(section: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> list[str]:
+        table = data[section]
+        key = f"{section}.columns"
+        if not isinstance(table, dict):
+            bad(section, "expected a table with columns")
+            return []
+        for extra in sorted(set(table) - {"columns"}):
+            bad(f"{section}.{extra}", "unknown key (expected columns)")
+        cols = table.get("columns")
+        if not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols):
+            bad(key, f"expected a list of column names from {', '.join(allowed)}")
+            return []
+        for c in cols:
+            if c not in allowed:
+                bad(key, f"{c!r} is not one of {', '.join(allowed)}")
+        named = [c for c in cols if c != "ignore"]
+        for c in sorted({c for c in named if named.count(c) > 1}):
+            bad(key, f"{c!r} is listed twice")
+        for c in required:
+            if c not in cols:
+                bad(key, f"{c!r} is required")
+        return list(cols)
+
+    instruction = columns("instruction", INSTRUCTION_COLUMNS, ("reference", "account_no", "amount"))
+    returns = columns("return", RETURN_COLUMNS, REQUIRED_RETURN)
+    if header is True and "ignore" in returns:
+        bad("return.columns", "'ignore' is for columns by position (header = false)")
+    results: dict[str, str] = {}
+    table = data["results"]
+    if not isinstance(table, dict) or not table:
+        bad("results", "expected a table: the bank's result value = a result code")
+    else:
+        for value, code in table.items():
+            if not isinstance(code, str) or code not in RESULT_CODES:
+                bad(f"results.{value}", f"expected one of {', '.join(RESULT_CODES)}")
+            elif not value.strip():
+                bad("results", "an empty result value")
+            else:
+                results[value] = code
+        if OK not in results.values():
+            bad("results", "no value means OK: the format could never report a debit")
+    if problems:
+        return None, problems
+    return BankFormat(
+        id=fid,
+        name=name,
+        encoding=encoding,
+        delimiter=delimiter,
+        header=header,
+        amount_unit=unit,
+        instruction=tuple(instruction),
+        returns=tuple(returns),
+        results=results,
+        path=shown,
+        sha256=hashlib.sha256(content).hexdigest(),
+    ), problems

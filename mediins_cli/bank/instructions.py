@@ -1,0 +1,104 @@
+"""Debit instructions (送盘) of a round, and their files in a bank's format. Pure: frames in,
+frames and bytes out (DESIGN §11).
+
+One instruction per enrollee attempted: everyone due in round 1, round 1's retryable failures in
+round 2. Its reference is its identity, ``MI-<YYYYMM>-R<n>-<8 digits>``, numbered over the
+round's attempts in ``enrollee_id`` order: the number the ledger mode gives the same person's
+debit. Instructions are grouped into one file per bank code (``_`` for enrollees without one),
+numbered ``seq`` 1, 2, … within the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from mediins_cli.bank.formats import BankFormat
+from mediins_cli.inputs import agency_file_stem
+from mediins_cli.money import fen_to_yuan_expr, sum_fen
+from mediins_cli.months import Month
+
+NO_BANK = "_"
+
+
+def reference_prefix(month: Month, round_no: int) -> str:
+    return f"MI-{month.year:04d}{month.month:02d}-R{round_no}-"
+
+
+def instructions(
+    attempts: pl.DataFrame, month: Month, round_no: int, fmt: BankFormat
+) -> pl.DataFrame:
+    """One row per enrollee of ``attempts`` (sorted by ``enrollee_id``; with ``amount_fen``,
+    ``account_no``, ``name``, ``agency`` and, where the file has it, ``bank``): ``reference``,
+    ``file`` (the instruction file's name) and ``seq`` (its place in that file) added."""
+    if attempts.height and not attempts["enrollee_id"].is_sorted():
+        attempts = attempts.sort("enrollee_id")
+    number = pl.int_range(1, pl.len() + 1).cast(pl.String).str.pad_start(8, "0")
+    bank = pl.col("bank") if "bank" in attempts.columns else pl.lit(None, dtype=pl.String)
+    stem = pl.when(bank.is_null()).then(pl.lit(NO_BANK)).otherwise(agency_file_stem(bank))
+    framed = attempts.with_columns(
+        pl.concat_str(pl.lit(reference_prefix(month, round_no)), number).alias("reference"),
+        pl.concat_str(stem, pl.lit(f".{fmt.extension}")).alias("file"),
+    )
+    return framed.with_columns(pl.int_range(1, pl.len() + 1).over("file").alias("seq"))
+
+
+def file_cells(rows: pl.DataFrame, month: Month, fmt: BankFormat) -> pl.DataFrame:
+    """The instruction rows of one file as the text columns ``fmt`` writes, in its order."""
+    amount = (
+        fen_to_yuan_expr(pl.col("amount_fen"))
+        if fmt.amount_unit == "yuan"
+        else pl.col("amount_fen").cast(pl.String)
+    )
+    cells = {
+        "seq": pl.col("seq").cast(pl.String),
+        "reference": pl.col("reference"),
+        "account_no": pl.col("account_no"),
+        "account_name": pl.col("name"),
+        "amount": amount,
+        "enrollee_id": pl.col("enrollee_id"),
+        "agency": pl.col("agency"),
+        "month": pl.lit(str(month)),
+        "purpose": pl.lit(f"医保费{month.year:04d}{month.month:02d}"),
+    }
+    return rows.select(cells[c].alias(c) for c in fmt.instruction)
+
+
+def file_bytes(rows: pl.DataFrame, month: Month, fmt: BankFormat) -> bytes:
+    """One instruction file, as the bank reads it. Not neutralised for spreadsheets as the
+    operators' CSVs are: the bank compares ``account_name`` with its records (户名不符), so a
+    name goes exactly as the master system holds it."""
+    text = file_cells(rows, month, fmt).write_csv(
+        include_header=fmt.header,
+        separator=fmt.delimiter,
+        quote_style="necessary" if fmt.quoted else "never",
+    )
+    return text.encode(fmt.encoding)
+
+
+@dataclass(frozen=True)
+class ControlTotal:
+    """A file's control totals, as the manifest and the bank's covering letter carry them."""
+
+    count: int
+    sum_fen: int
+
+
+def control_totals(frame: pl.DataFrame) -> dict[str, ControlTotal]:
+    """Per instruction file: how many instructions and their sum in fen."""
+    out = {}
+    for (name,), rows in frame.group_by("file"):
+        out[str(name)] = ControlTotal(rows.height, sum_fen(rows["amount_fen"]))
+    return dict(sorted(out.items()))
+
+
+def unsafe_cells(frame: pl.DataFrame, fmt: BankFormat) -> pl.Expr:
+    """True on a row whose cells would break a file of ``fmt`` that is not quoted: a value
+    holding its delimiter (every later column would move)."""
+    if fmt.quoted:
+        return pl.lit(False)
+    written = [c for c in ("account_no", "name", "enrollee_id", "agency") if c in frame.columns]
+    return pl.any_horizontal(
+        pl.col(c).str.contains(fmt.delimiter, literal=True).fill_null(False) for c in written
+    )

@@ -1,0 +1,467 @@
+"""The bank's return files (回盘), read and checked against the round's instructions (DESIGN §11).
+
+Every return file is opened as an input is (hashed from the bytes that are parsed, decoded,
+line by physical line), read in the bank's format, and checked: every cell well-formed, every
+result value one the format knows, and every instruction answered exactly once with its own
+account and amount. Any problem is bad input — ``file:line: column: problem``, nothing written —
+and no cell reaches a message unmasked.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+
+import polars as pl
+
+from mediins_cli.bank.formats import BankFormat
+from mediins_cli.errors import BadInput, Problem, problem_schema, problems_frame
+from mediins_cli.inputs.source import Source
+from mediins_cli.inputs.table import (
+    Check,
+    collect_checks,
+    physical_lines,
+    stripped,
+    structure_problems,
+)
+from mediins_cli.mask import shown_expr
+from mediins_cli.money import MAX_AMOUNT_FEN, fen_to_yuan_expr, yuan_is_valid, yuan_to_fen
+
+#: how a reference of any month and round is spelled (instructions.reference_prefix)
+_ANY_REFERENCE = r"^MI-([0-9]{4})([0-9]{2})-R([0-9])-[0-9]{8}$"
+_FEN = r"^[0-9]{1,15}$"
+_DATE = r"^(19|2[0-9])[0-9]{2}-?[0-9]{2}-?[0-9]{2}$"
+#: missing answers named in the message, at most
+_FIRST_FEW = 5
+_HOLDS = {
+    "reference": "label",
+    "account_no": "account",
+    "amount": "amount",
+    "result": "agency",  # a code, or a short Chinese text such as 余额不足
+    "message": "personal",
+    "settled_on": "date",
+}
+
+
+@dataclass(frozen=True)
+class Returns:
+    """What the bank answered: one row per instruction (``reference``, ``result`` the mediins
+    code, ``message``, ``settled_on`` a Date or null, and where it was: ``return_file``,
+    ``return_line``), and each file's SHA-256 by the name it was given."""
+
+    answers: pl.DataFrame
+    sha256: dict[str, str]
+
+
+def read_returns(
+    sources: list[Source], fmt: BankFormat, instructed: pl.DataFrame, prefix: str, what: str
+) -> Returns:
+    """Read and check the open return files against ``instructed`` (``reference``,
+    ``account_no``, ``amount_fen``, ``file``: the round's instructions). ``prefix``: the
+    references of this month and round; ``what``: "round 1 of 2024-02", for messages.
+    :class:`BadInput` with every problem of every file if any."""
+    frames, problems, seen = [], [], set()
+    for source in sources:
+        if source.sha256 in seen:
+            problems.append(
+                problems_frame(
+                    [Problem(source.shown, 0, "", "REPEATED_FILE", "the same file is given twice")]
+                )
+            )
+            continue
+        seen.add(source.sha256)
+        frame, found = _read_one(source, fmt)
+        problems.append(found)
+        if frame is not None:
+            frames.append(frame)
+    found = pl.concat(problems) if problems else problems_frame([])
+    if frames:
+        answers = pl.concat(frames)
+        found = pl.concat([found, _match(answers, instructed, prefix, what)])
+    if found.height or not frames:
+        if not found.height:
+            found = problems_frame([Problem("", 0, "", "NO_RETURNS", "no return file given")])
+        raise BadInput(found)
+    return Returns(
+        answers.select(
+            "reference",
+            "result",
+            "message",
+            "settled_on",
+            pl.col("file").alias("return_file"),
+            pl.col("line").alias("return_line"),
+        ),
+        {s.shown: s.sha256 for s in sources},
+    )
+
+
+def _read_one(source: Source, fmt: BankFormat) -> tuple[pl.DataFrame | None, pl.DataFrame]:
+    """One return file as text cells in the format's columns, typed and checked cell by cell."""
+    shown = source.shown
+    if source.encoding not in ("utf-8", "gb18030"):
+        return None, problems_frame(
+            [Problem(shown, 0, "", "BAD_RETURN_FILE", f"not a text file of {fmt.encoding} lines")]
+        )
+    if source.encoding != fmt.encoding:
+        # an ASCII-only file is both; a file with other text decodes one way only
+        return None, problems_frame(
+            [
+                Problem(
+                    shown,
+                    0,
+                    "",
+                    "BAD_ENCODING",
+                    f"the file is {source.encoding}, but bank format {fmt.id} is {fmt.encoding}: "
+                    "is it another bank's file, or was it re-saved?",
+                )
+            ]
+        )
+    raw, problems = _cells(source, fmt)
+    if raw is None:
+        return None, problems_frame(problems)
+    source.check()
+    checked = _typed(raw, fmt, shown)
+    found = pl.concat([problems_frame(problems), checked[1]])
+    return checked[0], found
+
+
+def _cells(source: Source, fmt: BankFormat) -> tuple[pl.DataFrame | None, list[Problem]]:
+    """(text cells named by the format's columns, ``line``) or the file's structural problems."""
+    shown = source.shown
+    if fmt.quoted:
+        return _quoted_cells(source, fmt)
+    lines = pl.read_csv(
+        source.readable,
+        has_header=False,
+        separator="\x00",
+        quote_char=None,
+        infer_schema=False,
+        new_columns=["raw"],
+        raise_if_empty=False,
+    )
+    if lines.width != 1:  # a NUL in the file: no bank file has one
+        return None, [Problem(shown, 0, "", "BAD_TEXT", "holds a NUL byte")]
+    lines = lines.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("line"))
+    expected = source.newlines + (0 if source.ends_with_newline else 1)
+    if lines.height != expected and source.newlines:
+        return None, [Problem(shown, 0, "", "BAD_RETURN_FILE", "its lines cannot be told apart")]
+    names = [c if c != "ignore" else f"__ignore{i}" for i, c in enumerate(fmt.returns)]
+    lines = lines.with_columns(pl.col("raw").str.strip_chars_start("\ufeff"))
+    if fmt.header:
+        header = lines.head(1)["raw"].to_list()
+        mapped, problems = _header(header[0] if header else None, fmt, shown)
+        if mapped is None:
+            return None, problems
+        names = mapped
+        lines = lines.slice(1)
+    lines = lines.filter(pl.col("raw").str.strip_chars() != "")
+    fields = pl.col("raw").str.split(fmt.delimiter)
+    counted = lines.with_columns(fields.list.len().alias("__n"))
+    wrong = counted.filter(pl.col("__n") != len(names))
+    if wrong.height:
+        return None, [
+            Problem(
+                shown,
+                int(r["line"]),
+                "",
+                "BAD_ROW",
+                f"{r['__n']} fields separated by {fmt.delimiter!r}; bank format {fmt.id} has "
+                f"{len(names)}",
+            )
+            for r in wrong.head(1000).iter_rows(named=True)
+        ]
+    cells = counted.select(
+        *(fields.list.get(i).alias(n) for i, n in enumerate(names)), "line"
+    ).with_columns(stripped(n) for n in names)
+    return cells.drop([c for c in cells.columns if c.startswith("__ignore")]), []
+
+
+def _quoted_cells(source: Source, fmt: BankFormat) -> tuple[pl.DataFrame | None, list[Problem]]:
+    """A comma-delimited return file, quoted as CSV quotes."""
+    shown = source.shown
+    names = [c if c != "ignore" else f"__ignore{i}" for i, c in enumerate(fmt.returns)]
+    if fmt.header:
+        with source.text() as fh:
+            first = fh.readline().rstrip("\r\n")
+        mapped, problems = _header(first or None, fmt, shown)
+        if mapped is None:
+            return None, problems
+        names = mapped
+    try:
+        frame = pl.read_csv(
+            source.readable,
+            has_header=fmt.header,
+            new_columns=names,
+            infer_schema=False,
+            raise_if_empty=False,
+        )
+    except pl.exceptions.PolarsError:  # its message quotes raw rows: never shown
+        found = structure_problems(source, len(names)) if fmt.header else []
+        return None, found or [
+            Problem(shown, 0, "", "BAD_RETURN_FILE", "not a CSV file polars can read")
+        ]
+    if fmt.header:
+        lines, _ = physical_lines(source, frame.height)
+    else:
+        lines = pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias("line")
+    frame = frame.with_columns(lines).with_columns(stripped(n) for n in names)
+    blank = pl.all_horizontal(pl.col(n).is_null() for n in names)
+    frame = frame.filter(~blank)
+    return frame.drop([c for c in frame.columns if c.startswith("__ignore")]), []
+
+
+def _header(
+    text: str | None, fmt: BankFormat, shown: str
+) -> tuple[list[str] | None, list[Problem]]:
+    """Names for a header row: the format's return columns matched by name (any order, any
+    case); others are kept aside as ``__ignore…``. Problems on line 1."""
+    if text is None:
+        return None, [Problem(shown, 1, "", "EMPTY_FILE", "the file is empty: expected a header")]
+    try:
+        cells = next(csv.reader([text], delimiter=fmt.delimiter, strict=True))
+    except csv.Error:
+        return None, [Problem(shown, 1, "", "BAD_QUOTE", "the header row has an unbalanced quote")]
+    wanted = {c for c in fmt.returns if c != "ignore"}
+    names, seen, problems = [], set(), []
+    for position, cell in enumerate(cells, start=1):
+        name = cell.strip().lstrip("\ufeff").lower()
+        if name in wanted and name not in seen:
+            names.append(name)
+            seen.add(name)
+        else:
+            names.append(f"__ignore{position}")
+    for missing in sorted(wanted - seen):
+        problems.append(
+            Problem(shown, 1, missing, "MISSING_COLUMN", f"bank format {fmt.id} needs this column")
+        )
+    return (None, problems) if problems else (names, [])
+
+
+def _shown(column: str) -> pl.Expr:
+    return shown_expr(pl.col(column), _HOLDS[column])
+
+
+def _typed(frame: pl.DataFrame, fmt: BankFormat, shown: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Amounts as fen, results as codes, dates as dates; every bad cell a problem."""
+    has = set(frame.columns)
+    text = pl.col
+    if fmt.amount_unit == "yuan":
+        fen = yuan_to_fen(text("amount"))
+        well_formed = yuan_is_valid(text("amount"))
+        unit = "an amount in yuan with at most two decimals"
+    else:
+        fen = pl.when(text("amount").str.contains(_FEN)).then(text("amount").cast(pl.Int64))
+        well_formed = text("amount").str.contains(_FEN)
+        unit = "an amount in fen (whole digits)"
+    results = pl.DataFrame(
+        {"result": list(fmt.results), "__code": list(fmt.results.values())},
+        schema={"result": pl.String, "__code": pl.String},
+    )
+    settled = (
+        pl.when(text("settled_on").str.contains(_DATE)).then(
+            text("settled_on").str.replace_all("-", "").str.to_date("%Y%m%d", strict=False)
+        )
+        if "settled_on" in has
+        else pl.lit(None, dtype=pl.Date)
+    )
+    typed = (
+        frame.with_columns(
+            fen.alias("amount_fen"),
+            settled.alias("__settled"),
+            text("message") if "message" in has else pl.lit(None, dtype=pl.String).alias("message"),
+        )
+        .join(results, on="result", how="left")
+        .with_columns(pl.lit(shown).alias("file"))
+    )
+    checks = [
+        Check("reference", "EMPTY", text("reference").is_null(), pl.lit("is empty")),
+        Check("account_no", "EMPTY", text("account_no").is_null(), pl.lit("is empty")),
+        Check("amount", "EMPTY", text("amount").is_null(), pl.lit("is empty")),
+        Check(
+            "amount",
+            "BAD_AMOUNT",
+            text("amount").is_not_null() & ~well_formed,
+            pl.concat_str(_shown("amount"), pl.lit(f" is not {unit}")),
+        ),
+        Check(
+            "amount",
+            "BAD_AMOUNT",
+            pl.col("amount_fen").abs() > MAX_AMOUNT_FEN,
+            pl.lit("is beyond the bound one amount may be"),
+        ),
+        Check("result", "EMPTY", text("result").is_null(), pl.lit("is empty")),
+        Check(
+            "result",
+            "UNKNOWN_RESULT",
+            text("result").is_not_null() & pl.col("__code").is_null(),
+            pl.concat_str(
+                _shown("result"),
+                pl.lit(f" is not a result value of bank format {fmt.id} ({fmt.path} [results])"),
+            ),
+        ),
+    ]
+    if "settled_on" in has:
+        checks += [
+            Check(
+                "settled_on",
+                "BAD_DATE",
+                text("settled_on").is_not_null() & pl.col("__settled").is_null(),
+                pl.concat_str(
+                    _shown("settled_on"), pl.lit(" is not a date YYYY-MM-DD or YYYYMMDD")
+                ),
+            ),
+            Check(
+                "settled_on",
+                "EMPTY",
+                text("settled_on").is_null() & (pl.col("__code") == "OK"),
+                pl.lit("is empty on a debit the bank reports as done"),
+            ),
+        ]
+    problems = collect_checks(typed, checks, shown)
+    return (
+        typed.select(
+            "reference",
+            "account_no",
+            "amount_fen",
+            pl.col("__code").alias("result"),
+            "message",
+            pl.col("__settled").alias("settled_on"),
+            "file",
+            "line",
+        ),
+        problems,
+    )
+
+
+def _match(answers: pl.DataFrame, instructed: pl.DataFrame, prefix: str, what: str) -> pl.DataFrame:
+    """Every instruction answered exactly once, with its own account and amount."""
+    problems: list[pl.DataFrame] = []
+    answers = answers.filter(pl.col("reference").is_not_null())
+
+    def rows(frame: pl.DataFrame, column: str, code: str, message: pl.Expr) -> None:
+        if frame.height:
+            problems.append(
+                frame.select(
+                    pl.col("file"),
+                    pl.col("line"),
+                    pl.lit(column).alias("column"),
+                    pl.lit(code).alias("code"),
+                    message.alias("message"),
+                    pl.lit("error").alias("severity"),
+                ).cast(problem_schema())  # type: ignore[arg-type]
+            )
+
+    # a file of another month or round: said once per file, not once per row
+    parts = pl.col("reference").str.extract_groups(_ANY_REFERENCE)
+    foreign = answers.filter(
+        ~pl.col("reference").str.starts_with(prefix)
+        & pl.col("reference").str.contains(_ANY_REFERENCE)
+    ).with_columns(parts.alias("__p"))
+    for file, group in foreign.group_by("file", maintain_order=True):
+        first = group.row(0, named=True)["__p"]
+        other = f"round {first['3']} of {first['1']}-{first['2']}"
+        problems.append(
+            problems_frame(
+                [
+                    Problem(
+                        str(file[0]),
+                        int(group["line"][0]),
+                        "reference",
+                        "OTHER_ROUND",
+                        f"this file answers {other}, not {what} ({group.height} such rows, "
+                        f"references {group['reference'][0].rsplit('-', 1)[0]}-…)",
+                    )
+                ]
+            )
+        )
+    answers = answers.filter(
+        pl.col("reference").str.starts_with(prefix)
+        | ~pl.col("reference").str.contains(_ANY_REFERENCE)
+    )
+    # repeated: every answer after the first of its reference (files in the order given)
+    ordered = answers.with_row_index("__at")
+    first_at = ordered.group_by("reference").agg(
+        pl.col("__at").min().alias("__first"),
+    )
+    repeated = ordered.join(first_at, on="reference").filter(pl.col("__at") != pl.col("__first"))
+    if repeated.height:
+        where = ordered.select(
+            pl.col("__at").alias("__first"),
+            pl.concat_str(pl.col("file"), pl.lit(":"), pl.col("line").cast(pl.String)).alias(
+                "__where"
+            ),
+        )
+        repeated = repeated.join(where, on="__first", how="left")
+        rows(
+            repeated,
+            "reference",
+            "REPEATED_REFERENCE",
+            pl.concat_str(
+                _shown("reference"), pl.lit(" is answered already at "), pl.col("__where")
+            ),
+        )
+    once = ordered.join(first_at, on="reference").filter(pl.col("__at") == pl.col("__first"))
+    joined = once.join(
+        instructed.select(
+            "reference",
+            pl.col("account_no").alias("__account"),
+            pl.col("amount_fen").alias("__amount"),
+        ),
+        on="reference",
+        how="left",
+    )
+    rows(
+        joined.filter(pl.col("__account").is_null()),
+        "reference",
+        "UNKNOWN_REFERENCE",
+        pl.concat_str(_shown("reference"), pl.lit(f" is not an instruction of {what}")),
+    )
+    known = joined.filter(pl.col("__account").is_not_null())
+    rows(
+        known.filter(pl.col("account_no") != pl.col("__account")),
+        "account_no",
+        "CHANGED_ACCOUNT",
+        pl.concat_str(
+            _shown("account_no"),
+            pl.lit(" is not the account instructed ("),
+            shown_expr(pl.col("__account"), "account"),
+            pl.lit(")"),
+        ),
+    )
+    rows(
+        known.filter(pl.col("amount_fen") != pl.col("__amount")),
+        "amount",
+        "CHANGED_AMOUNT",
+        pl.concat_str(
+            fen_to_yuan_expr(pl.col("amount_fen")),
+            pl.lit(" yuan is not the amount instructed ("),
+            fen_to_yuan_expr(pl.col("__amount")),
+            pl.lit(" yuan)"),
+        ),
+    )
+    missing = instructed.join(once.select("reference"), on="reference", how="anti").sort(
+        "reference"
+    )
+    if missing.height:
+        by_file = missing.group_by("file").agg(pl.len()).sort("file")
+        files = ", ".join(f"{r['file']}: {r['len']}" for r in by_file.iter_rows(named=True))
+        few = ", ".join(missing["reference"].head(_FIRST_FEW).to_list())
+        more = ", …" if missing.height > _FIRST_FEW else ""
+        problems.append(
+            problems_frame(
+                [
+                    Problem(
+                        "",
+                        0,
+                        "reference",
+                        "MISSING_ANSWER",
+                        f"{missing.height} instructions of {what} have no answer in the return "
+                        f"files (by instruction file: {files}); first: {few}{more}. Is a return "
+                        "file missing?",
+                    )
+                ]
+            )
+        )
+    if not problems:
+        return problems_frame([])
+    return pl.concat(problems)

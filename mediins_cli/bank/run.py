@@ -1,0 +1,490 @@
+"""The bank interface's runs (DESIGN §11): ``instruct`` writes a round's instruction files, and
+``deduct --returns`` (in :mod:`mediins_cli.runs`) reads the bank's answers through
+:class:`SentInstructions`.
+
+The instructions of a round live in ``<out>/<YYYY-MM>/instructions-<n>/``: one file per bank and
+a ``manifest.json`` with every file's control totals (count, sum in fen) and SHA-256, the inputs'
+SHA-256, the format and the dates. They are written atomically under the month's lock, are
+byte-identical on rerun, and follow the rerun rules of DESIGN §8. ``deduct --returns`` derives
+the instructions again from the same enrollee file and checks them against this manifest, so
+the bank's answers are matched to exactly what was sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from mediins_cli import __version__
+from mediins_cli.bank.formats import DEFAULT_FORMAT, RETRYABLE, BankFormat, load_format
+from mediins_cli.bank.instructions import (
+    control_totals,
+    file_bytes,
+    instructions,
+    reference_prefix,
+    unsafe_cells,
+)
+from mediins_cli.bank.returns import read_returns
+from mediins_cli.calendar import RoundDates, make_calendar, schedule_dates
+from mediins_cli.errors import BadInput, Refused, problem_schema
+from mediins_cli.inputs import Source, check_enrollees, open_sources
+from mediins_cli.money import fen_to_yuan, sum_fen
+from mediins_cli.months import CHINA, Month
+from mediins_cli.outputs import (
+    PRIVATE,
+    PUBLIC,
+    json_bytes,
+    month_lock,
+    move_aside,
+    remove_staging,
+    sha256_bytes,
+    sha256_file,
+    staged_run_dir,
+)
+from mediins_cli.rounds import FAILURE, SUCCESS, RoundResult, classify, from_returns
+from mediins_cli.rules import load_pack
+
+if TYPE_CHECKING:
+    from mediins_cli.runs import DeductRequest, RoundOne
+
+
+def instructions_dir(out: Path, month: Month, round_no: int) -> Path:
+    return out / str(month) / f"instructions-{round_no}"
+
+
+def attempts_of(
+    enrollees: pl.DataFrame, month: Month, round_no: int, retry_ids: pl.Series | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Whom a round instructs (the enrollee rows, ``amount_fen``), and round 1's skipped:
+    everyone due in round 1 (DESIGN §4), round 1's retry list in round 2."""
+    if round_no == 1:
+        classified = classify(enrollees, month)
+        due = classified.filter(pl.col("skip_reason").is_null()).drop("skip_reason")
+        skipped = classified.filter(pl.col("skip_reason").is_not_null()).sort("enrollee_id")
+    else:
+        assert retry_ids is not None
+        due = enrollees.filter(pl.col("enrollee_id").is_in(retry_ids.implode()))
+        skipped = enrollees.clear().with_columns(pl.lit(None, dtype=pl.String).alias("skip_reason"))
+    return due.rename({"premium_fen": "amount_fen"}), skipped
+
+
+# --------------------------------------------------------------------------- instruct
+
+
+@dataclass(frozen=True)
+class InstructRequest:
+    round: int
+    month: Month
+    enrollees: Path
+    out: Path
+    rules: str
+    calendar: str | None = None
+    encoding: str = "auto"
+    force: bool = False
+    bank_format: str | None = None  # None: the generic format
+    command: str = ""
+
+
+@dataclass(frozen=True)
+class InstructOutcome:
+    """``ran`` or ``unchanged`` (the same inputs: nothing to do)."""
+
+    status: str
+    dir: Path
+    summary: dict[str, Any]
+    moved_aside: Path | None = None
+
+
+def instruct(
+    request: InstructRequest, progress: Callable[[str], None] = lambda _: None
+) -> InstructOutcome:
+    """Write the instruction files of a round (see the module docstring)."""
+    from mediins_cli.runs import calendar_identity, round_dir, round_one_state
+
+    fmt = load_format(request.bank_format or DEFAULT_FORMAT)
+    pack = load_pack(request.rules)
+    calendar_name = request.calendar or pack.schedule.calendar.value
+    calendar = make_calendar(calendar_name)
+    first, second = schedule_dates(pack.schedule, calendar, request.month)
+    dates = first if request.round == 1 else second
+    target = instructions_dir(request.out, request.month, request.round)
+    what = f"the instructions of round {request.round} of {request.month}"
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(month_lock(target.parent, what))
+        remove_staging(target.parent, target.name)
+        previous = None
+        if request.round == 2:
+            previous = round_one_state(request.out, request.month)
+            if previous.mode != "returns":
+                raise Refused(
+                    f"round 1 of {request.month} ran on a ledger, not on the bank's return "
+                    "files: round 2's instructions are round 1's retryable failures in return "
+                    "mode (run round 2 with --ledger instead)"
+                )
+        progress("reading enrollees")
+        sources = stack.enter_context(
+            open_sources({"enrollees": request.enrollees}, request.encoding)
+        )
+        source = sources["enrollees"]
+        years = {dates.due.year, dates.effective.year}
+        fingerprint: dict[str, Any] = {
+            "enrollees": source.sha256,
+            "rules": pack.sha256,
+            "calendar": calendar_identity(calendar, years),
+            "dates": {"effective": dates.effective.isoformat(), "cutoff": str(dates.cutoff)},
+            "bank_format": fmt.sha256,
+        }
+        if previous is not None:
+            fingerprint["round_1"] = previous.manifest_sha
+        moved = None
+        if target.exists():
+            existing = _read_manifest(target)
+            damaged = _damaged(target, existing)
+            changed = sorted(k for k in fingerprint if existing["inputs"].get(k) != fingerprint[k])
+            if not changed and not damaged:
+                return InstructOutcome("unchanged", target, existing["summary"])
+            if not request.force:
+                reason = (
+                    f"from other inputs ({', '.join(changed)} differ)"
+                    if changed
+                    else f"and its files changed since ({', '.join(damaged)})"
+                )
+                raise Refused(
+                    f"{what} are already in {target} {reason}; they are untouched. Use --force "
+                    "to write them again: the earlier ones are kept, moved aside."
+                )
+            if round_dir(request.out, request.month, request.round).exists():
+                raise Refused(
+                    f"round {request.round} of {request.month} has already run on these "
+                    "instructions: they can no longer be replaced"
+                )
+            moved = move_aside(target)
+        enrollees, problems = check_enrollees(source)
+        if enrollees is None or (problems["severity"] == "error").any():
+            raise BadInput(problems)
+        source.check()
+        if not enrollees["enrollee_id"].is_sorted():
+            enrollees = enrollees.sort("enrollee_id")
+        retry_ids = previous.retry_ids if previous is not None else None
+        attempts, skipped = attempts_of(enrollees, request.month, request.round, retry_ids)
+        del enrollees
+        sent = instructions(attempts, request.month, request.round, fmt)
+        _check_files(sent, fmt, source.shown)
+        totals = control_totals(sent)
+        progress("writing")
+        summary = {
+            "month": str(request.month),
+            "round": request.round,
+            "format": fmt.id,
+            "dates": _dates(dates),
+            "instructed": {
+                "enrollees": sent.height,
+                "amount": fen_to_yuan(sum_fen(sent["amount_fen"])),
+            },
+            "skipped": skipped.height,
+            "files": {
+                name: {"count": t.count, "amount": fen_to_yuan(t.sum_fen)}
+                for name, t in totals.items()
+            },
+        }
+        with staged_run_dir(target) as staging:
+            files = {}
+            for (name,), rows in sorted(sent.group_by("file"), key=lambda g: str(g[0][0])):
+                written = staging.write(str(name), file_bytes(rows, request.month, fmt), PRIVATE)
+                t = totals[str(name)]
+                files[str(name)] = {
+                    "count": t.count,
+                    "sum_fen": t.sum_fen,
+                    "sha256": written.sha256,
+                }
+            manifest = {
+                "tool": {"name": "mediins", "version": __version__},
+                "month": str(request.month),
+                "round": request.round,
+                "format": fmt.as_dict(),
+                "rules": pack.id,
+                "calendar": calendar_name,
+                "dates": summary["dates"],
+                "inputs": fingerprint,
+                "enrollees": request.enrollees.name,
+                "files": files,
+                "summary": summary,
+            }
+            staging.write("manifest.json", json_bytes(manifest), PUBLIC)
+            log = _log(request, fingerprint, summary, moved)
+            staging.write("instruct.log", log, PRIVATE)
+    return InstructOutcome("ran", target, summary, moved)
+
+
+def _dates(d: RoundDates) -> dict[str, Any]:
+    return {
+        "due": d.due.isoformat(),
+        "effective": d.effective.isoformat(),
+        "cutoff": d.cutoff.isoformat(sep=" "),
+    }
+
+
+def _check_files(sent: pl.DataFrame, fmt: BankFormat, shown: str) -> None:
+    """What would make a file the bank cannot read, found before anything is written: two bank
+    codes that give one file name, a value holding an unquoted format's delimiter."""
+    clashes = (
+        sent.filter(pl.col("bank").is_not_null())
+        .with_columns(pl.col("file").str.to_lowercase().alias("__f"))
+        .filter(pl.col("bank").n_unique().over("__f") > 1)
+        if "bank" in sent.columns
+        else sent.clear()
+    )
+    unsafe = sent.filter(unsafe_cells(sent, fmt))
+    parts = []
+    if clashes.height:
+        parts.append(
+            clashes.select(
+                pl.lit(shown).alias("file"),
+                pl.col("line"),
+                pl.lit("bank").alias("column"),
+                pl.lit("BANK_CLASH").alias("code"),
+                pl.concat_str(
+                    pl.lit("this bank code and another give one instruction file name ("),
+                    pl.col("file"),
+                    pl.lit("): make the codes differ by more than case or punctuation"),
+                ).alias("message"),
+                pl.lit("error").alias("severity"),
+            )
+        )
+    if unsafe.height:
+        parts.append(
+            unsafe.select(
+                pl.lit(shown).alias("file"),
+                pl.col("line"),
+                pl.lit("").alias("column"),
+                pl.lit("BANK_DELIMITER").alias("code"),
+                pl.lit(
+                    f"a value holds {fmt.delimiter!r}, the delimiter of bank format {fmt.id}, "
+                    "whose files are not quoted: correct it in the master system"
+                ).alias("message"),
+                pl.lit("error").alias("severity"),
+            )
+        )
+    if parts:
+        raise BadInput(pl.concat(parts).cast(problem_schema()))  # type: ignore[arg-type]
+
+
+def _read_manifest(target: Path) -> dict[str, Any]:
+    path = target / "manifest.json"
+    if not path.is_file():
+        raise Refused(
+            f"{target} exists but has no manifest.json: not mediins's instructions; move it"
+        )
+    data: dict[str, Any] = json.loads(path.read_bytes())
+    return data
+
+
+def _damaged(target: Path, manifest: dict[str, Any]) -> list[str]:
+    damaged = []
+    for name, entry in manifest["files"].items():
+        path = target / name
+        inside = "/" not in name and not name.startswith(".")
+        if not inside or not path.is_file() or sha256_file(path) != entry["sha256"]:
+            damaged.append(name)
+    return sorted(damaged)
+
+
+def _log(
+    request: InstructRequest,
+    fingerprint: dict[str, Any],
+    summary: dict[str, Any],
+    moved: Path | None,
+) -> bytes:
+    """Counts, dates and hashes only; it carries the clock, so the manifest does not list it."""
+    lines = [
+        f"mediins {__version__}: instructions of round {request.round} of {request.month}",
+        f"asked for: {request.command or 'mediins instruct'}",
+        f"at {datetime.now(CHINA).isoformat(timespec='seconds')}",
+        f"format {summary['format']}; effective {summary['dates']['effective']}",
+        f"enrollees {request.enrollees} sha256 {fingerprint['enrollees']}",
+        f"instructed {summary['instructed']['enrollees']} ({summary['instructed']['amount']} yuan)",
+        *(f"file {n}: {f['count']} ({f['amount']})" for n, f in summary["files"].items()),
+    ]
+    if moved is not None:
+        lines.append(f"the earlier instructions were moved aside to {moved}")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+# --------------------------------------------------------------------------- deduct --returns
+
+
+@dataclass(frozen=True)
+class SentInstructions:
+    """A round's instructions as ``deduct --returns`` finds them: checked against their
+    manifest, with the bank format they were written in."""
+
+    dir: Path
+    manifest: dict[str, Any]
+    manifest_sha: str
+    format: BankFormat
+
+    def check_enrollees(self, sha256: str) -> None:
+        if self.manifest["inputs"]["enrollees"] != sha256:
+            raise Refused(
+                f"the enrollee file differs from the one the instructions in {self.dir} were "
+                f"made from ({self.manifest['enrollees']}): the bank answered those"
+            )
+
+    def fingerprint(self, returns: list[Source]) -> dict[str, Any]:
+        return {
+            "instructions": self.manifest_sha,
+            "bank_format": self.format.sha256,
+            "returns": sorted(
+                ({"file": Path(s.shown).name, "sha256": s.sha256} for s in returns),
+                key=lambda r: (r["file"], r["sha256"]),
+            ),
+        }
+
+    def result(
+        self,
+        enrollees: pl.DataFrame,
+        returns: list[Source],
+        dates: RoundDates,
+        next_dates: RoundDates,
+        previous: RoundOne | None,
+    ) -> RoundResult:
+        """The round's outcome from the bank's answers."""
+        month, number = dates.month, dates.round
+        retry_ids = previous.retry_ids if previous is not None else None
+        attempts, skipped = attempts_of(enrollees, month, number, retry_ids)
+        sent = instructions(attempts, month, number, self.format)
+        totals = control_totals(sent)
+        listed = {n: (f["count"], f["sum_fen"]) for n, f in self.manifest["files"].items()}
+        if {n: (t.count, t.sum_fen) for n, t in totals.items()} != listed:
+            raise Refused(
+                f"the instructions in {self.dir} are not what these inputs give (other rules or "
+                "calendar?): the bank's answers cannot be matched to them"
+            )
+        what = f"round {number} of {month}"
+        answered = read_returns(returns, self.format, sent, reference_prefix(month, number), what)
+        return from_returns(
+            sent, answered.answers, dates, next_dates if number == 1 else None, skipped
+        )
+
+    def summary(
+        self, result: RoundResult, returns: list[Source], previous: RoundOne | None
+    ) -> dict[str, Any]:
+        """What summary.json adds in return mode: the mode, the format, the return files, the
+        instructions' control totals against their outcome per file (instructed = succeeded +
+        failed), and after round 2 the month's unpaid with round 1's permanent failures."""
+        a = result.attempts
+        by_file = a.group_by("file").agg(
+            pl.len().alias("count"),
+            pl.col("amount_fen").sum().alias("sum"),
+            (pl.col("outcome") == SUCCESS).sum().alias("ok"),
+            pl.col("amount_fen").filter(pl.col("outcome") == SUCCESS).sum().alias("ok_sum"),
+        )
+        files = {}
+        for r in by_file.sort("file").iter_rows(named=True):
+            files[r["file"]] = {
+                "instructed": {"enrollees": r["count"], "amount": fen_to_yuan(r["sum"])},
+                "succeeded": {"enrollees": r["ok"], "amount": fen_to_yuan(r["ok_sum"] or 0)},
+                "failed": {
+                    "enrollees": r["count"] - r["ok"],
+                    "amount": fen_to_yuan(r["sum"] - (r["ok_sum"] or 0)),
+                },
+            }
+        out: dict[str, Any] = {
+            "mode": "returns",
+            "bank": {
+                "format": self.format.id,
+                "instruction_files": files,
+                "return_files": sorted(Path(s.shown).name for s in returns),
+            },
+        }
+        if result.round == 1:
+            failed = a.filter(pl.col("outcome") == FAILURE)
+            permanent = failed.filter(~pl.col("reason").is_in(RETRYABLE))
+            out["retry_permanent"] = {
+                "enrollees": permanent.height,
+                "amount": fen_to_yuan(sum_fen(permanent["amount_fen"])),
+                "by_reason": {
+                    str(r["reason"]): r["len"]
+                    for r in permanent.group_by("reason").len().sort("reason").iter_rows(named=True)
+                },
+            }
+        return out
+
+
+def month_unpaid(summary: dict[str, Any], previous: RoundOne) -> None:
+    """Round 2 in return mode: the month's unpaid are round 2's failures and round 1's
+    permanent ones (not attempted again); the collection rate is unchanged."""
+    permanent = previous.permanent
+    if permanent is None or "month_total" not in summary or permanent.height == 0:
+        return
+    failed = summary["failed"]
+    extra = sum_fen(permanent["amount_fen"])
+    total = summary["month_total"]
+    total["unpaid"] = {
+        "enrollees": failed["enrollees"] + permanent.height,
+        "amount": fen_to_yuan(_fen(failed["amount"]) + extra),
+        "round_2": failed,
+        "round_1_permanent": {
+            "enrollees": permanent.height,
+            "amount": fen_to_yuan(extra),
+            "by_reason": {
+                str(r["reason"]): r["len"]
+                for r in permanent.group_by("reason").len().sort("reason").iter_rows(named=True)
+            },
+        },
+    }
+
+
+def _fen(yuan: str) -> int:
+    whole, _, cents = yuan.lstrip("-").partition(".")
+    value = int(whole) * 100 + int((cents + "00")[:2])
+    return -value if yuan.startswith("-") else value
+
+
+def sent_instructions(request: DeductRequest, dates: RoundDates) -> SentInstructions:
+    """The round's instructions in ``--out``, checked: present, every file as its manifest
+    says, in the format asked for (if one is), and that format's file unchanged since."""
+    target = instructions_dir(request.out, request.month, request.round)
+    manifest_path = target / "manifest.json"
+    if not manifest_path.is_file():
+        raise Refused(
+            f"no instructions of round {request.round} of {request.month} in {request.out}: run "
+            f"`mediins instruct --round {request.round} --month {request.month}` first, and "
+            "send its files to the banks"
+        )
+    raw = manifest_path.read_bytes()
+    manifest: dict[str, Any] = json.loads(raw)
+    damaged = _damaged(target, manifest)
+    if damaged:
+        raise Refused(
+            f"the instruction files in {target} are missing or changed since they were "
+            f"written ({', '.join(damaged)}): the bank's answers cannot be matched to them"
+        )
+    format_id = manifest["format"]["id"]
+    if request.bank_format is not None:
+        asked = load_format(request.bank_format)
+        if asked.id != format_id or asked.sha256 != manifest["format"]["sha256"]:
+            raise Refused(
+                f"the instructions were written in bank format {format_id}, not "
+                f"{request.bank_format}: the returns are read in the instructions' format "
+                "(leave --bank-format out)"
+            )
+    fmt = load_format(format_id)
+    if fmt.sha256 != manifest["format"]["sha256"]:
+        raise Refused(
+            f"bank format {format_id} ({fmt.path}) changed since the instructions were written: "
+            "restore it, or write the instructions again with --force before sending them"
+        )
+    if manifest["dates"]["effective"] != dates.effective.isoformat():
+        raise Refused(
+            f"the instructions are for {manifest['dates']['effective']}, this round is on "
+            f"{dates.effective}: other rules or calendar?"
+        )
+    return SentInstructions(target, manifest, sha256_bytes(raw), fmt)
