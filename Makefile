@@ -17,13 +17,22 @@ venv: $(STAMP)
 DEMO_OUT ?= out/demo
 SAMPLE   := --month 2024-02 --enrollees sample_data/enrollees.csv
 
-## demo: the sample month through the tool: its dates, its inputs checked, both rounds
-## (run again, the rounds say there is nothing to do: the same inputs never run twice)
+BANK     := --bank-format pipe-gb18030-fen
+
+## demo: the sample month through the tool: its dates, its inputs checked, both rounds on the
+## bank's ledgers into $(DEMO_OUT); then the same month in return mode (DESIGN §11) into
+## $(DEMO_OUT)-returns: each round's debit instructions for the banks (in the example format
+## pipe-gb18030-fen), and the banks' answers shipped in sample_data/returns/ read back
+## (run again, every step says there is nothing to do: the same inputs never run twice)
 demo: $(STAMP)
 	$(BIN)/mediins calendar --month 2024-02
 	$(BIN)/mediins validate --enrollees sample_data/enrollees.csv --ledger sample_data/ledger.csv
 	$(BIN)/mediins deduct --round 1 $(SAMPLE) --ledger sample_data/ledger.csv --out $(DEMO_OUT)
 	$(BIN)/mediins deduct --round 2 $(SAMPLE) --ledger sample_data/ledger-round2.csv --out $(DEMO_OUT)
+	$(BIN)/mediins instruct --round 1 $(SAMPLE) $(BANK) --out $(DEMO_OUT)-returns
+	$(BIN)/mediins deduct --round 1 $(SAMPLE) --returns sample_data/returns/round1 --out $(DEMO_OUT)-returns
+	$(BIN)/mediins instruct --round 2 $(SAMPLE) --out $(DEMO_OUT)-returns
+	$(BIN)/mediins deduct --round 2 $(SAMPLE) --returns sample_data/returns/round2 --out $(DEMO_OUT)-returns
 
 ## test: the whole suite
 test: $(STAMP)
@@ -41,7 +50,8 @@ fuzz: $(STAMP)
 	MEDIINS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) MEDIINS_FUZZ_DEADLINE_MS=off \
 		$(BIN)/python -m pytest -q tests/test_fuzz.py
 
-## bench: whole-process wall time and peak memory of validate and both rounds against the I/O
+## bench: whole-process wall time and peak memory of validate, both rounds, instruct and round 1
+## on return files against the I/O
 ## floor, on generated months (1M and 10M enrollees, cached in bench-data/); prints the medians
 ## and appends them to bench/results.md (e.g. make bench BENCH_ARGS="--sizes 1M --repeat 1")
 BENCH_ARGS ?=

@@ -512,8 +512,8 @@ def deduct(
       mediins deduct --round auto --enrollees '/srv/exports/{month}/enrollees.csv'
       --ledger '/srv/bank/{month}/ledger-round{round}.csv' --out /srv/mediins/out
 
-      mediins deduct --round 1 --month 2024-03 --enrollees sample_data/returns/enrollees.csv
-      --returns 'bank/round1/*.csv'
+      mediins deduct --round 1 --month 2024-02 --enrollees sample_data/enrollees.csv
+      --returns sample_data/returns/round1 --out out/bank
     """
 
     def action() -> None:
@@ -755,10 +755,10 @@ def instruct(
 
     Examples:
 
-      mediins instruct --round 1 --month 2024-03 --enrollees sample_data/returns/enrollees.csv
+      mediins instruct --round 1 --month 2024-02 --enrollees sample_data/enrollees.csv
 
-      mediins instruct --round 1 --month 2024-03 --enrollees sample_data/returns/enrollees.csv
-      --bank-format pipe-gb18030-fen --out out/pipe
+      mediins instruct --round 1 --month 2024-02 --enrollees sample_data/enrollees.csv
+      --bank-format pipe-gb18030-fen --out out/bank
     """
 
     def action() -> None:
@@ -823,8 +823,8 @@ def simulate_bank(
 
     Example:
 
-      mediins simulate-bank --round 1 --month 2024-03 --ledger sample_data/returns/ledger.csv
-      --to bank/round1
+      mediins simulate-bank --round 1 --month 2024-02 --ledger sample_data/ledger.csv
+      --to bank-answers/round1
     """
 
     def action() -> None:
@@ -887,8 +887,10 @@ def replay(
     """Replay historical months and compare every output file with the expected one.
 
     Each month of HISTORY_DIR (YYYY-MM/ with enrollees.csv, ledger-round1.csv,
-    ledger-round2.csv and expected/round-1/, expected/round-2/) runs in order; every difference
-    is shown by file, row and column. Exit 1 on any difference, 0 when all match.
+    ledger-round2.csv and expected/round-1/, expected/round-2/; or, in return mode,
+    returns-round1/, returns-round2/ and also expected/instructions-1/, expected/instructions-2/,
+    the bank format from replay.toml's bank_format) runs in order; every difference is shown by
+    file, row and column. Exit 1 on any difference, 0 when all match.
 
     Examples:
 

@@ -39,6 +39,28 @@ RESUMPTION_CATEGORIES = (RESUMED_CONTINUOUS, RESUMED_WAITING_RESET, RESUMED_NEW_
 
 PAID = "PAID"  # paid this month with no gap behind (updates.csv)
 
+# Why a gap (DESIGN §5): seed 000 §七's consequences are written for gaps 因个人原因; an account
+# problem is reported for correction, with the same dates; the bank's own failure says so.
+PERSONAL = "PERSONAL"
+ACCOUNT_PROBLEM = "ACCOUNT_PROBLEM"
+BANK = "BANK"
+CAUSES = (PERSONAL, ACCOUNT_PROBLEM, BANK)
+
+
+def cause(reason: pl.Expr) -> pl.Expr:
+    """The cause of a gap from the failed debit's reason: ``PERSONAL`` for lack of funds,
+    ``BANK`` for the bank's own failure, ``ACCOUNT_PROBLEM`` for every other (no such account,
+    closed, frozen, name mismatch, no agreement)."""
+    return (
+        pl.when(reason == "INSUFFICIENT_FUNDS")
+        .then(pl.lit(PERSONAL))
+        .when(reason == "BANK_ERROR")
+        .then(pl.lit(BANK))
+        .when(reason.is_not_null())
+        .then(pl.lit(ACCOUNT_PROBLEM))
+    )
+
+
 #: breaks.csv's columns of DESIGN §8, in order
 BREAK_COLUMNS = (
     "enrollee_id",
@@ -218,6 +240,7 @@ def _breaks(frame: pl.DataFrame, m: int, rules: ContinuityRules, resets: pl.Expr
         channel.alias("backpay_channel"),
         "amount_fen",
         "reason",
+        cause(pl.col("reason")).alias("cause"),
         "account_no",
         "waiting_until",
     ).sort("enrollee_id")
@@ -340,6 +363,7 @@ def summarize_continuity(result: Continuity, next_round: date | None) -> dict[st
     return {
         "breaks": b.height,
         "by_category": {k: by_category.get(k, 0) for k in BREAK_CATEGORIES},
+        "by_cause": dict(b.group_by("cause").len().sort("cause").iter_rows()),
         "by_agency": [
             {"agency": a, "breaks": n, "amount": fen_to_yuan(f)}
             for a, n, f in by_agency.iter_rows()

@@ -60,7 +60,6 @@ from mediins_cli.outputs import (
     sha256_file,
     staged_run_dir,
 )
-from mediins_cli.pinyin import order_by_pinyin
 from mediins_cli.rounds import (
     FAILURE,
     SUCCESS,
@@ -245,7 +244,7 @@ def deduct(
                 manifest["mode"] = "returns"
                 manifest["files"].pop("ledger")
                 manifest["files"]["instructions"] = f"../instructions-{request.round}/manifest.json"
-                manifest["files"]["returns"] = sorted(s.shown for s in returns)
+                manifest["files"]["returns"] = sorted(Path(s.shown).name for s in returns)
             staging.write("manifest.json", json_bytes(manifest), PUBLIC)
             log = _run_log(request, fingerprint, summary, len(staging.written), started, moved)
             staging.write(LOG_NAME, log, PRIVATE)
@@ -722,6 +721,7 @@ def _output_frames(
             *BREAK_COLUMNS,
             fen_to_yuan_expr(pl.col("amount_fen")).alias("amount"),
             "reason",
+            "cause",
             "account_no",
             "waiting_until",
         )
@@ -762,6 +762,8 @@ def to_contact(result: RoundResult, extras: list[str]) -> pl.DataFrame:
 def _by_agency(frame: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
     """One list per agency, ordered by the pinyin of the name as the agencies' paper lists are
     (seed 003 §七), named by :func:`agency_file_stem` (validation refused codes that clash)."""
+    from mediins_cli.pinyin import order_by_pinyin  # pypinyin loads only where lists are made
+
     ordered = order_by_pinyin(frame, "name", "enrollee_id").with_columns(
         agency_file_stem(pl.col("agency")).alias("__file")
     )

@@ -22,6 +22,11 @@ def test_every_command_is_documented_with_an_example():
         "mediins deduct --round auto",
         "mediins replay",
         "mediins sample",
+        "mediins rules banks",
+        "mediins instruct --round 1",
+        "mediins instruct --round 2",
+        "mediins simulate-bank",
+        "mediins deduct --round 1 --month 2024-02 --enrollees sample_data/enrollees.csv --returns",
     ):
         assert any(e.startswith(command) for e in EXAMPLES), command
 
@@ -43,7 +48,10 @@ def test_readme_examples_run_in_order_with_the_status_they_claim(run, monkeypatc
 
 
 def test_every_problem_code_the_loader_can_emit_is_documented():
-    modules = (ROOT / "mediins_cli" / "inputs").glob("*.py")
+    modules = [
+        *(ROOT / "mediins_cli" / "inputs").glob("*.py"),
+        *(ROOT / "mediins_cli" / "bank").glob("*.py"),
+    ]
     # __init__ only re-exports names (its __all__ strings are not codes)
     source = "".join(p.read_text(encoding="utf-8") for p in modules if p.name != "__init__.py")
     codes = set(re.findall(r'"([A-Z][A-Z_]{3,})"', source)) - {"GB18030"}
@@ -57,5 +65,11 @@ def test_every_outcome_code_is_documented():
     from mediins_cli.rounds import FAILURE_REASONS, SKIP_REASONS
 
     documented = set(re.findall(r"`([A-Z][A-Z_]{3,})`", README))
+    from mediins_cli.bank.formats import RESULT_CODES
+
     codes = {*SKIP_REASONS, *FAILURE_REASONS, *BREAK_CATEGORIES, *RESUMPTION_CATEGORIES}
+    from mediins_cli.continuity import CAUSES
+
+    codes |= set(RESULT_CODES) - {"OK"} | set(CAUSES)
+    assert "`OK`" in README
     assert codes <= documented, codes - documented

@@ -54,6 +54,7 @@ KNOWN_CODES = frozenset(
         "BAD_QUOTE",
         "BAD_ROW",
         "BAD_CSV",
+        "BAD_PARQUET",
         "MULTILINE_VALUE",
         "BAD_TEXT",
         "EMPTY",

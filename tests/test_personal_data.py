@@ -363,12 +363,24 @@ def test_replay_differences_show_names_and_account_numbers_masked(sweep):
 
 def test_run_logs_under_the_out_folders_hold_no_personal_data(sweep, personal):
     logs = [p for p in _walk(sweep.folder / "out") if p.name == "run.log"]
-    # readme, json and auto: rounds 1 and 2; the replay's scratch: every month's 2 rounds
-    assert len(logs) == 3 * 2 + len(REPLAYED) * 2, logs
+    # readme, json and auto: rounds 1 and 2; the README's bank examples (generic and pipe):
+    # rounds 1 and 2; the replay's scratch: every month's 2 rounds
+    assert len(logs) == 3 * 2 + 2 * 2 + len(REPLAYED) * 2, logs
     found = []
     for log in logs:
         text = log.read_text(encoding="utf-8")
         assert "attempted" in text, log
+        found += leaks(str(log.relative_to(sweep.folder)), text, personal)
+    assert not found, "\n".join(found)
+
+
+def test_instruct_logs_hold_no_personal_data(sweep, personal):
+    logs = [p for p in _walk(sweep.folder / "out") if p.name == "instruct.log"]
+    assert len(logs) == 2 * 2, logs  # the README's bank examples: rounds 1 and 2, two formats
+    found = []
+    for log in logs:
+        text = log.read_text(encoding="utf-8")
+        assert "instructed" in text, log
         found += leaks(str(log.relative_to(sweep.folder)), text, personal)
     assert not found, "\n".join(found)
 
@@ -632,6 +644,10 @@ def test_run_directories_and_errors_files_have_their_modes_under_umask_022(sweep
             kind, want = "json", {0o644}
         elif path.name == "run.log":
             kind, want = "run.log", {0o600, 0o644}
+        elif path.name == "instruct.log":
+            kind, want = "instruct.log", {0o600}
+        elif path.suffix == ".txt" and path.parent.name.startswith(("instructions-", "round")):
+            kind, want = "bank file", {0o600}  # a pipe format's instructions, the bank's answers
         elif path.name == ".lock":
             kind, want = "lock", {0o600, 0o644}
         else:

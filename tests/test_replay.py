@@ -24,7 +24,7 @@ from mediins_cli.replay import (
 )
 
 HISTORY = ROOT / "sample_data" / "history"
-MONTHS = [f"2024-{m:02d}" for m in range(1, 13)]
+MONTHS = [*(f"2024-{m:02d}" for m in range(1, 13)), "2025-01"]  # 2025-01: return mode
 INPUTS = ("enrollees.csv", "ledger-round1.csv", "ledger-round2.csv")
 
 
@@ -64,8 +64,8 @@ def test_shipped_history_replays_without_differences(tmp_path: Path, chain: bool
     report = replay(HISTORY, tmp_path / "scratch", chain=chain)
     assert report.ok, "\n".join(str(d) for d in report.differences)
     assert report.months == MONTHS
-    # round 1 writes at least 6 files, round 2 at least 7, every month
-    assert report.files_compared >= 12 * 13
+    # round 1 writes at least 6 files, round 2 at least 7, every month; instructions 2 or more
+    assert report.files_compared >= 13 * 13 + 2 * 2
     assert report.updated == []
     if chain:
         assert report.notes == ["2024-01: the chain starts with the stored enrollees.csv"]
@@ -77,6 +77,9 @@ def test_shipped_history_replays_without_differences(tmp_path: Path, chain: bool
 
 def test_shipped_history_covers_the_year_and_its_holidays() -> None:
     assert sorted(p.name for p in HISTORY.iterdir() if p.is_dir()) == MONTHS
+    jan = json.loads((HISTORY / "2025-01/expected/round-2/summary.json").read_text("utf-8"))
+    assert jan["dates"]["effective"] == "2025-01-26"  # Spring Festival, make-up Sunday
+    assert jan["mode"] == "returns"
     feb = json.loads((HISTORY / "2024-02/expected/round-1/summary.json").read_text("utf-8"))
     oct_ = json.loads((HISTORY / "2024-10/expected/round-1/summary.json").read_text("utf-8"))
     assert feb["dates"]["effective"] == "2024-02-18"  # Spring Festival, make-up Sunday

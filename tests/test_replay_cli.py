@@ -14,10 +14,10 @@ HISTORY = SAMPLE / "history"
 def test_the_shipped_history_replays_clean(run):
     result = run("replay", HISTORY)
     assert result.exit_code == 0, result.stdout + result.stderr
-    assert "replayed 12 months (2024-01 … 2024-12)" in result.stdout
+    assert "replayed 13 months (2024-01 … 2025-01)" in result.stdout
     assert "no differences" in result.stdout
     data = json.loads(run("replay", HISTORY, "--chain", "--json").stdout)
-    assert data["ok"] is True and len(data["months"]) == 12 and data["files_compared"] > 150
+    assert data["ok"] is True and len(data["months"]) == 13 and data["files_compared"] > 150
 
 
 def test_a_deliberate_change_is_shown_by_file_row_and_column_and_fails(run, tmp_path):

@@ -69,6 +69,9 @@ RETURN_COLUMNS = ("reference", "account_no", "amount", "result", "message", "set
 REQUIRED_RETURN = ("reference", "account_no", "amount", "result")
 ENCODINGS = ("utf-8", "gb18030")
 AMOUNT_UNITS = ("yuan", "fen")
+#: characters mediins's own values and column names hold (references, months, dates, yuan,
+#: account_no): no delimiter
+_IN_VALUES = "-.:_"
 _KEYS = ("id", "name", "encoding", "delimiter", "header", "amount_unit")
 _SECTIONS = ("instruction", "return", "results")
 
@@ -185,6 +188,13 @@ def parse_format(path: Path) -> tuple[BankFormat | None, list[Problem]]:
     delimiter = data["delimiter"]
     if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
         bad("delimiter", "expected one character, not a quote or a line end")
+    elif delimiter.isalnum() or delimiter in _IN_VALUES:
+        # references (MI-202402-R1-…), months, dates, amounts in yuan and a header hold these
+        bad(
+            "delimiter",
+            f"{delimiter!r} is in the values mediins writes: not a letter, digit, "
+            f"or any of {_IN_VALUES!r}",
+        )
     header = data["header"]
     if not isinstance(header, bool):
         bad("header", "expected true (a header row of the column names) or false (by position)")

@@ -98,7 +98,13 @@ def unsafe_cells(frame: pl.DataFrame, fmt: BankFormat) -> pl.Expr:
     holding its delimiter (every later column would move)."""
     if fmt.quoted:
         return pl.lit(False)
-    written = [c for c in ("account_no", "name", "enrollee_id", "agency") if c in frame.columns]
+    # the columns the format writes that come from the enrollee file (the others are mediins's
+    # own: seq, reference, amount, month, purpose, which the format's check keeps apart)
+    source = {"account_no": "account_no", "account_name": "name"}
+    source |= {"enrollee_id": "enrollee_id", "agency": "agency"}
+    written = [source[c] for c in fmt.instruction if c in source and source[c] in frame.columns]
+    if not written:
+        return pl.lit(False)
     return pl.any_horizontal(
         pl.col(c).str.contains(fmt.delimiter, literal=True).fill_null(False) for c in written
     )

@@ -102,7 +102,7 @@ def _read_one(source: Source, fmt: BankFormat) -> tuple[pl.DataFrame | None, pl.
         return None, problems_frame(
             [Problem(shown, 0, "", "BAD_RETURN_FILE", f"not a text file of {fmt.encoding} lines")]
         )
-    if source.encoding != fmt.encoding:
+    if source.encoding != fmt.encoding and not _ascii(source):
         # an ASCII-only file is both; a file with other text decodes one way only
         return None, problems_frame(
             [
@@ -123,6 +123,16 @@ def _read_one(source: Source, fmt: BankFormat) -> tuple[pl.DataFrame | None, pl.
     checked = _typed(raw, fmt, shown)
     found = pl.concat([problems_frame(problems), checked[1]])
     return checked[0], found
+
+
+def _ascii(source: Source) -> bool:
+    """True for a file of ASCII text only: the same text in UTF-8 and in GB18030 (a bank's
+    return file of codes and digits, with no Chinese message, is one)."""
+    with open(source.readable, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            if not chunk.isascii():
+                return False
+    return True
 
 
 def _cells(source: Source, fmt: BankFormat) -> tuple[pl.DataFrame | None, list[Problem]]:

@@ -108,7 +108,7 @@ def instruct(
     """Write the instruction files of a round (see the module docstring)."""
     from mediins_cli.runs import calendar_identity, round_dir, round_one_state
 
-    fmt = load_format(request.bank_format or DEFAULT_FORMAT)
+    fmt = load_format(request.bank_format or _round_one_format(request) or DEFAULT_FORMAT)
     pack = load_pack(request.rules)
     calendar_name = request.calendar or pack.schedule.calendar.value
     calendar = make_calendar(calendar_name)
@@ -133,6 +133,12 @@ def instruct(
             open_sources({"enrollees": request.enrollees}, request.encoding)
         )
         source = sources["enrollees"]
+        if previous is not None and previous.manifest["inputs"]["enrollees"] != source.sha256:
+            raise Refused(
+                f"the enrollee file differs from the one round 1 of {request.month} used "
+                f"({previous.manifest['files']['enrollees']}); round 2 instructs round 1's "
+                "retry list and needs the same enrollees"
+            )
         years = {dates.due.year, dates.effective.year}
         fingerprint: dict[str, Any] = {
             "enrollees": source.sha256,
@@ -223,12 +229,28 @@ def instruct(
     return InstructOutcome("ran", target, summary, moved)
 
 
+def _round_one_format(request: InstructRequest) -> str | None:
+    """Round 2's instructions go to the banks in the format round 1's went in."""
+    if request.round != 2:
+        return None
+    path = instructions_dir(request.out, request.month, 1) / "manifest.json"
+    try:
+        fid = json.loads(path.read_bytes())["format"]["id"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # round 2 is refused below, with the reason
+    return str(fid)
+
+
 def _dates(d: RoundDates) -> dict[str, Any]:
     return {
         "due": d.due.isoformat(),
         "effective": d.effective.isoformat(),
         "cutoff": d.cutoff.isoformat(sep=" "),
     }
+
+
+#: a file name holds 255 bytes; a bank code names one (with its extension)
+_MAX_FILE_NAME = 244
 
 
 def _check_files(sent: pl.DataFrame, fmt: BankFormat, shown: str) -> None:
@@ -242,7 +264,21 @@ def _check_files(sent: pl.DataFrame, fmt: BankFormat, shown: str) -> None:
         else sent.clear()
     )
     unsafe = sent.filter(unsafe_cells(sent, fmt))
+    long = sent.filter(pl.col("file").str.len_bytes() > _MAX_FILE_NAME)
     parts = []
+    if long.height:
+        parts.append(
+            long.select(
+                pl.lit(shown).alias("file"),
+                pl.col("line"),
+                pl.lit("bank").alias("column"),
+                pl.lit("BAD_BANK").alias("code"),
+                pl.lit(
+                    f"a bank code names its instruction file: at most {_MAX_FILE_NAME - 4} bytes"
+                ).alias("message"),
+                pl.lit("error").alias("severity"),
+            )
+        )
     if clashes.height:
         parts.append(
             clashes.select(
@@ -468,15 +504,16 @@ def sent_instructions(request: DeductRequest, dates: RoundDates) -> SentInstruct
             f"written ({', '.join(damaged)}): the bank's answers cannot be matched to them"
         )
     format_id = manifest["format"]["id"]
-    if request.bank_format is not None:
-        asked = load_format(request.bank_format)
-        if asked.id != format_id or asked.sha256 != manifest["format"]["sha256"]:
+    if request.bank_format is not None:  # may only repeat the instructions' (a path, say)
+        fmt = load_format(request.bank_format)
+        if fmt.id != format_id:
             raise Refused(
                 f"the instructions were written in bank format {format_id}, not "
                 f"{request.bank_format}: the returns are read in the instructions' format "
                 "(leave --bank-format out)"
             )
-    fmt = load_format(format_id)
+    else:
+        fmt = load_format(format_id)
     if fmt.sha256 != manifest["format"]["sha256"]:
         raise Refused(
             f"bank format {format_id} ({fmt.path}) changed since the instructions were written: "

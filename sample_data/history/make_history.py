@@ -1,4 +1,4 @@
-"""Generate ``sample_data/history/``: twelve months of a small Beijing caseload, 2024-01 … 2024-12.
+"""Generate ``sample_data/history/``: 13 months of a small Beijing caseload, 2024-01 … 2025-01.
 
 Fake data only (IDs with valid check digits and real area codes, Luhn-valid cards, made-up
 people). 28 flexible-employment enrollees in January, two more joining during the year, three
@@ -24,6 +24,14 @@ How it is made, month by month (the history is the tool carrying itself):
    that everyone paid or failed as planned and that the continuity events are the ones the
    README lists. It stops on any surprise.
 
+2024 runs on the bank's ledgers. 2025-01 runs in return mode (DESIGN §11): ``instruct`` writes
+each round's instructions (bank format ``generic``), the simulated bank
+(:func:`mediins_cli.bank.simulate.simulate_bank`) answers them from the bank's book as it
+stands before the round (the export it would have made, kept out of the history), a few of its
+``OK`` answers are turned into the failures ``BANK_SAYS`` lists, and ``deduct --returns`` reads
+them. The month folder holds ``returns-round1/`` and ``returns-round2/`` instead of ledgers;
+the bank books exactly the debits it answered ``OK``.
+
 Finally ``expected/`` of every month is filled by ``replay(history, scratch, update=True)``:
 exactly what ``mediins replay`` compares. Expected folders that already match are left as they
 are, so a second run changes no byte (a new tool version alone changes nothing either).
@@ -47,6 +55,8 @@ from pathlib import Path
 import polars as pl
 from stdnum.cn import ric
 
+from mediins_cli.bank.run import InstructRequest, instruct
+from mediins_cli.bank.simulate import simulate_bank
 from mediins_cli.calendar import RoundDates, make_calendar, schedule_dates
 from mediins_cli.months import Month
 from mediins_cli.replay import chain_enrollees, replay
@@ -55,7 +65,9 @@ from mediins_cli.runs import DeductRequest, deduct
 
 HERE = Path(__file__).resolve().parent
 RULES, CALENDAR = "beijing-2007", "official"
-MONTHS = [Month(2024, m) for m in range(1, 13)]
+MONTHS = [Month(2024, m) for m in range(1, 13)]  # on the bank's ledgers
+RETURN_MONTHS = [Month(2025, 1)]  # on the bank's return files (DESIGN §11)
+BANK_FORMAT = "generic"
 SEED = 2024
 
 ENROLLEE_COLUMNS = [
@@ -122,7 +134,7 @@ PEOPLE = [
     Person("单丽", "11010119840722046", DC, "2016-03-14", "A", 0,
            remark="与曾志强共用账户", plan={"2024-05": R2, "2024-09": MISS, "2024-11": R2}),
     Person("覃美玲", "45010319900527084", CY, "2019-05-10", "覃美玲", 0, sex="F",
-           plan={"2024-03": R2, "2024-07": R2, "2024-10": R2, "2024-11": MISS},
+           plan={"2024-03": R2, "2024-07": R2, "2024-10": R2, "2024-11": MISS, "2025-01": MISS},
            edges={"2024-07": "short_cent"}),
     Person("曹国庆", "11010819741001035", HD, "2011-04-18", "曹国庆", 1,
            plan={"2024-03": MISS, "2024-04": MISS, "2024-05": MISS}),
@@ -153,7 +165,7 @@ PEOPLE = [
     Person("朴成浩", "22240119860130075", HD, "2017-03-03", "朴成浩", 1,
            plan={"2024-08": MISS}, edges={"2024-08": "short_cent"}),
     Person("查海涛", "11010619881203057", DC, "2016-11-11", "查海涛", 1,
-           plan={"2024-02": R2, "2024-10": R2}),
+           plan={"2024-02": R2, "2024-10": R2, "2025-01": R2}),
     Person("孙浩", "37010219830606091", CY, "2015-01-20", "孙浩", 1,
            plan={"2024-10": R2}, edges={"2024-10": "midnight"}),
     Person("黄晓敏", "11010819920311088", CY, "2018-08-08", "黄晓敏", 0,
@@ -165,6 +177,14 @@ PEOPLE = [
     Person("张秀英", "11010119780415022", DC, "2013-06-06", "张秀英", 0, plan={"2024-11": R2}),
 ]  # fmt: skip
 NO_ROWS = {"谢雨桐-误录"}  # a card number the bank does not know (entered wrongly)
+# Return mode: answers the bank gives in round 1 instead of the OK its book allows (month,
+# name) → result. Only planned round-1 payers on an account of their own: no money moves
+# that the book does not have, and the BANK_ERROR is retried in round 2, where it is paid.
+BANK_SAYS = {
+    ("2025-01", "黄晓敏"): "BANK_ERROR",
+    ("2025-01", "缪建华"): "NAME_MISMATCH",
+}
+BANK_MESSAGES = {"BANK_ERROR": "系统异常", "NAME_MISMATCH": "户名不符"}
 
 # What mediins must report, checked after each month: (month, name) → updates.csv event or
 # skipped reason. Everyone else due pays (PAID, or a resumption the plan implies).
@@ -195,6 +215,10 @@ EXPECT = {
     ("2024-11", "覃美玲"): "NEW_BREAK",
     ("2024-12", "覃美玲"): "RESUMED_CONTINUOUS",
     ("2024-12", "欧阳晓峰"): "NEW_BREAK",
+    ("2025-01", "欧阳晓峰"): "RESUMED_CONTINUOUS",
+    ("2025-01", "覃美玲"): "NEW_BREAK",
+    ("2025-01", "缪建华"): "NEW_BREAK",
+    ("2025-01", "黄晓敏"): "PAID",
 }
 # waiting_until after the month, as updates.csv must give it
 EXPECT_WAITING = {
@@ -535,6 +559,45 @@ def run_round(folder: Path, scratch: Path, month: Month, n: int, enrollees: Path
     return outcome.run_dir
 
 
+def run_return_round(
+    folder: Path, scratch: Path, month: Month, n: int, enrollees: Path, book: bytes
+) -> Path:
+    """A round in return mode: the instructions, the simulated bank's answers from ``book``
+    (the bank's export before the round) into ``returns-round<n>/`` with ``BANK_SAYS``
+    applied, and ``deduct --returns`` on them."""
+    command = "sample_data/history/make_history.py"
+    sent = instruct(
+        InstructRequest(round=n, month=month, enrollees=enrollees, out=scratch, rules=RULES,
+                        calendar=CALENDAR, bank_format=BANK_FORMAT, command=command)
+    ).dir  # fmt: skip
+    ledger = scratch / f"book-{month}-round{n}.csv"
+    ledger.write_bytes(book)
+    answers = folder / f"returns-round{n}"
+    answers.mkdir(exist_ok=True)
+    for stale in answers.iterdir():
+        stale.unlink()
+    simulate_bank(scratch, month, n, ledger, answers, RULES, CALENDAR)
+    says = {name: result for (m, name), result in BANK_SAYS.items() if m == str(month)}
+    for path in sorted(answers.iterdir()):
+        sent_rows = read_rows((sent / path.name).read_bytes())
+        result_of = {r["reference"]: says[r["account_name"]] for r in sent_rows
+                     if r["account_name"] in says and n == 1}  # fmt: skip
+        rows = read_rows(path.read_bytes())
+        for r in rows:
+            if r["reference"] in result_of:
+                assert r["result"] == "OK", (month, r["reference"], r["result"])
+                code = result_of[r["reference"]]
+                r.update(result=code, message=BANK_MESSAGES[code], settled_on="")
+        frame = pl.DataFrame(rows, schema={c: pl.String for c in rows[0]})
+        path.write_bytes(frame.write_csv().encode("utf-8"))
+    outcome = deduct(
+        DeductRequest(round=n, month=month, enrollees=enrollees, ledger=answers, out=scratch,
+                      rules=RULES, calendar=CALENDAR, command=command,
+                      returns=tuple(sorted(answers.iterdir())))
+    )  # fmt: skip
+    return outcome.run_dir
+
+
 def main() -> None:
     rng = random.Random(SEED)
     people = PEOPLE + ordinary_people(rng)
@@ -556,7 +619,8 @@ def main() -> None:
     tally = []
     with tempfile.TemporaryDirectory(prefix="mediins-history-") as tmp:
         scratch = Path(tmp)
-        for month in MONTHS:
+        for month in MONTHS + RETURN_MONTHS:
+            returns = month in RETURN_MONTHS
             r1, r2 = schedule_dates(pack.schedule, calendar, month)
             folder = HERE / str(month)
             folder.mkdir(exist_ok=True)
@@ -594,19 +658,22 @@ def main() -> None:
                     steer_round_one(rng, bank, acct, month, first, r1)
             export_start = dt.datetime.combine(month.shift(-1).first_day, dt.time())
             books = dt.time(6)  # the bank books mediins's debits at 06:00
-            (folder / "ledger-round1.csv").write_bytes(
-                bank.export(export_start, dt.datetime.combine(r1.effective, books))
-            )
+            book1 = bank.export(export_start, dt.datetime.combine(r1.effective, books))
 
             # 3. round 1, checked against the plan; its debits booked
-            run1 = run_round(folder, scratch, month, 1, stored)
+            if returns:
+                run1 = run_return_round(folder, scratch, month, 1, stored, book1)
+            else:
+                (folder / "ledger-round1.csv").write_bytes(book1)
+                run1 = run_round(folder, scratch, month, 1, stored)
             success = read_rows((run1 / "success.csv").read_bytes())
             failure = read_rows((run1 / "failure.csv").read_bytes())
+            says = {name: code for (m, name), code in BANK_SAYS.items() if m == str(month)}
             planned = {
                 p.id
                 for a in accounts
                 for p, o in zip(a.members, a.outcomes, strict=True)
-                if o == R1
+                if o == R1 and p.name not in says
             }
             due_ids = {p.id for a in accounts for p in a.members}
             assert {r["enrollee_id"] for r in success} == planned, month
@@ -615,6 +682,7 @@ def main() -> None:
                 person = by_id[r["enrollee_id"]]
                 label = person.value(person.accounts, month, person.account)
                 expected_reason = "NO_ACCOUNT" if label in NO_ROWS else "INSUFFICIENT_FUNDS"
+                expected_reason = says.get(person.name, expected_reason)
                 assert r["reason"] == expected_reason, (month, r["name"], r["reason"])
             debits1 = [(r, f"{r['deducted_on']} 06:00:00") for r in success]
             for r, posted in debits1:
@@ -625,18 +693,20 @@ def main() -> None:
             for acct in accounts:
                 if acct.label not in NO_ROWS and set(acct.outcomes) != {R1}:
                     steer_round_two(rng, bank, acct, month, r1, r2)
-            (folder / "ledger-round2.csv").write_bytes(
-                bank.export(export_start, dt.datetime.combine(r2.effective, books))
-            )
+            book2 = bank.export(export_start, dt.datetime.combine(r2.effective, books))
 
             # 5. round 2, checked; its debits booked; the events checked
-            run2 = run_round(folder, scratch, month, 2, stored)
+            if returns:
+                run2 = run_return_round(folder, scratch, month, 2, stored, book2)
+            else:
+                (folder / "ledger-round2.csv").write_bytes(book2)
+                run2 = run_round(folder, scratch, month, 2, stored)
             success2 = read_rows((run2 / "success.csv").read_bytes())
             planned2 = {
                 p.id
                 for a in accounts
                 for p, o in zip(a.members, a.outcomes, strict=True)
-                if o == R2
+                if o == R2 or says.get(p.name) == "BANK_ERROR"
             }
             assert {r["enrollee_id"] for r in success2} == planned2, month
             for r in success2:
@@ -666,7 +736,9 @@ def main() -> None:
     bank.check()
     (HERE / "replay.toml").write_text(
         "# Settings of `mediins replay` for this history (mediins_cli/replay.py)\n"
-        f'rules = "{RULES}"\ncalendar = "{CALENDAR}"\n',
+        f'rules = "{RULES}"\ncalendar = "{CALENDAR}"\n'
+        "# the bank format of the months in return mode (returns-round1/, returns-round2/)\n"
+        f'bank_format = "{BANK_FORMAT}"\n',
         encoding="utf-8",
     )
     with tempfile.TemporaryDirectory(prefix="mediins-replay-") as tmp:
