@@ -814,6 +814,13 @@ def simulate_bank(
     ] = Path("out"),
     rules: Annotated[str, typer.Option("--rules", help="Rule pack id or path.")] = DEFAULT_PACK,
     calendar_name: CalendarOption = None,
+    bank_format: Annotated[
+        str | None,
+        typer.Option(
+            "--bank-format",
+            help="The instructions' bank format by path, when it is not in rules/banks/.",
+        ),
+    ] = None,
 ) -> None:
     """For tests and demos: answer a round's instruction files from a ledger, as a bank would.
 
@@ -842,6 +849,7 @@ def simulate_bank(
             to,
             rules,
             calendar_name.value if calendar_name else None,
+            bank_format,
         )
         console = report.console()
         for name, rows in done.files.items():

@@ -146,4 +146,4 @@ def expand_returns(template: str, month: str, round_no: int) -> list[Path]:
         return sorted(p for p in path.parent.glob(path.name) if p.is_file())
     if path.is_dir():
         return sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-    return [path]
+    return [path] if path.exists() else []  # a folder the bank has not made yet: nothing

@@ -483,6 +483,12 @@ def _must_replace(
             f"round 2 of {request.month} has already run on this round 1 ({later}); "
             "round 1 can no longer be replaced"
         )
+    sent = request.out / str(request.month) / "instructions-2"
+    if request.round == 1 and sent.exists():
+        raise Refused(
+            f"round 2's instructions of {request.month} were made from this round 1 ({sent}) "
+            "and may be at the banks already; round 1 can no longer be replaced"
+        )
     return True
 
 

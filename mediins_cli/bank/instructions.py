@@ -10,6 +10,7 @@ numbered ``seq`` 1, 2, … within the file.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import polars as pl
@@ -69,12 +70,15 @@ def file_bytes(rows: pl.DataFrame, month: Month, fmt: BankFormat) -> bytes:
     """One instruction file, as the bank reads it. Not neutralised for spreadsheets as the
     operators' CSVs are: the bank compares ``account_name`` with its records (户名不符), so a
     name goes exactly as the master system holds it."""
-    text = file_cells(rows, month, fmt).write_csv(
+    buffer = io.BytesIO()  # UTF-8 straight from polars; GB18030 re-encoded from it
+    file_cells(rows, month, fmt).write_csv(
+        buffer,
         include_header=fmt.header,
         separator=fmt.delimiter,
         quote_style="necessary" if fmt.quoted else "never",
     )
-    return text.encode(fmt.encoding)
+    data = buffer.getvalue()
+    return data if fmt.encoding == "utf-8" else data.decode("utf-8").encode(fmt.encoding)
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,9 @@ def read_returns(
     found = pl.concat(problems) if problems else problems_frame([])
     if frames:
         answers = pl.concat(frames)
-        found = pl.concat([found, _match(answers, instructed, prefix, what)])
+        # a file that could not be read at all answers nothing: its answers are not "missing"
+        whole = len(frames) == len(seen)
+        found = pl.concat([found, _match(answers, instructed, prefix, what, whole)])
     if found.height or not frames:
         if not found.height:
             found = problems_frame([Problem("", 0, "", "NO_RETURNS", "no return file given")])
@@ -343,8 +345,11 @@ def _typed(frame: pl.DataFrame, fmt: BankFormat, shown: str) -> tuple[pl.DataFra
     )
 
 
-def _match(answers: pl.DataFrame, instructed: pl.DataFrame, prefix: str, what: str) -> pl.DataFrame:
-    """Every instruction answered exactly once, with its own account and amount."""
+def _match(
+    answers: pl.DataFrame, instructed: pl.DataFrame, prefix: str, what: str, whole: bool = True
+) -> pl.DataFrame:
+    """Every instruction answered exactly once, with its own account and amount (``whole``:
+    every return file was read, so an instruction no file answers is missing)."""
     problems: list[pl.DataFrame] = []
     answers = answers.filter(pl.col("reference").is_not_null())
 
@@ -361,47 +366,44 @@ def _match(answers: pl.DataFrame, instructed: pl.DataFrame, prefix: str, what: s
                 ).cast(problem_schema())  # type: ignore[arg-type]
             )
 
-    # a file of another month or round: said once per file, not once per row
-    parts = pl.col("reference").str.extract_groups(_ANY_REFERENCE)
-    foreign = answers.filter(
-        ~pl.col("reference").str.starts_with(prefix)
-        & pl.col("reference").str.contains(_ANY_REFERENCE)
-    ).with_columns(parts.alias("__p"))
-    for file, group in foreign.group_by("file", maintain_order=True):
-        first = group.row(0, named=True)["__p"]
-        other = f"round {first['3']} of {first['1']}-{first['2']}"
-        problems.append(
-            problems_frame(
-                [
-                    Problem(
-                        str(file[0]),
-                        int(group["line"][0]),
-                        "reference",
-                        "OTHER_ROUND",
-                        f"this file answers {other}, not {what} ({group.height} such rows, "
-                        f"references {group['reference'][0].rsplit('-', 1)[0]}-…)",
-                    )
-                ]
+    # a file of another month or round: said once per file, not once per row (the pattern is
+    # tried only on the rows that do not start as this round's references: usually none)
+    ours = pl.col("reference").str.starts_with(prefix)
+    if not answers.select(ours.all()).item():
+        parts = pl.col("reference").str.extract_groups(_ANY_REFERENCE)
+        others = answers.filter(~ours)
+        alien = pl.col("reference").str.contains(_ANY_REFERENCE)
+        foreign = others.filter(alien).with_columns(parts.alias("__p"))
+        for file, group in foreign.group_by("file", maintain_order=True):
+            first = group.row(0, named=True)["__p"]
+            other = f"round {first['3']} of {first['1']}-{first['2']}"
+            problems.append(
+                problems_frame(
+                    [
+                        Problem(
+                            str(file[0]),
+                            int(group["line"][0]),
+                            "reference",
+                            "OTHER_ROUND",
+                            f"this file answers {other}, not {what} ({group.height} such rows, "
+                            f"references {group['reference'][0].rsplit('-', 1)[0]}-…)",
+                        )
+                    ]
+                )
             )
-        )
-    answers = answers.filter(
-        pl.col("reference").str.starts_with(prefix)
-        | ~pl.col("reference").str.contains(_ANY_REFERENCE)
-    )
+        answers = answers.filter(ours | ~alien)
     # repeated: every answer after the first of its reference (files in the order given)
-    ordered = answers.with_row_index("__at")
-    first_at = ordered.group_by("reference").agg(
-        pl.col("__at").min().alias("__first"),
-    )
-    repeated = ordered.join(first_at, on="reference").filter(pl.col("__at") != pl.col("__first"))
-    if repeated.height:
-        where = ordered.select(
-            pl.col("__at").alias("__first"),
+    first = pl.col("reference").is_first_distinct()
+    once = answers.filter(first)
+    if once.height != answers.height:
+        ordered = answers.with_row_index("__at")
+        where = ordered.filter(first).select(
+            "reference",
             pl.concat_str(pl.col("file"), pl.lit(":"), pl.col("line").cast(pl.String)).alias(
                 "__where"
             ),
         )
-        repeated = repeated.join(where, on="__first", how="left")
+        repeated = ordered.filter(~first).join(where, on="reference", how="left")
         rows(
             repeated,
             "reference",
@@ -410,7 +412,6 @@ def _match(answers: pl.DataFrame, instructed: pl.DataFrame, prefix: str, what: s
                 _shown("reference"), pl.lit(" is answered already at "), pl.col("__where")
             ),
         )
-    once = ordered.join(first_at, on="reference").filter(pl.col("__at") == pl.col("__first"))
     joined = once.join(
         instructed.select(
             "reference",
@@ -449,8 +450,11 @@ def _match(answers: pl.DataFrame, instructed: pl.DataFrame, prefix: str, what: s
             pl.lit(" yuan)"),
         ),
     )
-    missing = instructed.join(once.select("reference"), on="reference", how="anti").sort(
-        "reference"
+    answered = known.height  # each reference once: an instruction answered, or not
+    missing = (
+        instructed.join(once.select("reference"), on="reference", how="anti").sort("reference")
+        if whole and answered < instructed.height
+        else instructed.clear()
     )
     if missing.height:
         by_file = missing.group_by("file").agg(pl.len()).sort("file")

@@ -202,7 +202,18 @@ def instruct(
         }
         with staged_run_dir(target) as staging:
             files = {}
-            for (name,), rows in sorted(sent.group_by("file"), key=lambda g: str(g[0][0])):
+            # the columns a file can hold, not the enrollees' wide rows
+            narrow = sent.select(
+                "file",
+                "seq",
+                "reference",
+                "account_no",
+                "name",
+                "amount_fen",
+                "enrollee_id",
+                "agency",
+            )
+            for (name,), rows in sorted(narrow.group_by("file"), key=lambda g: str(g[0][0])):
                 written = staging.write(str(name), file_bytes(rows, request.month, fmt), PRIVATE)
                 t = totals[str(name)]
                 files[str(name)] = {
@@ -256,10 +267,12 @@ _MAX_FILE_NAME = 244
 def _check_files(sent: pl.DataFrame, fmt: BankFormat, shown: str) -> None:
     """What would make a file the bank cannot read, found before anything is written: two bank
     codes that give one file name, a value holding an unquoted format's delimiter."""
+    # enrollees without a bank code share "_" with no code: a code that gives "_" clashes
+    code = pl.col("bank").fill_null("\x00")
     clashes = (
-        sent.filter(pl.col("bank").is_not_null())
-        .with_columns(pl.col("file").str.to_lowercase().alias("__f"))
-        .filter(pl.col("bank").n_unique().over("__f") > 1)
+        sent.with_columns(pl.col("file").str.to_lowercase().alias("__f"))
+        .filter(code.n_unique().over("__f") > 1)
+        .filter(pl.col("bank").is_not_null())
         if "bank" in sent.columns
         else sent.clear()
     )
@@ -519,6 +532,15 @@ def sent_instructions(request: DeductRequest, dates: RoundDates) -> SentInstruct
             f"bank format {format_id} ({fmt.path}) changed since the instructions were written: "
             "restore it, or write the instructions again with --force before sending them"
         )
+    if request.round == 2:
+        r1 = request.out / str(request.month) / "round-1" / "manifest.json"
+        current = sha256_bytes(r1.read_bytes()) if r1.is_file() else None
+        if manifest["inputs"].get("round_1") != current:
+            raise Refused(
+                f"the instructions in {target} were made from another run of round 1 (it ran "
+                "again since): write round 2's instructions again (`mediins instruct --round 2 "
+                "--force`) and send those to the banks"
+            )
     if manifest["dates"]["effective"] != dates.effective.isoformat():
         raise Refused(
             f"the instructions are for {manifest['dates']['effective']}, this round is on "

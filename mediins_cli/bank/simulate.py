@@ -48,8 +48,10 @@ def simulate_bank(
     to: Path,
     rules: str,
     calendar: str | None = None,
+    bank_format: str | None = None,
 ) -> Simulated:
-    """Answer ``<out>/<month>/instructions-<round>/`` from ``ledger`` into the folder ``to``."""
+    """Answer ``<out>/<month>/instructions-<round>/`` from ``ledger`` into the folder ``to``
+    (``bank_format``: the instructions' format by path, when it is not in ``rules/banks/``)."""
     from mediins_cli.runs import round_one_state
 
     folder = instructions_dir(out, month, round_no)
@@ -57,7 +59,11 @@ def simulate_bank(
     if not manifest_path.is_file():
         raise Refused(f"no instructions of round {round_no} of {month} in {out}")
     manifest = json.loads(manifest_path.read_bytes())
-    fmt = load_format(manifest["format"]["id"])
+    fmt = load_format(bank_format or manifest["format"]["id"])
+    if fmt.id != manifest["format"]["id"]:
+        raise Refused(
+            f"the instructions are in bank format {manifest['format']['id']}, not {fmt.id}"
+        )
     pack = load_pack(rules)
     calendar_obj = make_calendar(calendar or pack.schedule.calendar.value)
     dates = schedule_dates(pack.schedule, calendar_obj, month)[round_no - 1]
