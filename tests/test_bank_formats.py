@@ -196,6 +196,21 @@ def test_a_broken_format_is_refused_naming_the_file_and_the_key(tmp_path, name):
     assert result.stdout == ""
 
 
+def test_every_key_but_name_is_required(tmp_path):
+    """DESIGN §11: a format without ``name`` loads, named by its id."""
+    path = tmp_path / "no-name.toml"
+    text = GENERIC_TOML.replace('id = "generic"', 'id = "no-name"')
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("name ="))
+    path.write_text(text + "\n", encoding="utf-8")
+    fmt, problems = parse_format(path)
+    assert problems == [] and fmt is not None
+    assert (fmt.id, fmt.name) == ("no-name", "no-name")
+    without_id = tmp_path / "x.toml"
+    without_id.write_text(text.replace('id = "no-name"\n', ""), encoding="utf-8")
+    fmt, problems = parse_format(without_id)
+    assert fmt is None and [(p.column, p.message) for p in problems] == [("id", "missing")]
+
+
 def test_a_format_whose_id_is_not_its_file_name_is_refused(tmp_path):
     path = tmp_path / "mybank.toml"
     path.write_text(GENERIC_TOML, encoding="utf-8")  # id = "generic"

@@ -250,6 +250,23 @@ def test_a_bad_settle_date(generic, day):
     generic.bad(f"BOB.csv:2: settled_on: '{day}' is not a date YYYY-MM-DD or YYYYMMDD")
 
 
+def test_a_debit_settled_before_the_effective_date(generic):
+    """Round 1 of 2024-02 is effective on Sunday 2024-02-18 (Spring Festival rolled): the bank
+    debits that day or later; the 17th is another round's date, or a wrong one."""
+    generic.edit("BOB.csv", 2, ",2024-02-18", ",2024-02-17")
+    generic.bad("BOB.csv:2: settled_on: 2024-02-17 is before the round's effective date 2024-02-18")
+
+
+def test_a_debit_settled_after_the_effective_date_is_its_deducted_on(generic):
+    generic.edit("BOB.csv", 2, ",2024-02-18", ",20240219")
+    result = generic.run()
+    assert result.exit_code == 0, result.stderr
+    first = _first_line(generic, "BOB.csv")[0]  # the reference of that answer
+    done = {r["reference"]: r["deducted_on"] for r in rows(round_dir(generic.out, 1) / "success.csv")}
+    assert done[first] == "2024-02-19"
+    assert set(done.values()) == {"2024-02-18", "2024-02-19"}
+
+
 def test_every_problem_goes_to_the_errors_csv(generic, tmp_path):
     generic.edit("BOB.csv", 2, ",619.95,", ",619.96,")
     generic.edit("BOB.csv", 3, ",OK,", ",DONE,")

@@ -167,7 +167,7 @@ def parse_format(path: Path) -> tuple[BankFormat | None, list[Problem]]:
     for key in sorted(set(data) - set(_KEYS) - set(_SECTIONS)):
         bad(key, f"unknown key (expected {', '.join(_KEYS + _SECTIONS)})")
     for key in _KEYS + _SECTIONS:
-        if key not in data:
+        if key not in data and key != "name":  # every key but name (DESIGN §11)
             bad(key, "missing" + (" (a table)" if key in _SECTIONS else ""))
     if problems:
         return None, problems
@@ -181,7 +181,8 @@ def parse_format(path: Path) -> tuple[BankFormat | None, list[Problem]]:
             bad(key, f"expected one of {', '.join(choices)}, not {value!r}")
         return value
 
-    fid, name = text("id"), text("name")
+    fid = text("id")
+    name = text("name") if "name" in data else fid
     if fid and fid != path.stem:
         bad("id", f"expected {path.stem!r}, the file's name without .toml")
     encoding, unit = text("encoding", ENCODINGS), text("amount_unit", AMOUNT_UNITS)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from datetime import date
 
 import polars as pl
 
@@ -54,11 +55,17 @@ class Returns:
 
 
 def read_returns(
-    sources: list[Source], fmt: BankFormat, instructed: pl.DataFrame, prefix: str, what: str
+    sources: list[Source],
+    fmt: BankFormat,
+    instructed: pl.DataFrame,
+    prefix: str,
+    what: str,
+    effective: date | None = None,
 ) -> Returns:
     """Read and check the open return files against ``instructed`` (``reference``,
     ``account_no``, ``amount_fen``, ``file``: the round's instructions). ``prefix``: the
-    references of this month and round; ``what``: "round 1 of 2024-02", for messages.
+    references of this month and round; ``what``: "round 1 of 2024-02", for messages;
+    ``effective``: the round's effective date, before which no debit can have settled.
     :class:`BadInput` with every problem of every file if any."""
     frames, problems, seen = [], [], set()
     for source in sources:
@@ -80,6 +87,8 @@ def read_returns(
         # a file that could not be read at all answers nothing: its answers are not "missing"
         whole = len(frames) == len(seen)
         found = pl.concat([found, _match(answers, instructed, prefix, what, whole)])
+        if effective is not None:
+            found = pl.concat([found, _early(answers, effective)])
     if found.height or not frames:
         if not found.height:
             found = problems_frame([Problem("", 0, "", "NO_RETURNS", "no return file given")])
@@ -343,6 +352,25 @@ def _typed(frame: pl.DataFrame, fmt: BankFormat, shown: str) -> tuple[pl.DataFra
         ),
         problems,
     )
+
+
+def _early(answers: pl.DataFrame, effective: date) -> pl.DataFrame:
+    """A debit the bank says it settled before the round's effective date: the instructions
+    were for that day, so the file is another round's, or its dates are wrong."""
+    early = answers.filter(pl.col("settled_on") < effective)
+    if not early.height:
+        return problems_frame([])
+    return early.select(
+        pl.col("file"),
+        pl.col("line"),
+        pl.lit("settled_on").alias("column"),
+        pl.lit("BAD_DATE").alias("code"),
+        pl.concat_str(
+            pl.col("settled_on").dt.to_string("%Y-%m-%d"),
+            pl.lit(f" is before the round's effective date {effective.isoformat()}"),
+        ).alias("message"),
+        pl.lit("error").alias("severity"),
+    ).cast(problem_schema())  # type: ignore[arg-type]
 
 
 def _match(

@@ -417,7 +417,8 @@ class SentInstructions:
                 "calendar?): the bank's answers cannot be matched to them"
             )
         what = f"round {number} of {month}"
-        answered = read_returns(returns, self.format, sent, reference_prefix(month, number), what)
+        prefix = reference_prefix(month, number)
+        answered = read_returns(returns, self.format, sent, prefix, what, dates.effective)
         return from_returns(
             sent, answered.answers, dates, next_dates if number == 1 else None, skipped
         )
