@@ -262,7 +262,9 @@ def test_a_debit_settled_after_the_effective_date_is_its_deducted_on(generic):
     result = generic.run()
     assert result.exit_code == 0, result.stderr
     first = _first_line(generic, "BOB.csv")[0]  # the reference of that answer
-    done = {r["reference"]: r["deducted_on"] for r in rows(round_dir(generic.out, 1) / "success.csv")}
+    done = {
+        r["reference"]: r["deducted_on"] for r in rows(round_dir(generic.out, 1) / "success.csv")
+    }
     assert done[first] == "2024-02-19"
     assert set(done.values()) == {"2024-02-18", "2024-02-19"}
 
