@@ -70,6 +70,14 @@ CalendarOption = Annotated[
         "Default: the rule pack's.",
     ),
 ]
+EnrolleesTemplate = Annotated[
+    str | None,
+    typer.Option(
+        "--enrollees",
+        help="enrollees.csv of the run month; {month} and {round} are filled in. "
+        "[setting: enrollees]",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 
 
@@ -131,6 +139,14 @@ def _today() -> datetime:
     return datetime.now(CHINA)
 
 
+def _run_month(text: str | None) -> Month:
+    """``--month``: YYYY-MM, or this month in China when not given."""
+    try:
+        return Month.parse(text) if text else Month.of(_today().date())
+    except ValueError as exc:
+        raise BadInput(f"--month: {exc}") from None
+
+
 # --------------------------------------------------------------------------- calendar
 
 
@@ -167,10 +183,7 @@ def calendar(
             months = [Month(year, m) for m in range(1, 13)]
             title = f"Deduction dates {year}"
         else:
-            try:
-                run_month = Month.parse(month) if month else Month.of(_today().date())
-            except ValueError as exc:
-                raise BadInput(f"--month: {exc}") from None
+            run_month = _run_month(month)
             months = [run_month]
             title = f"Deduction dates {run_month}"
         rounds = [r for m in months for r in schedule_dates(pack.schedule, cal, m)]
@@ -298,10 +311,7 @@ def sample(
     def action() -> None:
         from mediins_cli.sample import write_sample
 
-        try:
-            run_month = Month.parse(month)
-        except ValueError as exc:
-            raise BadInput(f"--month: {exc}") from None
+        run_month = _run_month(month)
         result = write_sample(
             out, enrollees=enrollees, month=run_month, seed=seed, pack=load_pack(rules)
         )
@@ -407,14 +417,7 @@ def deduct(
             "effective date is --date, if any).",
         ),
     ],
-    enrollees: Annotated[
-        str | None,
-        typer.Option(
-            "--enrollees",
-            help="enrollees.csv of the run month; {month} and {round} are filled in. "
-            "[setting: enrollees]",
-        ),
-    ] = None,
+    enrollees: EnrolleesTemplate = None,
     ledger: Annotated[
         str | None,
         typer.Option(
@@ -589,10 +592,7 @@ def deduct(
         else:
             if on_date is not None:
                 raise BadInput("--date goes with --round auto; use --month for round 1 or 2")
-            try:
-                run_month = Month.parse(month) if month else Month.of(_today().date())
-            except ValueError as exc:
-                raise BadInput(f"--month: {exc}") from None
+            run_month = _run_month(month)
             requests = [request(run_month, int(round_no.value))]
             if templates_r is not None and not requests[0].returns:
                 raise BadInput(f"--returns: no return file at {', '.join(templates_r)}")
@@ -705,14 +705,7 @@ def instruct(
             help="1 (everyone due) or 2 (round 1's retryable failures, round 1 in return mode).",
         ),
     ],
-    enrollees: Annotated[
-        str | None,
-        typer.Option(
-            "--enrollees",
-            help="enrollees.csv of the run month; {month} and {round} are filled in. "
-            "[setting: enrollees]",
-        ),
-    ] = None,
+    enrollees: EnrolleesTemplate = None,
     month: Annotated[
         str | None, typer.Option("--month", help="Run month YYYY-MM (default: this month).")
     ] = None,
@@ -769,10 +762,7 @@ def instruct(
         template_e = settings.get("enrollees", enrollees)
         if template_e is None:
             raise BadInput("--enrollees is required (or set it in mediins.toml or MEDIINS_*)")
-        try:
-            run_month = Month.parse(month) if month else Month.of(_today().date())
-        except ValueError as exc:
-            raise BadInput(f"--month: {exc}") from None
+        run_month = _run_month(month)
         request = InstructRequest(
             round=round_no,
             month=run_month,
@@ -837,10 +827,7 @@ def simulate_bank(
     def action() -> None:
         from mediins_cli.bank.simulate import simulate_bank as run_simulation
 
-        try:
-            run_month = Month.parse(month)
-        except ValueError as exc:
-            raise BadInput(f"--month: {exc}") from None
+        run_month = _run_month(month)
         done = run_simulation(
             out,
             run_month,

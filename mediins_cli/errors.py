@@ -73,6 +73,28 @@ def problems_frame(problems: list[Problem] | tuple[Problem, ...]) -> pl.DataFram
     return pl.DataFrame(rows, schema=problem_schema(), orient="row")
 
 
+def problem_rows(
+    frame: pl.DataFrame,
+    column: str,
+    code: str,
+    message: pl.Expr,
+    file: str | None = None,
+    severity: str = "error",
+) -> pl.DataFrame:
+    """One problem per row of ``frame`` (which has ``line``, and ``file`` unless ``file`` is
+    given): ``message`` made from the row's own cells, masked where it is made."""
+    import polars as pl
+
+    return frame.select(
+        pl.col("file") if file is None else pl.lit(file).alias("file"),
+        pl.col("line"),
+        pl.lit(column).alias("column"),
+        pl.lit(code).alias("code"),
+        message.alias("message"),
+        pl.lit(severity).alias("severity"),
+    ).cast(problem_schema())  # type: ignore[arg-type]
+
+
 def format_problems(frame: pl.DataFrame, limit: int | None = None) -> list[str]:
     """``file:line: column: message`` for the first ``limit`` problems (errors first, in file
     and line order)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -218,6 +219,19 @@ class RulePack:
 _SOURCE_REF = re.compile(r"^(\S+) (\S.*)$")
 
 
+def read_toml(path: Path, bad: Callable[[str, str], None]) -> tuple[bytes, dict[str, Any]] | None:
+    """A data file's bytes (for its hash) and its TOML; None, said through ``bad``, when it is
+    missing or not TOML."""
+    try:
+        content = path.read_bytes()
+        return content, tomllib.loads(content.decode("utf-8"))
+    except FileNotFoundError:
+        bad("", "no such file")
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        bad("", f"not valid TOML: {exc}")
+    return None
+
+
 def parse_pack(path: Path) -> tuple[RulePack | None, list[Problem]]:
     """Parse and validate one pack file; every problem is returned, none raised."""
     shown = display_path(path)
@@ -226,15 +240,10 @@ def parse_pack(path: Path) -> tuple[RulePack | None, list[Problem]]:
     def bad(key: str, message: str) -> None:
         problems.append(Problem(shown, 0, key, "BAD_RULES", message))
 
-    try:
-        content = path.read_bytes()
-        data = tomllib.loads(content.decode("utf-8"))
-    except FileNotFoundError:
-        bad("", "no such file")
+    read = read_toml(path, bad)
+    if read is None:
         return None, problems
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        bad("", f"not valid TOML: {exc}")
-        return None, problems
+    content, data = read
 
     known = {"pack", "sources", *SECTIONS}
     for key in sorted(set(data) - known):
@@ -392,23 +401,38 @@ def pack_path(ref: str) -> Path:
 def load_pack(ref: str = DEFAULT_PACK) -> RulePack:
     """Load and validate a pack; an unusable one raises :class:`BadInput` with every problem."""
     path = pack_path(ref)
-    if not path.is_file():
-        known = ", ".join(p.stem for p in sorted(rules_dir().glob("*.toml"))) or "none"
-        raise BadInput(f"--rules: no rule pack {ref!r} (known: {known}; or give a path to a .toml)")
-    pack, problems = parse_pack(path)
-    if pack is None:
-        raise BadInput(problems)
-    return pack
+    return load_file(path, rules_dir(), parse_pack, f"--rules: no rule pack {ref!r}")
 
 
 def load_all_packs() -> list[RulePack]:
     """Every pack in the rules folder; one broken pack makes the whole call fail, listing all."""
-    packs, problems = [], []
-    for path in sorted(rules_dir().glob("*.toml")):
-        pack, found = parse_pack(path)
+    return load_folder(rules_dir(), parse_pack)
+
+
+Parsed = TypeVar("Parsed")
+Parser = Callable[[Path], tuple[Parsed | None, list[Problem]]]
+
+
+def load_file(path: Path, folder: Path, parse: Parser[Parsed], missing: str) -> Parsed:
+    """A data file (a rule pack, a bank format) parsed and validated: :class:`BadInput` with
+    every problem, or ``missing`` and the ids ``folder`` holds when there is no such file."""
+    if not path.is_file():
+        known = ", ".join(p.stem for p in sorted(folder.glob("*.toml"))) or "none"
+        raise BadInput(f"{missing} (known: {known}; or give a path to a .toml)")
+    loaded, problems = parse(path)
+    if loaded is None:
+        raise BadInput(problems)
+    return loaded
+
+
+def load_folder(folder: Path, parse: Parser[Parsed]) -> list[Parsed]:
+    """Every ``*.toml`` of ``folder``; one broken file fails the call, listing every problem."""
+    loaded, problems = [], []
+    for path in sorted(folder.glob("*.toml")):
+        item, found = parse(path)
         problems.extend(found)
-        if pack is not None:
-            packs.append(pack)
+        if item is not None:
+            loaded.append(item)
     if problems:
         raise BadInput(problems)
-    return packs
+    return loaded

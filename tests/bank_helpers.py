@@ -89,6 +89,14 @@ def deduct_returns(
     args: list[object] = []
     for r in given:
         args += ["--returns", r]
+    return _deduct(out, round_no, enrollees, *args, *extra, **kw)
+
+
+def deduct_ledger(out: Path, round_no: int, ledger: Path, enrollees: Path = ENROLLEES) -> Result:
+    return _deduct(out, round_no, enrollees, "--ledger", ledger)
+
+
+def _deduct(out: Path, round_no: int, enrollees: Path, *args: object, **kw: Any) -> Result:
     return mediins(
         "deduct",
         "--round",
@@ -100,24 +108,7 @@ def deduct_returns(
         "--out",
         out,
         *args,
-        *extra,
         **kw,
-    )
-
-
-def deduct_ledger(out: Path, round_no: int, ledger: Path, enrollees: Path = ENROLLEES) -> Result:
-    return mediins(
-        "deduct",
-        "--round",
-        round_no,
-        "--month",
-        MONTH,
-        "--enrollees",
-        enrollees,
-        "--ledger",
-        ledger,
-        "--out",
-        out,
     )
 
 

@@ -451,7 +451,9 @@ def test_force_is_refused_once_the_round_ran_on_the_instructions(tmp_path, tiny)
     ok(*instruct_args(out, enrollees=tiny))
     folder = instructions_dir(out, 1)
     bank = tmp_path / "bank"
-    ok(*_sim(out, bank))  # the tiny accounts are not in the ledger: NO_ACCOUNT, all of them
+    assert (
+        simulate(out, 1, LEDGER_1, bank).exit_code == 0
+    )  # the tiny accounts are not in the ledger: NO_ACCOUNT, all of them
     assert deduct_returns(out, 1, bank, enrollees=tiny).exit_code == 0
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     changed = write_enrollees(tmp_path / "changed.csv", TINY[:-1])
@@ -588,7 +590,8 @@ def test_simulate_bank_answers_every_instruction_once(tmp_path):
     out = tmp_path / "out"
     ok(*instruct_args(out))
     bank = tmp_path / "bank"
-    result = ok(*_sim(out, bank))
+    result = simulate(out, 1, LEDGER_1, bank)
+    assert result.exit_code == 0, result.stderr
     assert "outcomes: INSUFFICIENT_FUNDS 10, NO_ACCOUNT 1, OK 33" in result.stdout
     folder = instructions_dir(out, 1)
     for name in ("BOB.csv", "PSBC.csv"):
@@ -597,22 +600,6 @@ def test_simulate_bank_answers_every_instruction_once(tmp_path):
         assert [r["amount"] for r in answered] == [r["amount"] for r in sent]
         assert {r["settled_on"] for r in answered if r["result"] == "OK"} == {"2024-02-18"}
         assert {r["settled_on"] for r in answered if r["result"] != "OK"} == {""}
-
-
-def _sim(out: Path, to: Path, round_no: int = 1, ledger: Path = LEDGER_1):
-    return (
-        "simulate-bank",
-        "--round",
-        round_no,
-        "--month",
-        MONTH,
-        "--ledger",
-        ledger,
-        "--to",
-        to,
-        "--out",
-        out,
-    )
 
 
 def test_simulate_bank_without_instructions_is_refused(tmp_path):

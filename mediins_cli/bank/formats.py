@@ -9,13 +9,13 @@ Formats are validated on load like rule packs: every problem names the file and 
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mediins_cli.errors import BadInput, Problem
+from mediins_cli.errors import Problem
 from mediins_cli.resources import display_path, rules_dir
+from mediins_cli.rules import load_file, load_folder, read_toml
 
 DEFAULT_FORMAT = "generic"
 
@@ -122,28 +122,12 @@ def banks_dir() -> Path:
 def load_format(ref: str = DEFAULT_FORMAT) -> BankFormat:
     """Load and validate a format; an unusable one raises :class:`BadInput` with every problem."""
     path = format_path(ref)
-    if not path.is_file():
-        known = ", ".join(p.stem for p in sorted(banks_dir().glob("*.toml"))) or "none"
-        raise BadInput(
-            f"--bank-format: no bank format {ref!r} (known: {known}; or give a path to a .toml)"
-        )
-    fmt, problems = parse_format(path)
-    if fmt is None:
-        raise BadInput(problems)
-    return fmt
+    return load_file(path, banks_dir(), parse_format, f"--bank-format: no bank format {ref!r}")
 
 
 def load_all_formats() -> list[BankFormat]:
     """Every format in ``rules/banks/``; one broken file fails the call, listing every problem."""
-    formats, problems = [], []
-    for path in sorted(banks_dir().glob("*.toml")):
-        fmt, found = parse_format(path)
-        problems.extend(found)
-        if fmt is not None:
-            formats.append(fmt)
-    if problems:
-        raise BadInput(problems)
-    return formats
+    return load_folder(banks_dir(), parse_format)
 
 
 def parse_format(path: Path) -> tuple[BankFormat | None, list[Problem]]:
@@ -154,15 +138,10 @@ def parse_format(path: Path) -> tuple[BankFormat | None, list[Problem]]:
     def bad(key: str, message: str) -> None:
         problems.append(Problem(shown, 0, key, "BAD_BANK_FORMAT", message))
 
-    try:
-        content = path.read_bytes()
-        data = tomllib.loads(content.decode("utf-8"))
-    except FileNotFoundError:
-        bad("", "no such file")
+    read = read_toml(path, bad)
+    if read is None:
         return None, problems
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        bad("", f"not valid TOML: {exc}")
-        return None, problems
+    content, data = read
 
     for key in sorted(set(data) - set(_KEYS) - set(_SECTIONS)):
         bad(key, f"unknown key (expected {', '.join(_KEYS + _SECTIONS)})")

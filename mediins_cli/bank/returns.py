@@ -16,7 +16,7 @@ from datetime import date
 import polars as pl
 
 from mediins_cli.bank.formats import BankFormat
-from mediins_cli.errors import BadInput, Problem, problem_schema, problems_frame
+from mediins_cli.errors import BadInput, Problem, problem_rows, problems_frame
 from mediins_cli.inputs.source import Source
 from mediins_cli.inputs.table import (
     Check,
@@ -357,20 +357,15 @@ def _typed(frame: pl.DataFrame, fmt: BankFormat, shown: str) -> tuple[pl.DataFra
 def _early(answers: pl.DataFrame, effective: date) -> pl.DataFrame:
     """A debit the bank says it settled before the round's effective date: the instructions
     were for that day, so the file is another round's, or its dates are wrong."""
-    early = answers.filter(pl.col("settled_on") < effective)
-    if not early.height:
-        return problems_frame([])
-    return early.select(
-        pl.col("file"),
-        pl.col("line"),
-        pl.lit("settled_on").alias("column"),
-        pl.lit("BAD_DATE").alias("code"),
+    return problem_rows(
+        answers.filter(pl.col("settled_on") < effective),
+        "settled_on",
+        "BAD_DATE",
         pl.concat_str(
             pl.col("settled_on").dt.to_string("%Y-%m-%d"),
             pl.lit(f" is before the round's effective date {effective.isoformat()}"),
-        ).alias("message"),
-        pl.lit("error").alias("severity"),
-    ).cast(problem_schema())  # type: ignore[arg-type]
+        ),
+    )
 
 
 def _match(
@@ -383,16 +378,7 @@ def _match(
 
     def rows(frame: pl.DataFrame, column: str, code: str, message: pl.Expr) -> None:
         if frame.height:
-            problems.append(
-                frame.select(
-                    pl.col("file"),
-                    pl.col("line"),
-                    pl.lit(column).alias("column"),
-                    pl.lit(code).alias("code"),
-                    message.alias("message"),
-                    pl.lit("error").alias("severity"),
-                ).cast(problem_schema())  # type: ignore[arg-type]
-            )
+            problems.append(problem_rows(frame, column, code, message))
 
     # a file of another month or round: said once per file, not once per row (the pattern is
     # tried only on the rows that do not start as this round's references: usually none)

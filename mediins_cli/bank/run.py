@@ -33,7 +33,7 @@ from mediins_cli.bank.instructions import (
 )
 from mediins_cli.bank.returns import read_returns
 from mediins_cli.calendar import RoundDates, make_calendar, schedule_dates
-from mediins_cli.errors import BadInput, Refused, problem_schema
+from mediins_cli.errors import BadInput, Refused, problem_rows
 from mediins_cli.inputs import Source, check_enrollees, open_sources
 from mediins_cli.money import fen_to_yuan, sum_fen
 from mediins_cli.months import CHINA, Month
@@ -278,51 +278,39 @@ def _check_files(sent: pl.DataFrame, fmt: BankFormat, shown: str) -> None:
     )
     unsafe = sent.filter(unsafe_cells(sent, fmt))
     long = sent.filter(pl.col("file").str.len_bytes() > _MAX_FILE_NAME)
-    parts = []
-    if long.height:
-        parts.append(
-            long.select(
-                pl.lit(shown).alias("file"),
-                pl.col("line"),
-                pl.lit("bank").alias("column"),
-                pl.lit("BAD_BANK").alias("code"),
-                pl.lit(
-                    f"a bank code names its instruction file: at most {_MAX_FILE_NAME - 4} bytes"
-                ).alias("message"),
-                pl.lit("error").alias("severity"),
-            )
-        )
-    if clashes.height:
-        parts.append(
-            clashes.select(
-                pl.lit(shown).alias("file"),
-                pl.col("line"),
-                pl.lit("bank").alias("column"),
-                pl.lit("BANK_CLASH").alias("code"),
-                pl.concat_str(
-                    pl.lit("this bank code and another give one instruction file name ("),
-                    pl.col("file"),
-                    pl.lit("): make the codes differ by more than case or punctuation"),
-                ).alias("message"),
-                pl.lit("error").alias("severity"),
-            )
-        )
-    if unsafe.height:
-        parts.append(
-            unsafe.select(
-                pl.lit(shown).alias("file"),
-                pl.col("line"),
-                pl.lit("").alias("column"),
-                pl.lit("BANK_DELIMITER").alias("code"),
-                pl.lit(
-                    f"a value holds {fmt.delimiter!r}, the delimiter of bank format {fmt.id}, "
-                    "whose files are not quoted: correct it in the master system"
-                ).alias("message"),
-                pl.lit("error").alias("severity"),
-            )
-        )
-    if parts:
-        raise BadInput(pl.concat(parts).cast(problem_schema()))  # type: ignore[arg-type]
+    parts = [
+        problem_rows(
+            long,
+            "bank",
+            "BAD_BANK",
+            pl.lit(f"a bank code names its instruction file: at most {_MAX_FILE_NAME - 4} bytes"),
+            shown,
+        ),
+        problem_rows(
+            clashes,
+            "bank",
+            "BANK_CLASH",
+            pl.concat_str(
+                pl.lit("this bank code and another give one instruction file name ("),
+                pl.col("file"),
+                pl.lit("): make the codes differ by more than case or punctuation"),
+            ),
+            shown,
+        ),
+        problem_rows(
+            unsafe,
+            "",
+            "BANK_DELIMITER",
+            pl.lit(
+                f"a value holds {fmt.delimiter!r}, the delimiter of bank format {fmt.id}, "
+                "whose files are not quoted: correct it in the master system"
+            ),
+            shown,
+        ),
+    ]
+    found = pl.concat(parts)
+    if found.height:
+        raise BadInput(found)
 
 
 def _read_manifest(target: Path) -> dict[str, Any]:

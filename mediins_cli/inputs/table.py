@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from mediins_cli.errors import Problem, problem_schema, problems_frame
+from mediins_cli.errors import Problem, problem_rows, problem_schema, problems_frame
 from mediins_cli.inputs.columns import (
     ENGINE_COLUMNS,
     HOLDS,
@@ -377,18 +377,11 @@ def _collect(frame: pl.DataFrame, checks: list[_Check], shown: str) -> pl.DataFr
         rows = flagged.filter(pl.col(f"__check{i}"))
         if rows.height:
             parts.append(
-                rows.select(
-                    pl.lit(shown).alias("file"),
-                    pl.col("line"),
-                    pl.lit(check.column).alias("column"),
-                    pl.lit(check.code).alias("code"),
-                    check.message.alias("message"),
-                    pl.lit(check.severity).alias("severity"),
-                )
+                problem_rows(rows, check.column, check.code, check.message, shown, check.severity)
             )
     if not parts:
         return pl.DataFrame(schema=problem_schema())
-    return pl.concat(parts).cast(problem_schema())  # type: ignore[arg-type]
+    return pl.concat(parts)
 
 
 def _cell_checks(texts: list[str], known: set[str], long: set[str] | None = None) -> list[_Check]:
