@@ -776,6 +776,8 @@ def instruct(
             command=" ".join(sys.argv),
         )
         outcome = run_instruct(request)
+        if outcome.warnings is not None and outcome.warnings.height:
+            report.render_problems(report.console(stderr=True), outcome.warnings)
         if json_output:
             report.print_json(
                 {

@@ -446,6 +446,21 @@ def test_other_enrollees_are_refused_unless_forced_and_kept_aside(tmp_path, tiny
     assert manifest(folder)["files"]["ICBC.csv"]["count"] == 3
 
 
+def test_force_with_bad_enrollees_leaves_the_earlier_instructions_in_place(tmp_path, tiny):
+    out = tmp_path / "out"
+    ok(*instruct_args(out, enrollees=tiny))
+    folder = instructions_dir(out, 1)
+    first = {p.name: p.read_bytes() for p in folder.iterdir()}
+    bad = tmp_path / "bad.csv"
+    text = tiny.read_text(encoding="utf-8")
+    assert text.count("468.50") == 1
+    bad.write_text(text.replace("468.50", "468.5x"), encoding="utf-8")
+    result = instruct(out, 1, "--force", enrollees=bad)
+    assert result.exit_code == 2 and "monthly_premium" in result.stderr
+    assert sorted(p.name for p in folder.parent.iterdir()) == [".lock", "instructions-1"]
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == first
+
+
 def test_force_is_refused_once_the_round_ran_on_the_instructions(tmp_path, tiny):
     out = tmp_path / "out"
     ok(*instruct_args(out, enrollees=tiny))

@@ -100,6 +100,7 @@ class InstructOutcome:
     dir: Path
     summary: dict[str, Any]
     moved_aside: Path | None = None
+    warnings: pl.DataFrame | None = None  # of the enrollee file (e.g. UNKNOWN_AREA)
 
 
 def instruct(
@@ -149,7 +150,7 @@ def instruct(
         }
         if previous is not None:
             fingerprint["round_1"] = previous.manifest_sha
-        moved = None
+        replace = False
         if target.exists():
             existing = _read_manifest(target)
             damaged = _damaged(target, existing)
@@ -171,7 +172,7 @@ def instruct(
                     f"round {request.round} of {request.month} has already run on these "
                     "instructions: they can no longer be replaced"
                 )
-            moved = move_aside(target)
+            replace = True
         enrollees, problems = check_enrollees(source)
         if enrollees is None or (problems["severity"] == "error").any():
             raise BadInput(problems)
@@ -200,6 +201,8 @@ def instruct(
                 for name, t in totals.items()
             },
         }
+        # only now, with everything computed: bad input leaves the earlier files where they are
+        moved = move_aside(target) if replace else None
         with staged_run_dir(target) as staging:
             files = {}
             # the columns a file can hold, not the enrollees' wide rows
@@ -237,7 +240,7 @@ def instruct(
             staging.write("manifest.json", json_bytes(manifest), PUBLIC)
             log = _log(request, fingerprint, summary, moved)
             staging.write("instruct.log", log, PRIVATE)
-    return InstructOutcome("ran", target, summary, moved)
+    return InstructOutcome("ran", target, summary, moved, problems)
 
 
 def _round_one_format(request: InstructRequest) -> str | None:
