@@ -24,7 +24,7 @@ from mediins_cli.calendar import make_calendar, schedule_dates
 from mediins_cli.config import expand_returns, fill, load_settings
 from mediins_cli.errors import BadInput, ExitCode, MediinsError, problems_frame
 from mediins_cli.months import CHINA, Month
-from mediins_cli.rules import DEFAULT_PACK, load_all_packs, load_pack
+from mediins_cli.rules import DEFAULT_PACK, check_in_force, load_all_packs, load_pack
 from mediins_cli.tempnames import temporary_folder
 
 # The engine (polars, pypinyin) is imported by the commands that run it, so that `--help`,
@@ -180,10 +180,14 @@ def calendar(
         if year is not None:
             if not 1900 <= year <= 9999:
                 raise BadInput(f"--year: {year} is not a year")
-            months = [Month(year, m) for m in range(1, 13)]
+            # the months the pack is in force in (a year before it: refused, naming the day)
+            since = Month.of(pack.validity.in_force_from.value)
+            months = [Month(year, m) for m in range(1, 13) if Month(year, m) >= since]
+            check_in_force(pack, months[0] if months else Month(year, 12))
             title = f"Deduction dates {year}"
         else:
             run_month = _run_month(month)
+            check_in_force(pack, run_month)
             months = [run_month]
             title = f"Deduction dates {run_month}"
         rounds = [r for m in months for r in schedule_dates(pack.schedule, cal, m)]

@@ -18,10 +18,12 @@ import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from mediins_cli.errors import BadInput, Problem
+from mediins_cli.months import Month
 from mediins_cli.resources import display_path, rules_dir
 
 DEFAULT_PACK = "beijing-2007"
@@ -65,6 +67,8 @@ class Spec:
             text = "one of " + ", ".join(repr(c) for c in self.choices)
         elif self.kind == "bool":
             text = "true or false"
+        elif self.kind == "date":
+            text = "a date YYYY-MM-DD"
         else:
             text = "a non-empty string"
         if self.kind.startswith("optional_"):
@@ -158,7 +162,15 @@ class Premium:
     )
 
 
+@dataclass(frozen=True)
+class Validity:
+    in_force_from: Cited[date] = cited(
+        "date", "the day the sources are in force from: an earlier run month is refused"
+    )
+
+
 SECTIONS: dict[str, type] = {
+    "validity": Validity,
     "schedule": Schedule,
     "coverage": Coverage,
     "continuity": Continuity,
@@ -187,6 +199,7 @@ class RulePack:
     path: str
     sha256: str  # of the bytes that were parsed (DESIGN §8)
     sources: dict[str, Source]
+    validity: Validity
     schedule: Schedule
     coverage: Coverage
     continuity: Continuity
@@ -354,6 +367,8 @@ def _check_value(key: str, value: Any, spec: Spec, bad: Any) -> Any:
         return None if value == NOT_STATED else value
     if spec.kind == "bool" and isinstance(value, bool):
         return value
+    if spec.kind == "date" and isinstance(value, date) and not isinstance(value, datetime):
+        return value  # a TOML date, written bare: in_force_from = { value = 2022-01-01, … }
     if (
         spec.kind in ("int", "optional_int")
         and isinstance(value, int)
@@ -388,6 +403,17 @@ def _cross_checks(pack: RulePack) -> list[tuple[str, str]]:
     if b.allowed.value == "within_window" and b.channel.value is None:
         out.append(("backpay.channel", "expected the channel when back-payment is allowed"))
     return out
+
+
+def check_in_force(pack: RulePack, month: Month) -> None:
+    """A run month before the month the pack's sources are in force from is bad input: the
+    rules that applied then are not these (issue 11, DESIGN §12)."""
+    since = pack.validity.in_force_from
+    if month < Month.of(since.value):
+        raise BadInput(
+            f"{month} is before rule pack {pack.id} is in force ({since.value.isoformat()}, "
+            f"{pack.cite(since)}): use the rules of that time"
+        )
 
 
 def pack_path(ref: str) -> Path:

@@ -71,7 +71,7 @@ from mediins_cli.rounds import (
     round_two,
     summarize,
 )
-from mediins_cli.rules import RulePack, load_pack
+from mediins_cli.rules import RulePack, check_in_force, load_pack
 
 OUT_ENCODINGS = ("utf-8", "gb18030")
 
@@ -133,6 +133,7 @@ def deduct(
     if request.format.encoding not in OUT_ENCODINGS:
         raise BadInput(f"--out-encoding: {request.format.encoding!r} is not utf-8 or gb18030")
     pack = load_pack(request.rules)
+    check_in_force(pack, request.month)
     calendar_name = request.calendar or pack.schedule.calendar.value
     calendar = make_calendar(calendar_name)
     first, second = schedule_dates(pack.schedule, calendar, request.month)
@@ -423,6 +424,8 @@ def plan_day(rules: str, calendar_name: str | None, day: date) -> DayPlan:
         except CalendarNotCovered as exc:
             if month > this:
                 warning = str(exc)
+    since = Month.of(pack.validity.in_force_from.value)
+    rounds = [r for r in rounds if r.month >= since]  # nothing runs before the rules are in force
     due = tuple(sorted((r for r in rounds if r.effective == day), key=lambda r: r.month))
     later = sorted((r for r in rounds if r.effective > day), key=lambda r: r.effective)
     return DayPlan(day, due, later[0] if later else None, warning)

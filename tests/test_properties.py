@@ -43,6 +43,7 @@ from hypothesis import strategies as st
 from stdnum.cn import ric
 
 from mediins_cli.months import Month
+from mediins_cli.rules import load_pack
 from mediins_cli.runs import CHINA, DeductRequest, deduct
 
 EXAMPLES = int(os.environ.get("MEDIINS_PROPERTY_EXAMPLES", "30"))
@@ -428,6 +429,15 @@ NOTABLE_MONTHS = [
 months = st.one_of(
     st.sampled_from(NOTABLE_MONTHS), st.builds(Month, st.integers(2004, 2026), st.integers(1, 12))
 )
+#: the first month each pack is in force in: no run month before it (issue 11, item 5)
+IN_FORCE = {p: Month.of(load_pack(p).validity.in_force_from.value) for p in PACKS}
+
+
+def months_in_force(rules: str) -> st.SearchStrategy[Month]:
+    since = IN_FORCE[rules]
+    notable = [m for m in NOTABLE_MONTHS if m >= since]
+    drawn = st.builds(Month, st.integers(since.year, 2026), st.integers(1, 12))
+    return st.one_of(st.sampled_from(notable), drawn.filter(lambda m: m >= since))
 
 
 @st.composite
@@ -530,7 +540,8 @@ accounts = st.builds(
 
 @st.composite
 def specs(draw) -> Spec:
-    month = draw(months)
+    rules = draw(st.sampled_from(PACKS))
+    month = draw(months_in_force(rules))
     plans = draw(st.lists(accounts, min_size=1, max_size=4, unique_by=lambda a: a.number))
     who = draw(
         st.lists(people(month, len(plans)), min_size=1, max_size=12, unique_by=lambda p: p.ident)
@@ -538,7 +549,7 @@ def specs(draw) -> Spec:
     return Spec(
         month=month,
         calendar=draw(st.sampled_from(["official", "official", "weekends"])),
-        rules=draw(st.sampled_from(PACKS)),
+        rules=rules,
         people=tuple(who),
         accounts=tuple(plans),
         short_amounts=draw(st.booleans()),
@@ -596,7 +607,8 @@ def handmade(month: Month, calendar: str = "official", rules: str = "beijing-200
 HANDMADE = [
     handmade(Month(2024, 2)),
     handmade(Month(2024, 10), rules="jiangsu-huaian-2021"),
-    handmade(Month(2020, 1), rules="dalian-2025"),
+    handmade(Month(2020, 1)),  # round 2 rolls into February
+    handmade(Month(2025, 10), rules="dalian-2025"),  # round 1: Sun 10-12 rolls to Mon 10-13
 ]
 
 

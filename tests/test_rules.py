@@ -3,13 +3,17 @@ source, and a broken pack is refused with every problem named by file and key.""
 
 from __future__ import annotations
 
+import json
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from conftest import SAMPLE
 from mediins_cli.errors import BadInput
-from mediins_cli.rules import load_all_packs, load_pack, parse_pack
+from mediins_cli.months import Month
+from mediins_cli.rules import check_in_force, load_all_packs, load_pack, parse_pack
 
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 CJK = r"[\u4e00-\u9fff0-9]"
@@ -203,3 +207,81 @@ def test_an_unknown_pack_id_names_the_known_ones():
     with pytest.raises(BadInput) as info:
         load_pack("atlantis-2099")
     assert "beijing-2007" in str(info.value) and "jilin-2022" in str(info.value)
+
+
+# --------------------------------------------------------------------------- sources in force
+
+
+@pytest.mark.parametrize(
+    ("pack_id", "day", "local"),
+    [
+        # 000 八: 自2007年4月1日起，全市统一使用新改版的《协议书》 (the notice names no other day)
+        ("beijing-2007", date(2007, 4, 1), False),
+        # 002 (61号): 本通知自2022年1月1日起执行
+        ("jiangsu-huaian-2021", date(2022, 1, 1), False),
+        # 001 is dated 2022年5月26日 and names no day of its own
+        ("jilin-2022", date(2022, 5, 26), True),
+        # 004 was published on 2025-04-29 and names no day
+        ("dalian-2025", date(2025, 4, 29), True),
+    ],
+)
+def test_every_pack_says_from_when_its_sources_are_in_force(pack_id, day, local):
+    since = load_pack(pack_id).validity.in_force_from
+    assert since.value == day and since.is_local == local
+    assert since.note.strip()
+
+
+@pytest.mark.parametrize(
+    ("pack_id", "refused", "allowed"),
+    [
+        ("jiangsu-huaian-2021", Month(2021, 12), Month(2022, 1)),
+        ("beijing-2007", Month(2007, 3), Month(2007, 4)),
+        # in force from the 26th: the month of issue is the first month run by it
+        ("jilin-2022", Month(2022, 4), Month(2022, 5)),
+        ("dalian-2025", Month(2025, 3), Month(2025, 4)),
+    ],
+)
+def test_a_month_before_the_sources_are_in_force_is_refused(pack_id, refused, allowed):
+    pack = load_pack(pack_id)
+    check_in_force(pack, allowed)
+    with pytest.raises(BadInput) as info:
+        check_in_force(pack, refused)
+    said = str(info.value)
+    assert f"{refused} is before rule pack {pack_id} is in force" in said
+    assert pack.validity.in_force_from.value.isoformat() in said
+
+
+def test_deduct_instruct_and_calendar_refuse_a_month_before_the_pack(run, tmp_path):
+    jiangsu = ("--rules", "jiangsu-huaian-2021", "--month", "2021-12")
+    files = ("--enrollees", str(SAMPLE / "enrollees.csv"))
+    out = ("--out", str(tmp_path / "out"))
+    for args in (
+        ("calendar", *jiangsu),
+        ("deduct", "--round", "1", *jiangsu, *files, "--ledger", str(SAMPLE / "ledger.csv"), *out),
+        ("instruct", "--round", "1", *jiangsu, *files, *out),
+    ):
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert "2021-12 is before rule pack jiangsu-huaian-2021 is in force (2022-01-01" in (
+            result.stderr
+        )
+    assert not (tmp_path / "out").exists()
+    # a year partly in force shows the months from the first in force
+    shown = run("calendar", "--year", "2025", "--rules", "dalian-2025", "--json")
+    assert shown.exit_code == 0
+    assert {r["month"] for r in json.loads(shown.stdout)["rounds"]} == {
+        f"2025-{m:02d}" for m in range(4, 13)
+    }
+
+
+def test_cron_runs_nothing_before_the_pack_is_in_force_and_names_its_first_round():
+    from mediins_cli.runs import plan_day
+
+    # Dalian's pack is in force from 2025-04-29: March's round 1 (Wed 03-12) is not run by it
+    before = plan_day("dalian-2025", None, date(2025, 3, 12))
+    assert before.due == ()
+    assert before.next is not None
+    assert (before.next.month, before.next.round) == (Month(2025, 4), 1)
+    assert before.next.effective == date(2025, 4, 14)  # Sat 04-12 rolls to Mon 04-14
+    first = plan_day("dalian-2025", None, date(2025, 4, 14))
+    assert [(r.month, r.round) for r in first.due] == [(Month(2025, 4), 1)]

@@ -49,7 +49,7 @@ from mediins_cli.outputs import (
     staged_run_dir,
 )
 from mediins_cli.rounds import FAILURE, SUCCESS, RoundResult, classify, from_returns
-from mediins_cli.rules import load_pack
+from mediins_cli.rules import check_in_force, load_pack
 
 if TYPE_CHECKING:
     from mediins_cli.runs import DeductRequest, RoundOne
@@ -111,6 +111,7 @@ def instruct(
 
     fmt = load_format(request.bank_format or _round_one_format(request) or DEFAULT_FORMAT)
     pack = load_pack(request.rules)
+    check_in_force(pack, request.month)
     calendar_name = request.calendar or pack.schedule.calendar.value
     calendar = make_calendar(calendar_name)
     first, second = schedule_dates(pack.schedule, calendar, request.month)
