@@ -185,10 +185,13 @@ def assess(
         due.join(paid.select("enrollee_id", "paid_on", "reference"), on="enrollee_id", how="left")
         .join(unpaid.select("enrollee_id", "amount_fen", "reason"), on="enrollee_id", how="left")
         .with_columns(
-            pl.when(pl.col("paid_through").is_not_null())
-            .then(month_index(pl.col("paid_through")) + 1)
-            .otherwise(month_index(pl.col("enrolled_on")) + 1)  # coverage starts the next month
-            .alias("__s")
+            # the first unpaid month: the month after paid_through, but never before coverage
+            # (re)starts, the month after (re-)enrollment (seed 000 §五: 新参保与续保的参保起始日期
+            # 为办理参（续）保手续的次月): a lapse before a re-enrollment is not this gap
+            pl.max_horizontal(
+                month_index(pl.col("paid_through")) + 1,
+                month_index(pl.col("enrolled_on")) + 1,
+            ).alias("__s")
         )
         .with_columns(resume_by_index(s, rules).alias("__r"))
     )

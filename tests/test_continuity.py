@@ -263,3 +263,41 @@ def test_updates_carry_the_new_paid_through_and_waiting_until():
         "waiting_until_before": date(2024, 4, 28),
         "event": "WAITING_RESET",
     }
+
+
+# --------------------------------------------------------------------------- re-enrollment
+
+
+def test_a_re_enrollment_restarts_the_count_at_the_month_after_it():
+    """Issue 11, item 3, from seed 000 §五 (新参保与续保的参保起始日期为办理参（续）保手续的次月):
+    re-enrolled on 2024-01-15 with paid_through 2023-05, unpaid in 2024-02. Coverage restarted
+    in 2024-02, so the gap is February alone: 1 month, 29 days (leap year), a new break whose
+    60-day window runs to April (Feb–Mar 2024 is 60 days) — not 9 months since 2023-06."""
+    b = the_break(BEIJING, "2024-02", "2023-05", enrolled_on=date(2024, 1, 15))
+    assert (b["unpaid_since"], b["unpaid_months"], b["unpaid_days"]) == ("2024-02", 1, 29)
+    assert b["category"] == "NEW_BREAK" and b["resume_by_month"] == "2024-04"
+
+
+def test_a_re_enrollment_paid_in_its_first_month_is_no_resumption():
+    """The same person paying in February: no gap behind the new coverage, nothing resumed."""
+    result = picture(
+        BEIJING, "2024-02", "2023-05", paid_on=date(2024, 2, 18), enrolled_on=date(2024, 1, 15)
+    )
+    assert result.breaks.height == 0 and result.resumptions.height == 0
+    assert result.updates.row(0, named=True)["paid_through"] == "2024-02"
+
+
+def test_an_enrollment_long_before_leaves_the_gap_since_paid_through():
+    """Enrolled in 2015 and paid through 2023-12: unpaid since 2024-01, two months in 2024-02
+    (31 + 29 = 60 days, Beijing: still inside the window, due by March)."""
+    b = the_break(BEIJING, "2024-02", "2023-12")
+    assert (b["unpaid_since"], b["unpaid_months"], b["unpaid_days"]) == ("2024-01", 2, 60)
+    assert b["category"] == "ONGOING" and b["resume_by_month"] == "2024-03"
+
+
+@pytest.mark.parametrize("rules", [JIANGSU, DALIAN, JILIN])
+def test_a_re_enrollment_restarts_the_count_in_month_packs_too(rules):
+    """Jiangsu, Dalian, Jilin count in months (3): a gap from 2024-02 may run to 2024-05."""
+    b = the_break(rules, "2024-02", "2023-05", enrolled_on=date(2024, 1, 15))
+    assert (b["unpaid_since"], b["unpaid_months"]) == ("2024-02", 1)
+    assert b["category"] == "NEW_BREAK" and b["resume_by_month"] == "2024-05"
