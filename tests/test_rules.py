@@ -285,3 +285,20 @@ def test_cron_runs_nothing_before_the_pack_is_in_force_and_names_its_first_round
     assert before.next.effective == date(2025, 4, 14)  # Sat 04-12 rolls to Mon 04-14
     first = plan_day("dalian-2025", None, date(2025, 4, 14))
     assert [(r.month, r.round) for r in first.due] == [(Month(2025, 4), 1)]
+
+
+# --------------------------------------------------------------------------- citations corrected
+
+
+def test_jilin_coverage_start_is_a_local_setting_not_article_fifteen():
+    """001 第十五条 is about approving next month's amount (按月申请核定次月缴费金额), not when
+    coverage starts: the value stays, labelled local with the reason (issue 11)."""
+    starts = load_pack("jilin-2022").coverage.starts
+    assert starts.value == "month_after_enrollment"
+    assert starts.is_local and "第十五条" in starts.note and "confirm" in starts.note
+
+
+def test_dalian_waiting_period_unit_does_not_pass_jiangsu_off_as_liaoning():
+    """004 names no waiting period; 002 is Jiangsu's notice (issue 11)."""
+    unit = load_pack("dalian-2025").waiting_period.unit
+    assert unit.is_local and "Jiangsu" in unit.note and "not Liaoning's" in unit.note
