@@ -38,6 +38,9 @@ RESUMED_NEW_ENROLLMENT = "RESUMED_NEW_ENROLLMENT"
 RESUMPTION_CATEGORIES = (RESUMED_CONTINUOUS, RESUMED_WAITING_RESET, RESUMED_NEW_ENROLLMENT)
 
 PAID = "PAID"  # paid this month with no gap behind (updates.csv)
+#: a first payment (no paid_through, no waiting_until before): the waiting period starts the
+#: day after it (001 第十九条: 首次参保…设置待遇享受等待期…从缴费成功次日起计算; 002 二)
+FIRST_PAYMENT = "FIRST_PAYMENT"
 
 # Why a gap (DESIGN §5): seed 000 §七's consequences are written for gaps 因个人原因; an account
 # problem is reported for correction, with the same dates; the bank's own failure says so.
@@ -204,9 +207,17 @@ def assess(
         resets_closed = in_waiting & (pl.lit(m) - s >= rules.reset_gap_months)  # gap S..M-1
 
     breaks = _breaks(frame.filter(pl.col("paid_on").is_null()), m, rules, resets_open)
-    resumed = frame.filter(pl.col("paid_on").is_not_null() & (s < m))
+    paid_now = pl.col("paid_on").is_not_null()
+    # never paid and never given a waiting period: a first payment, not a resumption
+    first_time = pl.col("paid_through").is_null() & pl.col("waiting_until").is_null()
+    resumed = frame.filter(paid_now & (s < m) & ~first_time)
     resumptions = _resumptions(resumed, m, rules, resets_closed)
-    updates = _updates(frame, month, breaks, resumptions)
+    firsts = frame.filter(paid_now & first_time).select(
+        "enrollee_id",
+        pl.lit(FIRST_PAYMENT).alias("event"),
+        new_waiting_until(pl.col("paid_on"), rules).alias("__new_waiting"),
+    )
+    updates = _updates(frame, month, breaks, resumptions, firsts)
     return Continuity(breaks, resumptions, updates)
 
 
@@ -302,11 +313,16 @@ def _backpay(rules: ContinuityRules, open_window: pl.Expr) -> tuple[pl.Expr, pl.
 
 
 def _updates(
-    frame: pl.DataFrame, month: Month, breaks: pl.DataFrame, resumptions: pl.DataFrame
+    frame: pl.DataFrame,
+    month: Month,
+    breaks: pl.DataFrame,
+    resumptions: pl.DataFrame,
+    firsts: pl.DataFrame,
 ) -> pl.DataFrame:
     """The new ``paid_through`` and ``waiting_until`` of everyone due (DESIGN §8 updates.csv)."""
     events = pl.concat(
         [
+            firsts,
             breaks.select(
                 "enrollee_id",
                 pl.col("category").alias("event"),
@@ -377,5 +393,6 @@ def summarize_continuity(result: Continuity, next_round: date | None) -> dict[st
         "resumptions": dict(
             result.resumptions.group_by("category").len().sort("category").iter_rows()
         ),
+        "first_payments": result.updates.filter(pl.col("event") == FIRST_PAYMENT).height,
         "next_round_one": next_round.isoformat() if next_round else None,
     }

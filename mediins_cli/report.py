@@ -391,6 +391,7 @@ CATEGORY_MEANING = {
     "RESUMED_CONTINUOUS": "paid after a gap inside the window: continuous",
     "RESUMED_WAITING_RESET": "paid after a gap in the waiting period: new waiting period",
     "RESUMED_NEW_ENROLLMENT": "paid after a gap past the window: new enrollee, new waiting period",
+    "FIRST_PAYMENT": "paid for the first time: the waiting period starts the next day",
 }
 
 
@@ -409,6 +410,13 @@ def render_continuity(out: Console, c: dict[str, Any]) -> None:
             table.add_row(category, str(n), CATEGORY_MEANING[category])
     for category, n in c["resumptions"].items():
         table.add_row(category, str(n), CATEGORY_MEANING[category], style="green")
+    if c.get("first_payments"):
+        table.add_row(
+            "FIRST_PAYMENT",
+            str(c["first_payments"]),
+            CATEGORY_MEANING["FIRST_PAYMENT"],
+            style="green",
+        )
     if table.row_count:
         out.print(table)
     else:

@@ -301,3 +301,76 @@ def test_a_re_enrollment_restarts_the_count_in_month_packs_too(rules):
     b = the_break(rules, "2024-02", "2023-05", enrolled_on=date(2024, 1, 15))
     assert (b["unpaid_since"], b["unpaid_months"]) == ("2024-02", 1)
     assert b["category"] == "NEW_BREAK" and b["resume_by_month"] == "2024-05"
+
+
+# --------------------------------------------------------------------------- first payments
+
+
+def first_update(rules, month: str, paid_on: date, **kw) -> dict:
+    result = picture(rules, month, None, paid_on=paid_on, **kw)
+    assert result.breaks.height == 0 and result.resumptions.height == 0
+    return result.updates.row(0, named=True)
+
+
+@pytest.mark.parametrize(
+    ("rules", "until"),
+    [
+        # Beijing 180 days, the day after the debit counted first: 02-19 … 08-16
+        (BEIJING, date(2024, 8, 16)),
+        # Jiangsu 3 months (002 二: 首次…设置3个月的待遇享受等待期): 02-19 … 05-18
+        (JIANGSU, date(2024, 5, 18)),
+        # Jilin 90 days (local length; 001 第十九条 days from 缴费成功次日): 02-19 … 05-18
+        (JILIN, date(2024, 5, 18)),
+    ],
+)
+def test_a_first_payment_starts_the_waiting_period_the_next_day(rules, until):
+    """Issue 11, item 1: enrolled in January 2024 (coverage from February), never paid, no
+    waiting period yet; debited on Sunday 2024-02-18."""
+    u = first_update(rules, "2024-02", date(2024, 2, 18), enrolled_on=date(2024, 1, 10))
+    assert u["event"] == "FIRST_PAYMENT"
+    assert (u["paid_through"], u["waiting_until"]) == ("2024-02", until)
+    assert (u["paid_through_before"], u["waiting_until_before"]) == (None, None)
+
+
+def test_a_first_payment_after_unpaid_months_is_no_resumption():
+    """Enrolled in October 2023, never paid until February 2024: no earlier payment to resume,
+    so a first payment with its waiting period, not RESUMED_*."""
+    u = first_update(BEIJING, "2024-02", date(2024, 2, 18), enrolled_on=date(2023, 10, 9))
+    assert u["event"] == "FIRST_PAYMENT" and u["waiting_until"] == date(2024, 8, 16)
+
+
+def test_a_new_enrollee_whose_waiting_period_is_set_already_keeps_it():
+    """The master system set the waiting period at enrollment: paying is simply PAID."""
+    result = picture(
+        BEIJING,
+        "2024-02",
+        None,
+        paid_on=date(2024, 2, 18),
+        enrolled_on=date(2024, 1, 10),
+        waiting_until=date(2024, 7, 31),
+    )
+    u = result.updates.row(0, named=True)
+    assert (u["event"], u["waiting_until"]) == ("PAID", date(2024, 7, 31))
+
+
+def test_a_first_time_payer_who_does_not_pay_is_a_break_without_a_waiting_period():
+    b = the_break(BEIJING, "2024-02", None, enrolled_on=date(2024, 1, 10))
+    assert (b["category"], b["unpaid_since"], b["waiting_until"]) == ("NEW_BREAK", "2024-02", None)
+
+
+def test_first_payments_are_counted_in_the_summary_and_shown_on_the_terminal():
+    import io
+
+    from rich.console import Console
+
+    from mediins_cli.continuity import summarize_continuity
+    from mediins_cli.report import render_continuity
+
+    result = picture(
+        BEIJING, "2024-02", None, paid_on=date(2024, 2, 18), enrolled_on=date(2024, 1, 10)
+    )
+    summary = summarize_continuity(result, date(2024, 3, 12))
+    assert summary["first_payments"] == 1 and summary["breaks"] == 0
+    buffer = io.StringIO()
+    render_continuity(Console(file=buffer, width=120), summary)
+    assert "FIRST_PAYMENT" in buffer.getvalue()
