@@ -41,6 +41,9 @@ PAID = "PAID"  # paid this month with no gap behind (updates.csv)
 #: a first payment (no paid_through, no waiting_until before): the waiting period starts the
 #: day after it (001 第十九条: 首次参保…设置待遇享受等待期…从缴费成功次日起计算; 002 二)
 FIRST_PAYMENT = "FIRST_PAYMENT"
+#: a first payment of someone enrolled within the pack's window after earlier coverage ended
+#: (000 六: 按照连续缴费处理; 002 二: 视作连续参保，不设待遇享受等待期): no waiting period
+CONTINUOUS_TRANSFER = "CONTINUOUS_TRANSFER"
 
 # Why a gap (DESIGN §5): seed 000 §七's consequences are written for gaps 因个人原因; an account
 # problem is reported for correction, with the same dates; the bank's own failure says so.
@@ -93,6 +96,8 @@ class ContinuityRules:
     backpay: str  # "never" | "within_window"
     backpay_months: int | None
     backpay_channel: str | None
+    transfer_unit: str | None = None  # "days" | "months" | None: the pack gives no window
+    transfer_length: int | None = None
 
     @classmethod
     def of(cls, pack: RulePack) -> ContinuityRules:
@@ -106,6 +111,8 @@ class ContinuityRules:
             backpay=pack.backpay.allowed.value,
             backpay_months=pack.backpay.within_months.value,
             backpay_channel=pack.backpay.channel.value,
+            transfer_unit=pack.transfer.window_unit.value,
+            transfer_length=pack.transfer.window_length.value,
         )
 
 
@@ -212,13 +219,32 @@ def assess(
     first_time = pl.col("paid_through").is_null() & pl.col("waiting_until").is_null()
     resumed = frame.filter(paid_now & (s < m) & ~first_time)
     resumptions = _resumptions(resumed, m, rules, resets_closed)
+    transferred = _transferred(frame, rules)
     firsts = frame.filter(paid_now & first_time).select(
         "enrollee_id",
-        pl.lit(FIRST_PAYMENT).alias("event"),
-        new_waiting_until(pl.col("paid_on"), rules).alias("__new_waiting"),
+        pl.when(transferred)
+        .then(pl.lit(CONTINUOUS_TRANSFER))
+        .otherwise(pl.lit(FIRST_PAYMENT))
+        .alias("event"),
+        pl.when(~transferred)
+        .then(new_waiting_until(pl.col("paid_on"), rules))
+        .alias("__new_waiting"),
     )
     updates = _updates(frame, month, breaks, resumptions, firsts)
     return Continuity(breaks, resumptions, updates)
+
+
+def _transferred(frame: pl.DataFrame, rules: ContinuityRules) -> pl.Expr:
+    """True where the enrollment came within the pack's transfer window after the earlier
+    coverage ended (``prior_coverage_end``): days counted from that day (000 六: 之日起60天内),
+    months as the Civil Code counts them (002 二: 3个月内). False where the pack gives no
+    window or the file has no such date."""
+    if rules.transfer_unit is None or "prior_coverage_end" not in frame.columns:
+        return pl.lit(False)
+    end = pl.col("prior_coverage_end")
+    unit = "d" if rules.transfer_unit == "days" else "mo"
+    limit = end.dt.offset_by(f"{rules.transfer_length}{unit}")
+    return (end.is_not_null() & (pl.col("enrolled_on") <= limit)).fill_null(False)
 
 
 def _breaks(frame: pl.DataFrame, m: int, rules: ContinuityRules, resets: pl.Expr) -> pl.DataFrame:
@@ -394,5 +420,8 @@ def summarize_continuity(result: Continuity, next_round: date | None) -> dict[st
             result.resumptions.group_by("category").len().sort("category").iter_rows()
         ),
         "first_payments": result.updates.filter(pl.col("event") == FIRST_PAYMENT).height,
+        "continuous_transfers": result.updates.filter(
+            pl.col("event") == CONTINUOUS_TRANSFER
+        ).height,
         "next_round_one": next_round.isoformat() if next_round else None,
     }

@@ -392,6 +392,7 @@ CATEGORY_MEANING = {
     "RESUMED_WAITING_RESET": "paid after a gap in the waiting period: new waiting period",
     "RESUMED_NEW_ENROLLMENT": "paid after a gap past the window: new enrollee, new waiting period",
     "FIRST_PAYMENT": "paid for the first time: the waiting period starts the next day",
+    "CONTINUOUS_TRANSFER": "first payment soon after earlier coverage: continuous, no waiting",
 }
 
 
@@ -410,13 +411,12 @@ def render_continuity(out: Console, c: dict[str, Any]) -> None:
             table.add_row(category, str(n), CATEGORY_MEANING[category])
     for category, n in c["resumptions"].items():
         table.add_row(category, str(n), CATEGORY_MEANING[category], style="green")
-    if c.get("first_payments"):
-        table.add_row(
-            "FIRST_PAYMENT",
-            str(c["first_payments"]),
-            CATEGORY_MEANING["FIRST_PAYMENT"],
-            style="green",
-        )
+    for event, key in (
+        ("FIRST_PAYMENT", "first_payments"),
+        ("CONTINUOUS_TRANSFER", "continuous_transfers"),
+    ):
+        if c.get(key):
+            table.add_row(event, str(c[key]), CATEGORY_MEANING[event], style="green")
     if table.row_count:
         out.print(table)
     else:

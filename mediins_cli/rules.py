@@ -126,6 +126,21 @@ class WaitingPeriod:
 
 
 @dataclass(frozen=True)
+class Transfer:
+    window_unit: Cited[str | None] = cited(
+        "choice",
+        "unit of the window after earlier coverage ended in which enrolling is continuous",
+        choices=("days", "months", NOT_STATED),
+    )
+    window_length: Cited[int | None] = cited(
+        "optional_int",
+        "enrolled within this long after prior_coverage_end: continuous",
+        lo=1,
+        hi=366,
+    )
+
+
+@dataclass(frozen=True)
 class Suspension:
     benefits_suspended_from: Cited[str | None] = cited(
         "choice",
@@ -175,6 +190,7 @@ SECTIONS: dict[str, type] = {
     "coverage": Coverage,
     "continuity": Continuity,
     "waiting_period": WaitingPeriod,
+    "transfer": Transfer,
     "suspension": Suspension,
     "backpay": Backpay,
     "retirement": Retirement,
@@ -204,6 +220,7 @@ class RulePack:
     coverage: Coverage
     continuity: Continuity
     waiting_period: WaitingPeriod
+    transfer: Transfer
     suspension: Suspension
     backpay: Backpay
     retirement: Retirement
@@ -385,6 +402,9 @@ def _check_value(key: str, value: Any, spec: Spec, bad: Any) -> Any:
 
 def _cross_checks(pack: RulePack) -> list[tuple[str, str]]:
     out = []
+    t = pack.transfer
+    if (t.window_unit.value is None) != (t.window_length.value is None):
+        out.append(("transfer.window_length", "expected a length exactly when the unit is stated"))
     s = pack.schedule
     if s.round_2_day.value <= s.round_1_day.value:
         out.append(("schedule.round_2_day", "expected a day after round_1_day"))

@@ -194,6 +194,7 @@ def deduct(
             request, sources, dates, previous, progress
         )
 
+        problems = pl.concat([problems, _transfer_ignored(enrollees, pack, sources["enrollees"])])
         progress("debiting")
         continuity = None
         extras = extra_columns(enrollees)
@@ -291,6 +292,21 @@ def _read_inputs(
     if (problems["severity"] == "error").any():
         raise BadInput(problems)
     return enrollees, ledger, problems, preflight
+
+
+def _transfer_ignored(enrollees: pl.DataFrame, pack: RulePack, source: Source) -> pl.DataFrame:
+    """A warning when the file gives ``prior_coverage_end`` and the pack's sources give no
+    window to judge it by (issue 11): the dates are ignored, first payments wait as usual."""
+    unit = pack.transfer.window_unit
+    if unit.value is not None or enrollees["prior_coverage_end"].null_count() == enrollees.height:
+        return problems_frame([])
+    message = (
+        f"rule pack {pack.id} gives no window for enrolling after earlier coverage "
+        f"({pack.cite(unit)}): the dates are ignored and a first payment starts a waiting period"
+    )
+    return problems_frame(
+        [Problem(source.shown, 0, "prior_coverage_end", "TRANSFER_IGNORED", message, "warning")]
+    )
 
 
 #: DESIGN §3: a ledger whose latest row is older than this before the cut-off is stale
@@ -634,7 +650,7 @@ def _continuity(
     """After round 2: breaks, resumptions and updates of everyone due this month."""
     # the columns continuity reads: a copy of these only, not of every enrollee's whole row
     needed = ["enrollee_id", "name", "agency", "account_no", "status", "enrolled_on"]
-    needed += ["paid_through", "waiting_until"]
+    needed += ["paid_through", "waiting_until", "prior_coverage_end"]
     due = classify(enrollees.select(needed), result.month).filter(pl.col("skip_reason").is_null())
     # paid on the effective date, or (return mode) on the day the bank says it settled
     settled = "deducted_on" in result.attempts.columns

@@ -29,6 +29,7 @@ def picture(
     paid_on: date | None = None,
     waiting_until: date | None = None,
     enrolled_on: date = date(2015, 6, 1),
+    prior_coverage_end: date | None = None,
 ):
     """One enrollee due in ``month``: paid this month on ``paid_on``, or unpaid after round 2."""
     due = pl.DataFrame(
@@ -40,8 +41,13 @@ def picture(
             "enrolled_on": [enrolled_on],
             "paid_through": [month_of(paid_through) if paid_through else None],
             "waiting_until": [waiting_until],
+            "prior_coverage_end": [prior_coverage_end],
         },
-        schema_overrides={"paid_through": pl.Date, "waiting_until": pl.Date},
+        schema_overrides={
+            "paid_through": pl.Date,
+            "waiting_until": pl.Date,
+            "prior_coverage_end": pl.Date,
+        },
     )
     paid = pl.DataFrame(
         {
@@ -374,3 +380,67 @@ def test_first_payments_are_counted_in_the_summary_and_shown_on_the_terminal():
     buffer = io.StringIO()
     render_continuity(Console(file=buffer, width=120), summary)
     assert "FIRST_PAYMENT" in buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- transfers
+
+
+@pytest.mark.parametrize(
+    ("rules", "ended", "event", "until"),
+    [
+        # 000 六: 停止领取失业金之日起60天内办理参（续）保手续…按照连续缴费处理.
+        # Enrolled 2024-01-20, benefit stopped 2024-01-05 (15 days) or 2023-11-21 (60 days:
+        # 9 + 31 + 20) → continuous
+        (BEIJING, date(2024, 1, 5), "CONTINUOUS_TRANSFER", None),
+        (BEIJING, date(2023, 11, 21), "CONTINUOUS_TRANSFER", None),
+        # 2023-11-20: 61 days, 超过60天的，则按初次参保对待 → a waiting period of 180 days
+        (BEIJING, date(2023, 11, 20), "FIRST_PAYMENT", date(2024, 8, 16)),
+        # 002 二: 中断缴费后3个月内…视作连续参保，不设待遇享受等待期. Ended 2023-10-31: three months
+        # run to 2024-01-31, enrolled 01-20 inside; ended 2023-10-15: to 2024-01-15, outside
+        (JIANGSU, date(2023, 10, 31), "CONTINUOUS_TRANSFER", None),
+        (JIANGSU, date(2023, 10, 15), "FIRST_PAYMENT", date(2024, 5, 18)),
+        # Dalian's and Jilin's sources give no window: the date is ignored
+        (DALIAN, date(2024, 1, 5), "FIRST_PAYMENT", date(2024, 5, 18)),
+        (JILIN, date(2024, 1, 5), "FIRST_PAYMENT", date(2024, 5, 18)),
+    ],
+)
+def test_enrolling_within_the_window_after_earlier_coverage_needs_no_waiting_period(
+    rules, ended, event, until
+):
+    """Issue 11, item 2: a first payment on 2024-02-18 of someone enrolled on 2024-01-20."""
+    u = first_update(
+        rules,
+        "2024-02",
+        date(2024, 2, 18),
+        enrolled_on=date(2024, 1, 20),
+        prior_coverage_end=ended,
+    )
+    assert (u["event"], u["waiting_until"]) == (event, until)
+
+
+def test_a_pack_without_a_transfer_window_warns_that_the_dates_are_ignored(run, tmp_path):
+    """Jilin's sources give no window: the run goes on, saying so once (never per row)."""
+    import csv
+
+    from conftest import SAMPLE
+
+    with (SAMPLE / "enrollees.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    rows[0].append("prior_coverage_end")
+    for i, row in enumerate(rows[1:]):
+        row.append("2024-01-05" if i == 0 else "")
+    enrollees = tmp_path / "enrollees.csv"
+    with enrollees.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(rows)
+    base = ["deduct", "--round", "1", "--month", "2024-02", "--enrollees", str(enrollees)]
+    base += ["--ledger", str(SAMPLE / "ledger.csv")]
+    jilin = run(*base, "--rules", "jilin-2022", "--out", str(tmp_path / "jilin"))
+    assert jilin.exit_code == 0, jilin.stderr
+    assert (
+        jilin.stderr.count("TRANSFER_IGNORED")
+        + jilin.stderr.count("gives no window for enrolling after earlier coverage")
+        >= 1
+    )
+    assert "rule pack jilin-2022 gives no window" in jilin.stderr
+    beijing = run(*base, "--out", str(tmp_path / "beijing"))
+    assert beijing.exit_code == 0 and "gives no window" not in beijing.stderr

@@ -66,10 +66,10 @@ def test_every_outcome_code_is_documented():
 
     documented = set(re.findall(r"`([A-Z][A-Z_]{3,})`", README))
     from mediins_cli.bank.formats import RESULT_CODES
-    from mediins_cli.continuity import FIRST_PAYMENT
+    from mediins_cli.continuity import CONTINUOUS_TRANSFER, FIRST_PAYMENT
 
     codes = {*SKIP_REASONS, *FAILURE_REASONS, *BREAK_CATEGORIES, *RESUMPTION_CATEGORIES}
-    codes.add(FIRST_PAYMENT)
+    codes |= {FIRST_PAYMENT, CONTINUOUS_TRANSFER}
     from mediins_cli.continuity import CAUSES
 
     codes |= set(RESULT_CODES) - {"OK"} | set(CAUSES)

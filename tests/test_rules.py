@@ -302,3 +302,27 @@ def test_dalian_waiting_period_unit_does_not_pass_jiangsu_off_as_liaoning():
     """004 names no waiting period; 002 is Jiangsu's notice (issue 11)."""
     unit = load_pack("dalian-2025").waiting_period.unit
     assert unit.is_local and "Jiangsu" in unit.note and "not Liaoning's" in unit.note
+
+
+def test_transfer_windows_are_those_the_seeds_give():
+    beijing, jiangsu = load_pack("beijing-2007").transfer, load_pack("jiangsu-huaian-2021").transfer
+    assert (beijing.window_unit.value, beijing.window_length.value) == ("days", 60)
+    assert beijing.window_unit.source == "000 六"
+    assert (jiangsu.window_unit.value, jiangsu.window_length.value) == ("months", 3)
+    for pack_id in ("dalian-2025", "jilin-2022"):
+        t = load_pack(pack_id).transfer
+        assert t.window_unit.value is None and t.window_length.value is None
+        assert t.window_unit.is_local and "ignored" in t.window_unit.note
+
+
+def test_a_transfer_unit_without_a_length_is_refused(tmp_path):
+    text = Path(load_pack("beijing-2007").path).read_text(encoding="utf-8")
+    old = 'window_length = { value = 60, source = "000 六"'
+    assert old in text
+    path = tmp_path / "beijing-2007.toml"
+    path.write_text(text.replace(old, 'window_length = { value = "not_stated", source = "000 六"'))
+    pack, problems = parse_pack(path)
+    assert pack is None
+    assert [(p.column, p.message) for p in problems] == [
+        ("transfer.window_length", "expected a length exactly when the unit is stated")
+    ]

@@ -52,6 +52,13 @@ ENROLLEE_COLUMNS = (
         "YYYY-MM-DD last day of the current waiting period",
     ),
     Column(
+        "prior_coverage_end",
+        False,
+        ("原参保终止日期", "停止领取失业金日期", "原医保停保日期"),
+        "YYYY-MM-DD the earlier coverage (an employer's scheme, another region, unemployment "
+        "benefit) ended; with a pack's transfer window it spares a new waiting period",
+    ),
+    Column(
         "monthly_premium", True, ("月缴费额", "应缴金额", "缴费金额"), "yuan, at most two decimals"
     ),
     Column(
@@ -145,6 +152,7 @@ HOLDS = {
     "enrolled_on": "date",
     "paid_through": "date",
     "waiting_until": "date",
+    "prior_coverage_end": "date",
     "posted_at": "date",
     "monthly_premium": "amount",
     "amount": "amount",
@@ -183,7 +191,7 @@ ENGINE_COLUMNS = frozenset(
 #: amount): no separate look for control or invisible characters is needed in them.
 SHAPED_COLUMNS = frozenset(
     {"account_no", "posted_at", "amount", "monthly_premium", "enrolled_on", "paid_through"}
-    | {"waiting_until", "birth_date"}
+    | {"waiting_until", "birth_date", "prior_coverage_end"}
 )
 
 #: Limits that keep a hostile file from becoming a hostile output (DESIGN §3).

@@ -72,6 +72,7 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
         _parse_date(pl.col("enrolled_on")).alias("__enrolled"),
         _parse_month(_col(raw, "paid_through")).alias("__paid"),
         _parse_date(_col(raw, "waiting_until")).alias("__waiting"),
+        _parse_date(_col(raw, "prior_coverage_end")).alias("__prior_end"),
         yuan_to_fen(pl.col("monthly_premium")).alias("premium_fen"),
     )
     ident = pl.col("enrollee_id")
@@ -244,6 +245,9 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
             ),
         ),
         _date_check("waiting_until", "__waiting") if "waiting_until" in raw.columns else None,
+        _date_check("prior_coverage_end", "__prior_end")
+        if "prior_coverage_end" in raw.columns
+        else None,
         _empty("monthly_premium"),
         *_amount_check("monthly_premium"),
         _Check(
@@ -270,6 +274,7 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
         pl.col("__enrolled").alias("enrolled_on"),
         pl.col("__paid").alias("paid_through"),
         pl.col("__waiting").alias("waiting_until"),
+        pl.col("__prior_end").alias("prior_coverage_end"),
     ).drop(c for c in f.columns if c.startswith("__") or c == "monthly_premium")
     order = [c.name for c in ENROLLEE_COLUMNS if c.name != "monthly_premium"] + ["premium_fen"]
     typed = typed.select(
