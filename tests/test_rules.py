@@ -326,3 +326,28 @@ def test_a_transfer_unit_without_a_length_is_refused(tmp_path):
     assert [(p.column, p.message) for p in problems] == [
         ("transfer.window_length", "expected a length exactly when the unit is stated")
     ]
+
+
+def test_jiangsu_says_its_monthly_rounds_are_the_monthly_option_and_its_channels_agree():
+    """61号 五 lets each city choose 按月 or 按年一次性; 80号 五 has Huai'an pay next year's premium
+    一次性: the pack says its rounds are the monthly option. And its two notes on back-payment
+    channels no longer contradict each other (issue 11)."""
+    p = load_pack("jiangsu-huaian-2021")
+    note = p.schedule.round_1_day.note
+    assert "按月" in note and "61号 五" in note and "80号 五" in note
+    assert "names no back-payment channel" not in p.backpay.via_bank_withholding.note
+    assert "backpay.channel" in p.backpay.via_bank_withholding.note
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="shared/seeds is not beside the checkout")
+def test_chinese_quoted_in_local_notes_is_in_the_seeds_too():
+    """A local setting's note may quote a seed to say why it is local: what it quotes is there."""
+    seeds = "".join(
+        "".join(re.findall(CJK, path.read_text(encoding="utf-8")))
+        for path in sorted(SEEDS.glob("*.txt"))
+    )
+    for pack in load_all_packs():
+        for key, value, _ in pack.items():
+            if value.is_local:
+                for passage in re.findall(CJK + "{6,}", value.note):
+                    assert passage in seeds, f"{pack.id} {key}: {passage!r}"
