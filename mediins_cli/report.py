@@ -302,6 +302,16 @@ def render_round(out: Console, outcome: DeductOutcome) -> None:
             "system before next month",
             markup=False,
         )
+    if s.get("milestones", {}).get("retirement"):
+        m = s["milestones"]
+        agencies = ", ".join(f"{a} {n}" for a, n in m["by_agency"].items())
+        out.print(
+            f"{m['retirement']} enrollees due have reached retirement by the month's end "
+            f"(milestones.csv; by agency: {agencies}): debited as usual, the master system "
+            "decides by their contribution years",
+            markup=False,
+            soft_wrap=True,
+        )
     if "retry" in s:
         r = s["retry"]
         out.print(

@@ -35,7 +35,14 @@ from mediins_cli.continuity import (
     assess,
     summarize_continuity,
 )
-from mediins_cli.errors import BadInput, CalendarNotCovered, Problem, Refused, problems_frame
+from mediins_cli.errors import (
+    BadInput,
+    CalendarNotCovered,
+    Problem,
+    Refused,
+    problem_rows,
+    problems_frame,
+)
 from mediins_cli.inputs import (
     LedgerPass,
     Source,
@@ -45,6 +52,7 @@ from mediins_cli.inputs import (
     ledger_balances_at,
     open_sources,
 )
+from mediins_cli.milestones import MILESTONE_COLUMNS, retirements
 from mediins_cli.money import fen_to_yuan, fen_to_yuan_expr, sum_fen, yuan_to_fen
 from mediins_cli.months import CHINA, Month
 from mediins_cli.outputs import (
@@ -215,6 +223,11 @@ def deduct(
             )
             progress("assessing continuity")
             continuity = _continuity(result, enrollees, previous, pack)
+        milestones = None
+        if request.round == 1:  # who reaches retirement this month: the agencies are told
+            ages = (pack.retirement.age_male.value, pack.retirement.age_female.value)
+            milestones = retirements(result.attempts, request.month, *ages)
+            problems = pl.concat([problems, _no_birth_date(result.attempts, ages, sources)])
         # what is left of the inputs are copies (attempted, skipped): the file's frame and the
         # balances go before the files are written, so their memory serves the writing
         del enrollees
@@ -227,11 +240,18 @@ def deduct(
             summary.update(sent.summary(result, returns, previous))
             if previous is not None:
                 month_unpaid(summary, previous)
+        if milestones is not None:
+            summary["milestones"] = {
+                "retirement": milestones.height,
+                "by_agency": dict(milestones.group_by("agency").len().sort("agency").iter_rows()),
+            }
         if continuity is not None:
             summary["continuity"] = summarize_continuity(
                 continuity, _next_round_one(pack, calendar, request.month)
             )
         frames = _output_frames(result, extras, continuity)
+        if milestones is not None:
+            frames["milestones.csv"] = milestones.select(MILESTONE_COLUMNS)
         if request.dry_run:
             return DeductOutcome("dry_run", run_dir, summary, warnings=problems)
 
@@ -292,6 +312,27 @@ def _read_inputs(
     if (problems["severity"] == "error").any():
         raise BadInput(problems)
     return enrollees, ledger, problems, preflight
+
+
+def _no_birth_date(
+    attempts: pl.DataFrame, ages: tuple[int | None, int | None], sources: dict[str, Source]
+) -> pl.DataFrame:
+    """Someone due whose age the pack would judge but whose document gives no birth date (a
+    passport, a permit) and whose row gives none: a warning at the row (issue 11)."""
+    if ages == (None, None):
+        return problems_frame([])
+    unknown = attempts.filter(pl.col("birth_date").is_null() & pl.col("retirement_date").is_null())
+    return problem_rows(
+        unknown,
+        "birth_date",
+        "NO_BIRTH_DATE",
+        pl.lit(
+            "the document gives no birth date: give birth_date (or retirement_date) so "
+            "retirement age can be told"
+        ),
+        sources["enrollees"].shown,
+        "warning",
+    )
 
 
 def _transfer_ignored(enrollees: pl.DataFrame, pack: RulePack, source: Source) -> pl.DataFrame:

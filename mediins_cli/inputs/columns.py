@@ -59,6 +59,12 @@ ENROLLEE_COLUMNS = (
         "benefit) ended; with a pack's transfer window it spares a new waiting period",
     ),
     Column(
+        "retirement_date",
+        False,
+        ("退休日期", "法定退休日期"),
+        "YYYY-MM-DD the master system's retirement date; else the pack's age from birth_date",
+    ),
+    Column(
         "monthly_premium", True, ("月缴费额", "应缴金额", "缴费金额"), "yuan, at most two decimals"
     ),
     Column(
@@ -153,6 +159,7 @@ HOLDS = {
     "paid_through": "date",
     "waiting_until": "date",
     "prior_coverage_end": "date",
+    "retirement_date": "date",
     "posted_at": "date",
     "monthly_premium": "amount",
     "amount": "amount",
@@ -191,7 +198,7 @@ ENGINE_COLUMNS = frozenset(
 #: amount): no separate look for control or invisible characters is needed in them.
 SHAPED_COLUMNS = frozenset(
     {"account_no", "posted_at", "amount", "monthly_premium", "enrolled_on", "paid_through"}
-    | {"waiting_until", "birth_date", "prior_coverage_end"}
+    | {"waiting_until", "birth_date", "prior_coverage_end", "retirement_date"}
 )
 
 #: Limits that keep a hostile file from becoming a hostile output (DESIGN §3).

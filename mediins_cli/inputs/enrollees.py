@@ -73,6 +73,7 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
         _parse_month(_col(raw, "paid_through")).alias("__paid"),
         _parse_date(_col(raw, "waiting_until")).alias("__waiting"),
         _parse_date(_col(raw, "prior_coverage_end")).alias("__prior_end"),
+        _parse_date(_col(raw, "retirement_date")).alias("__retires"),
         yuan_to_fen(pl.col("monthly_premium")).alias("premium_fen"),
     )
     ident = pl.col("enrollee_id")
@@ -248,6 +249,7 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
         _date_check("prior_coverage_end", "__prior_end")
         if "prior_coverage_end" in raw.columns
         else None,
+        _date_check("retirement_date", "__retires") if "retirement_date" in raw.columns else None,
         _empty("monthly_premium"),
         *_amount_check("monthly_premium"),
         _Check(
@@ -275,6 +277,7 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
         pl.col("__paid").alias("paid_through"),
         pl.col("__waiting").alias("waiting_until"),
         pl.col("__prior_end").alias("prior_coverage_end"),
+        pl.col("__retires").alias("retirement_date"),
     ).drop(c for c in f.columns if c.startswith("__") or c == "monthly_premium")
     order = [c.name for c in ENROLLEE_COLUMNS if c.name != "monthly_premium"] + ["premium_fen"]
     typed = typed.select(
