@@ -125,6 +125,19 @@ def now_in_china() -> datetime:
     return datetime.now(CHINA)
 
 
+def month_rules(
+    rules: str, calendar_name: str | None, month: Month
+) -> tuple[RulePack, str, WorkingCalendar, tuple[RoundDates, RoundDates]]:
+    """What a round of ``month`` runs by: the rule pack (in force that month, else
+    :class:`BadInput`), the calendar's name (the pack's unless given) and calendar, and both
+    rounds' dates."""
+    pack = load_pack(rules)
+    check_in_force(pack, month)
+    name = calendar_name or pack.schedule.calendar.value
+    calendar = make_calendar(name)
+    return pack, name, calendar, schedule_dates(pack.schedule, calendar, month)
+
+
 def round_dir(out: Path, month: Month, round_no: int) -> Path:
     return out / str(month) / f"round-{round_no}"
 
@@ -140,11 +153,9 @@ def deduct(
     started = datetime.now(CHINA)
     if request.format.encoding not in OUT_ENCODINGS:
         raise BadInput(f"--out-encoding: {request.format.encoding!r} is not utf-8 or gb18030")
-    pack = load_pack(request.rules)
-    check_in_force(pack, request.month)
-    calendar_name = request.calendar or pack.schedule.calendar.value
-    calendar = make_calendar(calendar_name)
-    first, second = schedule_dates(pack.schedule, calendar, request.month)
+    pack, calendar_name, calendar, (first, second) = month_rules(
+        request.rules, request.calendar, request.month
+    )
     dates = first if request.round == 1 else second
     run_dir = round_dir(request.out, request.month, request.round)
     what = f"round {request.round} of {request.month}"

@@ -32,7 +32,7 @@ from mediins_cli.bank.instructions import (
     unsafe_cells,
 )
 from mediins_cli.bank.returns import read_returns
-from mediins_cli.calendar import RoundDates, make_calendar, schedule_dates
+from mediins_cli.calendar import RoundDates
 from mediins_cli.errors import BadInput, Refused, problem_rows
 from mediins_cli.inputs import Source, check_enrollees, open_sources
 from mediins_cli.money import fen_to_yuan, sum_fen
@@ -49,7 +49,6 @@ from mediins_cli.outputs import (
     staged_run_dir,
 )
 from mediins_cli.rounds import FAILURE, SUCCESS, RoundResult, classify, from_returns
-from mediins_cli.rules import check_in_force, load_pack
 
 if TYPE_CHECKING:
     from mediins_cli.runs import DeductRequest, RoundOne
@@ -107,14 +106,12 @@ def instruct(
     request: InstructRequest, progress: Callable[[str], None] = lambda _: None
 ) -> InstructOutcome:
     """Write the instruction files of a round (see the module docstring)."""
-    from mediins_cli.runs import calendar_identity, round_dir, round_one_state
+    from mediins_cli.runs import calendar_identity, month_rules, round_dir, round_one_state
 
     fmt = load_format(request.bank_format or _round_one_format(request) or DEFAULT_FORMAT)
-    pack = load_pack(request.rules)
-    check_in_force(pack, request.month)
-    calendar_name = request.calendar or pack.schedule.calendar.value
-    calendar = make_calendar(calendar_name)
-    first, second = schedule_dates(pack.schedule, calendar, request.month)
+    pack, calendar_name, calendar, (first, second) = month_rules(
+        request.rules, request.calendar, request.month
+    )
     dates = first if request.round == 1 else second
     target = instructions_dir(request.out, request.month, request.round)
     what = f"the instructions of round {request.round} of {request.month}"
