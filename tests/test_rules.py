@@ -351,3 +351,21 @@ def test_chinese_quoted_in_local_notes_is_in_the_seeds_too():
             if value.is_local:
                 for passage in re.findall(CJK + "{6,}", value.note):
                     assert passage in seeds, f"{pack.id} {key}: {passage!r}"
+
+
+def test_jilin_states_the_conflict_of_its_employer_articles_and_its_choice():
+    """001 第十九条 (中断缴费3个月以上: 3 included) and 第二十四条 (3个月内(含)) disagree on a gap of
+    exactly 3 months; both are written for employers. The pack says so, chooses 3 months kept,
+    and labels the window and the back-payment local (issue 11)."""
+    p = load_pack("jilin-2022")
+    window = p.continuity.window_length
+    assert window.value == 3 and window.is_local
+    assert "第十九条" in window.note and "第二十四条" in window.note and "Chosen" in window.note
+    assert p.backpay.allowed.is_local and p.backpay.within_months.is_local
+    assert p.backpay.within_months.value == 3
+
+
+def test_dalians_window_is_marked_as_derived_from_its_back_payment_limit():
+    p = load_pack("dalian-2025")
+    assert p.continuity.window_unit.note.startswith("derived")
+    assert p.continuity.window_length.note.startswith("derived")
