@@ -355,8 +355,8 @@ def test_chinese_quoted_in_local_notes_is_in_the_seeds_too():
 
 def test_jilin_states_the_conflict_of_its_employer_articles_and_its_choice():
     """001 第十九条 (中断缴费3个月以上: 3 included) and 第二十四条 (3个月内(含)) disagree on a
-    gap of exactly 3 months; both are written for employers. The pack says so, chooses 3 months kept,
-    and labels the window and the back-payment local (issue 11)."""
+    gap of exactly 3 months; both are written for employers. The pack says so, chooses 3
+    months kept, and labels the window and the back-payment local (issue 11)."""
     p = load_pack("jilin-2022")
     window = p.continuity.window_length
     assert window.value == 3 and window.is_local
