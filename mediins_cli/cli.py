@@ -78,6 +78,10 @@ EnrolleesTemplate = Annotated[
         "[setting: enrollees]",
     ),
 ]
+EncodingOption = Annotated[
+    str | None,
+    typer.Option("--encoding", help="Inputs: auto (UTF-8, else GB18030), utf-8 or gb18030."),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 
 
@@ -463,10 +467,7 @@ def deduct(
         typer.Option("--out", help="Output folder (default out); runs go to OUT/YYYY-MM/round-N/."),
     ] = None,
     calendar_name: CalendarOption = None,
-    encoding: Annotated[
-        str | None,
-        typer.Option("--encoding", help="Inputs: auto (UTF-8, else GB18030), utf-8 or gb18030."),
-    ] = None,
+    encoding: EncodingOption = None,
     excel: Annotated[
         bool | None,
         typer.Option("--excel/--no-excel", help="CSV with a UTF-8 BOM so Excel shows Chinese."),
@@ -731,10 +732,7 @@ def instruct(
         ),
     ] = None,
     calendar_name: CalendarOption = None,
-    encoding: Annotated[
-        str | None,
-        typer.Option("--encoding", help="Inputs: auto (UTF-8, else GB18030), utf-8 or gb18030."),
-    ] = None,
+    encoding: EncodingOption = None,
     force: Annotated[
         bool,
         typer.Option(

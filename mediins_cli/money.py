@@ -42,6 +42,11 @@ def fen_to_yuan(fen: int) -> str:
     return f"{sign}{whole}.{cents:02d}"
 
 
+def yuan_text_to_fen(yuan: str) -> int:
+    """``"1234.56"`` → ``123456``: one amount mediins wrote itself (a summary's), exactly."""
+    return int(pl.select(yuan_to_fen(pl.lit(yuan))).item())
+
+
 def fen_to_yuan_expr(fen: pl.Expr) -> pl.Expr:
     """Column version of :func:`fen_to_yuan`."""
     magnitude = fen.abs()

@@ -53,7 +53,13 @@ from mediins_cli.inputs import (
     open_sources,
 )
 from mediins_cli.milestones import MILESTONE_COLUMNS, retirements
-from mediins_cli.money import fen_to_yuan, fen_to_yuan_expr, sum_fen, yuan_to_fen
+from mediins_cli.money import (
+    fen_to_yuan,
+    fen_to_yuan_expr,
+    sum_fen,
+    yuan_text_to_fen,
+    yuan_to_fen,
+)
 from mediins_cli.months import CHINA, Month
 from mediins_cli.outputs import (
     PRIVATE,
@@ -899,8 +905,10 @@ def _summary(
         }
     if previous is not None:
         r1 = previous.summary
-        due = _fen(r1["attempted"]["amount"])
-        collected = _fen(r1["succeeded"]["amount"]) + _fen(summary["succeeded"]["amount"])
+        due = yuan_text_to_fen(r1["attempted"]["amount"])
+        collected = yuan_text_to_fen(r1["succeeded"]["amount"]) + yuan_text_to_fen(
+            summary["succeeded"]["amount"]
+        )
         summary["month_total"] = {
             "due": {"enrollees": r1["attempted"]["enrollees"], "amount": fen_to_yuan(due)},
             "collected": {
@@ -911,10 +919,6 @@ def _summary(
             "collection_rate": rate(collected, due),
         }
     return summary
-
-
-def _fen(yuan: str) -> int:
-    return int(pl.select(yuan_to_fen(pl.lit(yuan))).item())
 
 
 def _manifest(

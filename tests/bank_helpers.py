@@ -42,22 +42,18 @@ def ok(*args: object, env: dict[str, str] | None = None) -> Result:
     return result
 
 
+def instruct_args(
+    out: Path, *extra: object, round_no: int = 1, enrollees: Path = ENROLLEES
+) -> tuple[object, ...]:
+    """The arguments of ``mediins instruct`` for the sample month."""
+    args = ("instruct", "--round", round_no, "--month", MONTH, "--enrollees", enrollees)
+    return (*args, "--out", out, *extra)
+
+
 def instruct(
     out: Path, round_no: int, *extra: object, enrollees: Path = ENROLLEES, **kw: Any
 ) -> Result:
-    return mediins(
-        "instruct",
-        "--round",
-        round_no,
-        "--month",
-        MONTH,
-        "--enrollees",
-        enrollees,
-        "--out",
-        out,
-        *extra,
-        **kw,
-    )
+    return mediins(*instruct_args(out, *extra, round_no=round_no, enrollees=enrollees), **kw)
 
 
 def simulate(out: Path, round_no: int, ledger: Path, to: Path, **kw: Any) -> Result:

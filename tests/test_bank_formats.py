@@ -24,6 +24,7 @@ from bank_helpers import (
     deduct_returns,
     fen,
     instruct,
+    instruct_args,
     instructions_dir,
     manifest,
     mediins,
@@ -249,21 +250,6 @@ def test_a_format_given_by_path_writes_its_files(tmp_path):
     assert sorted(p.name for p in folder.glob("*.txt")) == ["BOB.txt", "PSBC.txt"]
     first = (folder / "BOB.txt").read_text(encoding="utf-8").splitlines()[0]
     assert first == "seq;reference;account_no;account_name;amount;enrollee_id;agency;month"
-
-
-def instruct_args(out: Path, *extra: object, round_no: int = 1, enrollees: Path = ENROLLEES):
-    return (
-        "instruct",
-        "--round",
-        round_no,
-        "--month",
-        MONTH,
-        "--enrollees",
-        enrollees,
-        "--out",
-        out,
-        *extra,
-    )
 
 
 # --------------------------------------------------------------------------- instruct, round 1

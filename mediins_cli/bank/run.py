@@ -35,7 +35,7 @@ from mediins_cli.bank.returns import read_returns
 from mediins_cli.calendar import RoundDates
 from mediins_cli.errors import BadInput, Refused, problem_rows
 from mediins_cli.inputs import Source, check_enrollees, open_sources
-from mediins_cli.money import fen_to_yuan, sum_fen
+from mediins_cli.money import fen_to_yuan, sum_fen, yuan_text_to_fen
 from mediins_cli.months import CHINA, Month
 from mediins_cli.outputs import (
     PRIVATE,
@@ -468,7 +468,7 @@ def month_unpaid(summary: dict[str, Any], previous: RoundOne) -> None:
     total = summary["month_total"]
     total["unpaid"] = {
         "enrollees": failed["enrollees"] + permanent.height,
-        "amount": fen_to_yuan(_fen(failed["amount"]) + extra),
+        "amount": fen_to_yuan(yuan_text_to_fen(failed["amount"]) + extra),
         "round_2": failed,
         "round_1_permanent": {
             "enrollees": permanent.height,
@@ -479,12 +479,6 @@ def month_unpaid(summary: dict[str, Any], previous: RoundOne) -> None:
             },
         },
     }
-
-
-def _fen(yuan: str) -> int:
-    whole, _, cents = yuan.lstrip("-").partition(".")
-    value = int(whole) * 100 + int((cents + "00")[:2])
-    return -value if yuan.startswith("-") else value
 
 
 def sent_instructions(request: DeductRequest, dates: RoundDates) -> SentInstructions:
