@@ -210,6 +210,9 @@ class RoundDates:
     round: int
     roll: Roll
     deposit_by: date
+    #: the day the source itself names for deposits (Beijing's 11th / 24th / 21st), where it
+    #: names one; it differs from ``deposit_by`` only when the round's date rolled
+    deposit_by_stated: date | None = None
 
     @property
     def due(self) -> date:
@@ -232,15 +235,21 @@ def round_dates(
     round_2_day: int,
     round_2_day_february: int,
     deposit_by_days_before: int,
+    deposit_days_stated: tuple[int | None, int | None, int | None] = (None, None, None),
 ) -> tuple[RoundDates, RoundDates]:
     """Both rounds of ``month``. Round 2 is on ``round_2_day`` (``round_2_day_february`` in
-    February); each is rolled forward, and enrollees must deposit by the day(s) before."""
+    February); each is rolled forward, and enrollees must deposit by the day(s) before (DESIGN
+    §2). ``deposit_days_stated`` are the days the source itself names for deposits (round 1,
+    round 2, round 2 in February), kept to be shown beside a date that rolled."""
     day_2 = round_2_day_february if month.month == 2 else round_2_day
+    stated_1, stated_2, stated_2_february = deposit_days_stated
+    stated_2 = stated_2_february if month.month == 2 else stated_2
     result = []
-    for number, due_day in ((1, round_1_day), (2, day_2)):
+    for number, due_day, stated in ((1, round_1_day, stated_1), (2, day_2, stated_2)):
         roll = roll_forward(calendar, month.day(due_day))
         deposit_by = roll.effective - timedelta(days=deposit_by_days_before)
-        result.append(RoundDates(month, number, roll, deposit_by))
+        shown = month.day(stated) if stated is not None else None
+        result.append(RoundDates(month, number, roll, deposit_by, shown))
     return result[0], result[1]
 
 
@@ -255,6 +264,11 @@ def schedule_dates(
         schedule.round_2_day.value,
         schedule.round_2_day_february.value,
         schedule.deposit_by_days_before.value,
+        (
+            schedule.deposit_day_round_1.value,
+            schedule.deposit_day_round_2.value,
+            schedule.deposit_day_round_2_february.value,
+        ),
     )
 
 

@@ -42,7 +42,7 @@ PAID = "PAID"  # paid this month with no gap behind (updates.csv)
 #: day after it (001 第十九条: 首次参保…设置待遇享受等待期…从缴费成功次日起计算; 002 二)
 FIRST_PAYMENT = "FIRST_PAYMENT"
 #: a first payment of someone enrolled within the pack's window after earlier coverage ended
-#: (000 六: 按照连续缴费处理; 002 二: 视作连续参保，不设待遇享受等待期): no waiting period
+#: (000 §六: 按照连续缴费处理; 002 二: 视作连续参保，不设待遇享受等待期): no waiting period
 CONTINUOUS_TRANSFER = "CONTINUOUS_TRANSFER"
 
 # Why a gap (DESIGN §5): seed 000 §七's consequences are written for gaps 因个人原因; an account
@@ -236,7 +236,7 @@ def assess(
 
 def _transferred(frame: pl.DataFrame, rules: ContinuityRules) -> pl.Expr:
     """True where the enrollment came within the pack's transfer window after the earlier
-    coverage ended (``prior_coverage_end``): days counted from that day (000 六: 之日起60天内),
+    coverage ended (``prior_coverage_end``): days counted from that day (000 §六: 之日起60天内),
     months as the Civil Code counts them (002 二: 3个月内). False where the pack gives no
     window or the file has no such date."""
     if rules.transfer_unit is None or "prior_coverage_end" not in frame.columns:

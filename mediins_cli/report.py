@@ -62,11 +62,23 @@ def round_dict(r: RoundDates) -> dict[str, Any]:
         "due": r.due.isoformat(),
         "effective": r.effective.isoformat(),
         "deposit_by": r.deposit_by.isoformat(),
+        "deposit_by_stated": r.deposit_by_stated.isoformat() if r.deposit_by_stated else None,
         "cutoff": r.cutoff.isoformat(sep=" "),
         "rolled": r.roll.rolled,
         "why": r.roll.explanation(),
         "calendar_source": r.roll.landing.source,
     }
+
+
+def _deposit_by(pack: RulePack, r: RoundDates) -> str:
+    """The deposit-by date (DESIGN §2: the day before the effective date), and, when the round
+    rolled away from it, the day the source itself names (000 §一: 11日 / 24日 / 2月21日)."""
+    shown = _day(r.deposit_by)
+    if r.deposit_by_stated is None or r.deposit_by_stated == r.deposit_by:
+        return shown
+    s = pack.schedule
+    cited = s.deposit_day_round_1 if r.round == 1 else s.deposit_day_round_2
+    return f"{shown}\n({cited.source}: {_day(r.deposit_by_stated)})"
 
 
 def render_calendar(
@@ -82,7 +94,7 @@ def render_calendar(
             str(r.round),
             _day(r.due),
             _day(r.effective),
-            _day(r.deposit_by),
+            _deposit_by(pack, r),
             r.roll.explanation(),
             style=style,
         )
@@ -97,6 +109,13 @@ def render_calendar(
         markup=False,
     )
     out.print("deposits count if posted before 00:00 of the effective date", style="dim")
+    if any(r.deposit_by_stated not in (None, r.deposit_by) for r in rounds):
+        out.print(
+            "deposit by: the day before the effective date (DESIGN §2); in brackets, the day "
+            f"the source names for a round that does not roll ({s.deposit_day_round_1.source})",
+            style="dim",
+            markup=False,
+        )
 
 
 # --------------------------------------------------------------------------- rules

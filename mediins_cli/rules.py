@@ -94,6 +94,18 @@ class Schedule:
     deposit_by_days_before: Cited[int] = cited(
         "int", "deposit-by date shown to enrollees: days before the effective date", lo=0, hi=7
     )
+    deposit_day_round_1: Cited[int | None] = cited(
+        "optional_int",
+        "the day of the month the source names for round 1's deposits (shown beside a rolled date)",
+        lo=1,
+        hi=28,
+    )
+    deposit_day_round_2: Cited[int | None] = cited(
+        "optional_int", "the day the source names for round 2's deposits", lo=1, hi=28
+    )
+    deposit_day_round_2_february: Cited[int | None] = cited(
+        "optional_int", "the day the source names for round 2's deposits in February", lo=1, hi=28
+    )
 
 
 @dataclass(frozen=True)

@@ -388,7 +388,7 @@ def test_first_payments_are_counted_in_the_summary_and_shown_on_the_terminal():
 @pytest.mark.parametrize(
     ("rules", "ended", "event", "until"),
     [
-        # 000 六: 停止领取失业金之日起60天内办理参（续）保手续…按照连续缴费处理.
+        # 000 §六: 停止领取失业金之日起60天内办理参（续）保手续…按照连续缴费处理.
         # Enrolled 2024-01-20, benefit stopped 2024-01-05 (15 days) or 2023-11-21 (60 days:
         # 9 + 31 + 20) → continuous
         (BEIJING, date(2024, 1, 5), "CONTINUOUS_TRANSFER", None),

@@ -215,7 +215,7 @@ def test_an_unknown_pack_id_names_the_known_ones():
 @pytest.mark.parametrize(
     ("pack_id", "day", "local"),
     [
-        # 000 八: 自2007年4月1日起，全市统一使用新改版的《协议书》 (the notice names no other day)
+        # 000 §八: 自2007年4月1日起，全市统一使用新改版的《协议书》 (the notice names no other day)
         ("beijing-2007", date(2007, 4, 1), False),
         # 002 (61号): 本通知自2022年1月1日起执行
         ("jiangsu-huaian-2021", date(2022, 1, 1), False),
@@ -307,7 +307,7 @@ def test_dalian_waiting_period_unit_does_not_pass_jiangsu_off_as_liaoning():
 def test_transfer_windows_are_those_the_seeds_give():
     beijing, jiangsu = load_pack("beijing-2007").transfer, load_pack("jiangsu-huaian-2021").transfer
     assert (beijing.window_unit.value, beijing.window_length.value) == ("days", 60)
-    assert beijing.window_unit.source == "000 六"
+    assert beijing.window_unit.source == "000 §六"
     assert (jiangsu.window_unit.value, jiangsu.window_length.value) == ("months", 3)
     for pack_id in ("dalian-2025", "jilin-2022"):
         t = load_pack(pack_id).transfer
@@ -317,10 +317,10 @@ def test_transfer_windows_are_those_the_seeds_give():
 
 def test_a_transfer_unit_without_a_length_is_refused(tmp_path):
     text = Path(load_pack("beijing-2007").path).read_text(encoding="utf-8")
-    old = 'window_length = { value = 60, source = "000 六"'
+    old = 'window_length = { value = 60, source = "000 §六"'
     assert old in text
     path = tmp_path / "beijing-2007.toml"
-    path.write_text(text.replace(old, 'window_length = { value = "not_stated", source = "000 六"'))
+    path.write_text(text.replace(old, 'window_length = { value = "not_stated", source = "000 §六"'))
     pack, problems = parse_pack(path)
     assert pack is None
     assert [(p.column, p.message) for p in problems] == [
