@@ -283,3 +283,10 @@ def test_calendar_shows_the_seed_day_beside_a_rolled_deposit_date(run):
     assert {r["deposit_by_stated"] for r in __import__("json").loads(jiangsu.stdout)["rounds"]} == {
         None
     }
+
+
+def test_beijing_says_how_a_gap_for_another_cause_than_a_personal_one_is_reported():
+    """000 §七 writes its consequences for gaps 因个人原因: the pack says that other causes are
+    reported with the same dates and their own cause column (issue 11)."""
+    note = load_pack("beijing-2007").continuity.window_length.note
+    assert "因个人原因" in note and "ACCOUNT_PROBLEM" in note and "breaks.csv" in note
