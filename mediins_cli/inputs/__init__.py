@@ -82,12 +82,15 @@ class Inputs:
 @contextlib.contextmanager
 def open_sources(paths: dict[str, Path], encoding: str = "auto") -> Iterator[dict[str, Source]]:
     """Open every file for the block (see :mod:`.source`); the problems of all the files that
-    cannot be read are raised together as :class:`BadInput`."""
+    cannot be read are raised together as :class:`BadInput`. The enrollee file may be an Excel
+    workbook (:mod:`.xlsx`)."""
     with contextlib.ExitStack() as stack:
         opened, problems = {}, []
         for role, path in paths.items():
             try:
-                opened[role] = stack.enter_context(open_source(path, encoding))
+                opened[role] = stack.enter_context(
+                    open_source(path, encoding, workbook=role == "enrollees")
+                )
             except SourceProblem as exc:
                 problems.append(exc.problem)
         if problems:

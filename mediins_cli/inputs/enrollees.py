@@ -30,6 +30,8 @@ from mediins_cli.inputs.table import (
     _parse_date,
     _parse_month,
     _quoted,
+    excel_number,
+    excel_number_check,
     read_checked,
     read_path,
 )
@@ -59,7 +61,7 @@ def read_enrollees(
     path: Path, encoding: str = "auto"
 ) -> tuple[pl.DataFrame | None, pl.DataFrame, str]:
     """:func:`check_enrollees` of a file by path: (frame, problems, encoding used)."""
-    return read_path(path, encoding, check_enrollees)
+    return read_path(path, encoding, check_enrollees, workbook=True)
 
 
 def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -78,7 +80,8 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
     )
     ident = pl.col("enrollee_id")
     is_ric = pl.col("id_type") == "ric"
-    shape_ok = ident.str.contains(r"^[0-9]{17}[0-9X]$")
+    mangled = excel_number(raw, "enrollee_id")  # said as such, not as a bad ID
+    shape_ok = ident.str.contains(r"^[0-9]{17}[0-9X]$") & ~mangled
     f = f.with_columns(
         pl.when(is_ric & shape_ok).then(_id_check_digit(ident)).alias("__check_digit"),
         pl.when(is_ric & shape_ok & ident.str.slice(6, 2).is_in(["19", "20"]))
@@ -107,10 +110,11 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
             ~pl.col("id_type").is_in(ID_TYPES),
             pl.concat_str(_quoted("id_type"), pl.lit(f" is not one of {', '.join(ID_TYPES)}")),
         ),
+        excel_number_check("enrollee_id", mangled),
         _Check(
             "enrollee_id",
             "BAD_ID",
-            is_ric & ident.is_not_null() & ~shape_ok,
+            is_ric & ident.is_not_null() & ~mangled & ~shape_ok,
             pl.concat_str(
                 pl.lit("a resident ID is 17 digits and a digit or X; got "),
                 ident.str.len_chars().cast(pl.String),
@@ -142,7 +146,10 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
         _Check(
             "enrollee_id",
             "BAD_ID",
-            ~is_ric & ident.is_not_null() & ~ident.str.contains(r"^[A-Z0-9][A-Z0-9()-]{4,23}$"),
+            ~is_ric
+            & ident.is_not_null()
+            & ~mangled
+            & ~ident.str.contains(r"^[A-Z0-9][A-Z0-9()-]{4,23}$"),
             pl.concat_str(
                 pl.lit("a document number is 5–24 letters or digits, starting with one ("),
                 masked,
@@ -258,7 +265,7 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
             pl.col("premium_fen") <= 0,
             pl.concat_str(_quoted("monthly_premium"), pl.lit(" must be more than 0")),
         ),
-        *_account_checks(),
+        *_account_checks(excel_number(raw, "account_no")),
     ]
     problems = _collect(f, [c for c in checks if c is not None], shown)
     problems = pl.concat(

@@ -22,6 +22,7 @@ from mediins_cli.inputs.table import (
     _map_header,
     _quoted,
     _read_header,
+    excel_number_check,
     read_checked,
     read_path,
     scan_text,
@@ -68,14 +69,19 @@ def _ledger_parsed(columns: list[str]) -> list[pl.Expr]:
     ]
 
 
-def _account_checks() -> list[_Check]:
-    """An account number, in either file: present and 6–32 digits."""
+def _account_checks(excel: pl.Expr | None = None) -> list[_Check]:
+    """An account number, in either file: present and 6–32 digits. ``excel``: true where Excel
+    turned it into a number (an enrollee workbook, :func:`.xlsx.excel_number`), which is said
+    as such, not as a bad account number."""
+    mangled = pl.lit(False) if excel is None else excel
     return [
         _empty("account_no"),
+        *([] if excel is None else [excel_number_check("account_no", excel)]),
         _Check(
             "account_no",
             "BAD_ACCOUNT",
             pl.col("account_no").is_not_null()
+            & ~mangled
             & ~pl.col("account_no").str.contains(r"^[0-9]{6,32}$"),
             pl.concat_str(
                 pl.lit("an account number is 6–32 digits ("),

@@ -28,6 +28,14 @@ from typing import IO
 
 from mediins_cli.errors import BadInput, Problem
 from mediins_cli.inputs.columns import ENCODINGS
+from mediins_cli.inputs.xlsx import (
+    MAX_WORKBOOK_BYTES,
+    XLSX,
+    BadWorkbook,
+    Sheet,
+    looks_like_workbook,
+    read_workbook,
+)
 from mediins_cli.resources import display_path
 from mediins_cli.signals import held
 from mediins_cli.tempnames import remove_leftovers, temp_name
@@ -62,6 +70,8 @@ class Source:
     readable: str
     _fd: int = field(repr=False)
     _identity: tuple[int, ...] = field(repr=False)
+    #: a workbook's first sheet (:mod:`.xlsx`), read from the bytes that were hashed
+    sheet: Sheet | None = field(default=None, repr=False)
 
     def text(self) -> IO[str]:
         """The decoded text, from its start (a BOM dropped), in lines that end at line feeds
@@ -212,10 +222,11 @@ def _fd_path(fd: int, fallback: str) -> str:
 
 
 @contextlib.contextmanager
-def open_source(path: Path, encoding: str = "auto") -> Iterator[Source]:
+def open_source(path: Path, encoding: str = "auto", workbook: bool = False) -> Iterator[Source]:
     """Open ``path`` for the block; raise :class:`SourceProblem` if it cannot be read as text.
 
-    ``encoding``: ``auto`` (UTF-8, else GB18030), ``utf-8`` or ``gb18030`` (and aliases)."""
+    ``encoding``: ``auto`` (UTF-8, else GB18030), ``utf-8`` or ``gb18030`` (and aliases).
+    ``workbook``: an Excel workbook is read too (its first sheet); else it is refused."""
     shown = display_path(path)
 
     def problem(line: int, code: str, message: str) -> SourceProblem:
@@ -239,7 +250,11 @@ def open_source(path: Path, encoding: str = "auto") -> Iterator[Source]:
             raise problem(0, "NO_FILE", "not a regular file")
         raw = stack.enter_context(io.FileIO(fd, "rb", closefd=False))
         src = stack.enter_context(io.BufferedReader(raw, _CHUNK))
-        if os.pread(fd, len(PARQUET_MAGIC), 0) == PARQUET_MAGIC:  # a table, not text (§10)
+        head = os.pread(fd, 8, 0)
+        if looks_like_workbook(path.name, head):  # a sheet of cells, not text (§13)
+            yield _workbook_source(shown, src, fd, st, workbook)
+            return
+        if head.startswith(PARQUET_MAGIC):  # a table, not text (§10)
             yield Source(
                 shown,
                 PARQUET,
@@ -297,6 +312,34 @@ def open_source(path: Path, encoding: str = "auto") -> Iterator[Source]:
             fd,
             _identity(st),
         )
+
+
+def _workbook_source(
+    shown: str, src: IO[bytes], fd: int, st: os.stat_result, allowed: bool
+) -> Source:
+    """A workbook, read whole (it is compressed: far smaller than the text it holds), hashed
+    and parsed from those very bytes."""
+
+    def problem(code: str, message: str) -> SourceProblem:
+        return SourceProblem(Problem(shown, 0, "", code, message))
+
+    if not allowed:
+        raise problem(
+            "BAD_WORKBOOK", "an Excel workbook: only the enrollee file may be one; give CSV"
+        )
+    if st.st_size > MAX_WORKBOOK_BYTES:
+        raise problem(
+            "WORKBOOK_TOO_LARGE",
+            f"the workbook is larger than {MAX_WORKBOOK_BYTES >> 20} MB; give CSV",
+        )
+    src.seek(0)
+    data = src.read(MAX_WORKBOOK_BYTES + 1)
+    try:
+        sheet = read_workbook(data)
+    except BadWorkbook as exc:
+        raise problem(exc.code, exc.message) from None
+    digest = hashlib.sha256(data).hexdigest()
+    return Source(shown, XLSX, digest, 0, False, 0, _fd_path(fd, shown), fd, _identity(st), sheet)
 
 
 def _undecodable(shown: str, exc: _DecodeFailure, tried: str) -> SourceProblem:

@@ -28,6 +28,7 @@ from mediins_cli.inputs.columns import (
     Column,
 )
 from mediins_cli.inputs.source import PARQUET, Source, SourceProblem, open_source
+from mediins_cli.inputs.xlsx import EXCEL_NUMBER_FIX, EXCEL_NUMBER_TEXT, XLSX
 from mediins_cli.mask import shown as shown_value
 from mediins_cli.mask import shown_expr
 from mediins_cli.money import MAX_AMOUNT_FEN, fen_to_yuan, yuan_is_valid, yuan_to_fen
@@ -75,6 +76,8 @@ def read_table(
     except pl.exceptions.PolarsError:  # its message quotes raw rows: never shown
         if source.encoding == PARQUET:
             return None, problems_frame([_bad_parquet(source)])
+        if source.encoding == XLSX:
+            return None, problems_frame([_bad_workbook(source)])
         found = structure_problems(source, len(names))
         if not found:
             found = [
@@ -85,6 +88,10 @@ def read_table(
     spans: list[tuple[int, int]]
     if source.encoding == PARQUET:  # rows, not lines: 1 is the first row
         lines, spans = (pl.int_range(frame.height, dtype=pl.Int64) + 1).alias("line"), []
+    elif source.sheet is not None:  # Excel's row numbers; which ID cells Excel made numbers
+        lines, spans = source.sheet.lines(frame.height), []
+        numbers = [n for n in texts if HOLDS.get(n) in ("id", "account")]
+        frame = frame.with_columns(source.sheet.numbers(names, numbers).values())
     else:
         lines, spans = _physical_lines(source, frame.height)
     frame = frame.with_columns(lines)
@@ -115,6 +122,8 @@ def scan_text(source: Source, names: list[str]) -> pl.LazyFrame:
     """The file as a plan of text columns named ``names`` (the header mapped): a CSV's cells
     as they are written; a Parquet file's columns written as text the way a CSV export would
     write them (dates ``YYYY-MM-DD``, times ``YYYY-MM-DD HH:MM:SS``), then checked alike."""
+    if source.sheet is not None:
+        return source.sheet.text(names).lazy()
     if source.encoding != PARQUET:
         return pl.scan_csv(
             source.readable,
@@ -151,9 +160,17 @@ def _bad_parquet(source: Source) -> Problem:
     )
 
 
+def _bad_workbook(source: Source) -> Problem:
+    return Problem(
+        source.shown, 0, "", "BAD_WORKBOOK", "the workbook's first sheet cannot be read as a table"
+    )
+
+
 def _read_header(source: Source) -> tuple[list[str] | None, Problem | None]:
     """The header: the first line alone (a header never spans lines); a Parquet file's column
-    names."""
+    names; a workbook's first row with anything in it."""
+    if source.sheet is not None:
+        return source.sheet.header, None
     if source.encoding == PARQUET:
         try:
             return list(pl.read_parquet_schema(source.readable)), None
@@ -464,6 +481,31 @@ def _amount_check(column: str) -> list[_Check]:
     ]
 
 
+def excel_number(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """True where Excel turned a number that must stay text (an ID, an account number) into a
+    number: a number cell of a workbook, or text such as ``1.10101E+17`` in any file (a CSV
+    that went through Excel)."""
+    flag = f"__number_{column}"
+    cell = pl.col(flag) if flag in frame.columns else pl.lit(False)
+    return cell | pl.col(column).str.contains(EXCEL_NUMBER_TEXT).fill_null(False)
+
+
+def excel_number_check(column: str, excel: pl.Expr) -> _Check:
+    """EXCEL_NUMBER: the digits after the 15th (and any leading zero) are lost, so the value
+    cannot be trusted or repaired; the fix is in the message (the value masked)."""
+    what = "ID" if HOLDS.get(column) == "id" else "account number"
+    return _Check(
+        column,
+        "EXCEL_NUMBER",
+        excel,
+        pl.concat_str(
+            pl.lit(f"Excel stored this {what} as a number and lost its last digits ("),
+            _quoted(column),
+            pl.lit(f"): {EXCEL_NUMBER_FIX}"),
+        ),
+    )
+
+
 def _empty(column: str) -> _Check:
     return _Check(column, "EMPTY", pl.col(column).is_null(), pl.lit("is empty"))
 
@@ -513,11 +555,12 @@ def read_checked(
 
 
 def read_path(
-    path: Path, encoding: str, read: Callable[[Source], Checked]
+    path: Path, encoding: str, read: Callable[[Source], Checked], workbook: bool = False
 ) -> tuple[pl.DataFrame | None, pl.DataFrame, str]:
-    """``read`` of a file given by path: (frame, problems, the encoding it was in)."""
+    """``read`` of a file given by path: (frame, problems, the encoding it was in); an Excel
+    workbook where ``workbook``."""
     try:
-        with open_source(path, encoding) as source:
+        with open_source(path, encoding, workbook) as source:
             return (*read(source), source.encoding)
     except SourceProblem as exc:
         return None, problems_frame([exc.problem]), encoding
