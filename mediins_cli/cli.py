@@ -476,6 +476,14 @@ def deduct(
         str | None,
         typer.Option("--out-encoding", help="CSV encoding: utf-8 (default) or gb18030."),
     ] = None,
+    xlsx: Annotated[
+        bool | None,
+        typer.Option(
+            "--xlsx/--no-xlsx",
+            help="Also write the run's files as Excel workbooks: workbook.xlsx (a sheet per "
+            "file) and agencies/AGENCY.xlsx. [setting: xlsx]",
+        ),
+    ] = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -555,6 +563,7 @@ def deduct(
             format=OutputFormat(
                 excel=settings.get("excel", excel, False),
                 encoding=settings.get("out_encoding", out_encoding, "utf-8"),
+                xlsx=settings.get("xlsx", xlsx, False),
             ),
             command=" ".join(sys.argv),
             strict=settings.get("strict", strict, False),

@@ -15,6 +15,7 @@ live in ``mediins.toml`` (the working directory's, or the file ``MEDIINS_CONFIG`
     excel = true
     out_encoding = "utf-8"
     strict = true
+    xlsx = true
 
 Each key may also come from ``MEDIINS_<KEY>`` (``MEDIINS_OUT``, ``MEDIINS_LEDGER``, …). An option
 given on the command line always wins. The file is checked on load: an unknown key or a value of
@@ -49,6 +50,7 @@ KEYS: dict[str, tuple[type, str]] = {
     "excel": (bool, "write CSV that Excel opens with Chinese intact"),
     "out_encoding": (str, "output encoding: utf-8 or gb18030"),
     "strict": (bool, "refuse what pre-flight only warns about (a stale ledger); for cron"),
+    "xlsx": (bool, "also write the run's files as Excel workbooks (workbook.xlsx, agencies/)"),
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}

@@ -149,10 +149,12 @@ def sha256_file(path: Path) -> str:
 @dataclass(frozen=True)
 class OutputFormat:
     """How CSV files are written: UTF-8 (with a BOM when ``excel``, so Excel shows Chinese) or
-    GB18030. JSON files are always UTF-8."""
+    GB18030. JSON files are always UTF-8. ``xlsx``: the CSV files also as Excel workbooks
+    (:mod:`mediins_cli.xlsx`)."""
 
     excel: bool = False
     encoding: str = "utf-8"  # "utf-8" | "gb18030"
+    xlsx: bool = False
 
     def write_csv(self, frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
         """``frame`` as CSV at ``path`` (formulas neutralised): UTF-8 is written by polars
@@ -176,7 +178,12 @@ class OutputFormat:
         return "gb18030" if self.encoding == "gb18030" else "utf8"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"excel": self.excel, "encoding": self.encoding}
+        # xlsx only when asked for: the manifests of runs without workbooks stay as they were
+        return {
+            "excel": self.excel,
+            "encoding": self.encoding,
+            **({"xlsx": True} if self.xlsx else {}),
+        }
 
 
 @dataclass(frozen=True)

@@ -277,6 +277,10 @@ def deduct(
         with staged_run_dir(run_dir) as staging:
             for name, frame in frames.items():
                 staging.write_csv(name, frame, request.format)
+            if request.format.xlsx:  # the same files as workbooks (DESIGN §13)
+                from mediins_cli.xlsx import write_workbooks
+
+                write_workbooks(staging, request.format, _document_date(request.month))
             staging.write("summary.json", json_bytes(summary), PUBLIC)
             manifest = _manifest(request, fingerprint, pack, calendar_name, staging.written)
             if sent is not None:
@@ -288,6 +292,12 @@ def deduct(
             log = _run_log(request, fingerprint, summary, len(staging.written), started, moved)
             staging.write(LOG_NAME, log, PRIVATE)
     return DeductOutcome("ran", run_dir, summary, moved, problems)
+
+
+def _document_date(month: Month) -> datetime:
+    """The date a run's workbooks say they were made: the month's first day, not the clock,
+    so the same inputs give the same bytes."""
+    return datetime.combine(month.first_day, datetime.min.time())
 
 
 def _read_inputs(
