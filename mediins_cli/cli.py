@@ -952,3 +952,42 @@ def replay(
             raise typer.Exit(ExitCode.UNEXPECTED)
 
     _guard(action)
+
+
+# --------------------------------------------------------------------------- history
+
+
+@app.command()
+def status(
+    out: Annotated[
+        str | None, typer.Option("--out", help="Output folder (default out). [setting: out]")
+    ] = None,
+    month: Annotated[str | None, typer.Option("--month", help="Only this month YYYY-MM.")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List the months and rounds in an output folder: when each ran, ran, superseded or
+    damaged, counts, amounts, collection rate, breaks, and what is next.
+
+    Read from the run directories (summaries and manifests), never computed again; a run whose
+    files no longer match its manifest is shown as damaged. Exit 2 when the folder or the
+    month holds no run.
+
+    Examples:
+
+      mediins status --out out
+
+      mediins status --out out --month 2024-02 --json
+    """
+
+    def action() -> None:
+        from mediins_cli.desk.history import read_history
+        from mediins_cli.desk.status import render_status, status_dict
+
+        folder = Path(load_settings().get("out", out, "out"))
+        history = read_history(folder, _run_month(month) if month else None)
+        if json_output:
+            report.print_json(status_dict(history))
+        else:
+            render_status(report.console(), history)
+
+    _guard(action)
