@@ -991,3 +991,33 @@ def status(
             render_status(report.console(), history)
 
     _guard(action)
+
+
+@app.command("report")
+def monthly_report(
+    month: Annotated[str, typer.Option("--month", help="The month YYYY-MM.")],
+    out: Annotated[
+        str | None, typer.Option("--out", help="Output folder (default out). [setting: out]")
+    ] = None,
+) -> None:
+    """Write OUT/YYYY-MM/report.html: one self-contained page (no network) with the month's
+    dates, collection by round and by agency, failures by reason, breaks by category and the
+    collection rate of every month in the folder, each chart with its numbers beside it.
+
+    Agency codes, counts and amounts only: no names, ID or account numbers. Exit 2 when the
+    month has no round 1 in the folder, 3 when one of its runs is damaged.
+
+    Example:
+
+      mediins report --month 2024-02 --out out --lang zh
+    """
+
+    def action() -> None:
+        from mediins_cli.desk.monthly import write_report
+        from mediins_cli.i18n import _
+
+        folder = Path(load_settings().get("out", out, "out"))
+        path, _made = write_report(folder, _run_month(month))
+        report.console().print(_("report: {path}").format(path=path), markup=False)
+
+    _guard(action)
