@@ -40,6 +40,7 @@ from mediins_cli.errors import (
     CalendarNotCovered,
     Problem,
     Refused,
+    command_line,
     problem_rows,
     problems_frame,
 )
@@ -562,7 +563,8 @@ def _must_replace(
             reason = f"but its files changed since ({', '.join(damaged)})"
         raise Refused(
             f"{what} already ran in {run_dir} {reason}; its files are untouched. Use --force "
-            "to run it again: the earlier run is kept, moved aside."
+            "to run it again: the earlier run is kept, moved aside.",
+            again="--force",
         )
     later = round_dir(request.out, request.month, 2)
     if request.round == 1 and later.exists():
@@ -601,7 +603,7 @@ def round_one_state(out: Path, month: Month) -> RoundOne:
     if not manifest_path.is_file():
         raise Refused(
             f"round 1 of {month} has not run in {out}: run "
-            f"`mediins deduct --round 1 --month {month}` first"
+            f"`{command_line(f'deduct --round 1 --month {month}', out)}` first"
         )
     manifest_bytes = manifest_path.read_bytes()
     manifest = json.loads(manifest_bytes)
