@@ -47,8 +47,11 @@ class Commands(TyperGroup):
     """``mediins`` and ``mediins rules``: Typer's command groups, and three things of ours.
 
     - A usage error (an unknown option or command, a bad or missing value: exit 2, raised
-      before a command runs) still prints one JSON object on stdout when ``--json`` is among
-      the arguments (DESIGN §13); Typer's message on stderr stays as it is.
+      before a command runs) has the value typed masked in its message, and also prints one
+      JSON object on stdout when ``--json`` is among the arguments (DESIGN §13); Typer shows
+      the message on stderr as it does.
+
+    (A context is typed ``Any``: Typer's is its vendored click's, which it does not export.)
     - A flag shows no type in ``--help``: it takes no value (typer 0.29's help prints
       ``<bool>`` beside every flag, ``--help`` included).
     - The arguments of the run are kept in :data:`_ARGS`, for a refusal's advice.
