@@ -16,6 +16,7 @@ live in ``mediins.toml`` (the working directory's, or the file ``MEDIINS_CONFIG`
     out_encoding = "utf-8"
     strict = true
     xlsx = true
+    lang = "zh"
 
 Each key may also come from ``MEDIINS_<KEY>`` (``MEDIINS_OUT``, ``MEDIINS_LEDGER``, …). An option
 given on the command line always wins. The file is checked on load: an unknown key or a value of
@@ -51,6 +52,7 @@ KEYS: dict[str, tuple[type, str]] = {
     "out_encoding": (str, "output encoding: utf-8 or gb18030"),
     "strict": (bool, "refuse what pre-flight only warns about (a stale ledger); for cron"),
     "xlsx": (bool, "also write the run's files as Excel workbooks (workbook.xlsx, agencies/)"),
+    "lang": (str, "language of the terminal and the agency lists: zh or en (DESIGN §13)"),
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}

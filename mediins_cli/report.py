@@ -2,22 +2,44 @@
 
 Colour only on a terminal (rich's detection; ``NO_COLOR`` honoured). Personal numbers never reach
 this module unmasked: problem messages are masked where they are made, summaries are counts.
+
+For people, in the operator's language (``_()``, DESIGN §13), with thousands separators and
+dates as people write them (2024年2月18日 星期日 in Chinese); the JSON keeps codes and plain
+numbers. Narrow terminals (80 columns, PuTTY's default): ids, dates and codes are never cut; a
+table that cannot keep them whole at the console's width is printed stacked, one row a block.
+Off a terminal the width is ``COLUMNS`` (default 80) and lines carry no padding.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from mediins_cli.calendar import RoundDates, weekday_name
+from mediins_cli.calendar import HOLIDAY_CHINESE, DayInfo, Roll, RoundDates
 from mediins_cli.errors import format_problems
+from mediins_cli.i18n import (
+    N_,
+    _,
+    amount,
+    count,
+    current_lang,
+    date_text,
+    month_text,
+    ngettext,
+)
 from mediins_cli.rules import RulePack
+from mediins_cli.words import word
 
 if TYPE_CHECKING:  # the engine's modules and polars load when a command uses them
     import polars as pl
@@ -30,13 +52,55 @@ if TYPE_CHECKING:  # the engine's modules and polars load when a command uses th
 
 SHOWN_PROBLEMS = 50
 SHOWN_WARNINGS_PER_CODE = 5
+#: the width off a terminal when ``COLUMNS`` does not say (a pipe, a log, cron's mail)
+PIPE_COLUMNS = 80
+
+
+class _Unpadded:
+    """A text stream that drops the spaces rich pads a line with (tables, wrapped text): piped
+    output and logs stay free of trailing blanks."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        lines = (self._pending + text).split("\n")
+        self._pending = lines.pop()
+        if lines:
+            self._stream.write("".join(line.rstrip(" ") + "\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._stream.write(self._pending)
+            self._pending = ""
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", "utf-8") or "utf-8"
+
+
+def _columns() -> int:
+    text = os.environ.get("COLUMNS", "")
+    return int(text) if text.isdigit() and int(text) > 0 else PIPE_COLUMNS
 
 
 def console(stderr: bool = False) -> Console:
+    """A console on stdout (or stderr): the terminal's width on a terminal, else ``COLUMNS``
+    (default 80) without padded lines."""
     stream = sys.stderr if stderr else sys.stdout
-    # Off a terminal rich would wrap at 80 columns; a log or a pipe is better served wider.
-    width = None if stream.isatty() else 160
-    return Console(file=stream, width=width, highlight=False, soft_wrap=False, emoji=False)
+    options: dict[str, Any] = {"highlight": False, "soft_wrap": False, "emoji": False}
+    if stream.isatty():
+        return Console(file=stream, **options)
+    return Console(file=_Unpadded(stream), width=_columns(), **options)  # type: ignore[arg-type]
 
 
 def print_json(data: Any) -> None:
@@ -44,12 +108,73 @@ def print_json(data: Any) -> None:
 
 
 def _ordinal(n: int) -> str:
+    if current_lang() == "zh":
+        return f"{n}日"
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
 
 
 def _day(d: date) -> str:
-    return f"{d} {weekday_name(d)[:3]}"
+    """A date on the terminal: ``2024-02-18 Sun``; in Chinese ``2024年2月18日 星期日``."""
+    return date_text(d)
+
+
+def _month(m: object) -> str:
+    return month_text(str(m))
+
+
+# --------------------------------------------------------------------------- tables
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a table on the terminal. ``whole``: ids, dates, codes and numbers, never
+    wrapped or cut; otherwise text that wraps between words."""
+
+    heading: str
+    whole: bool = True
+    justify: str = "left"
+
+
+def _min_width(cell: str, whole: bool) -> int:
+    """The narrowest a cell can be without cutting an id, a date or a code: a whole cell's
+    width; in text, its longest word that holds a letter or a digit of ASCII (Chinese prose
+    may fold anywhere, as it is written)."""
+    if whole:
+        return max((cell_len(line) for line in cell.splitlines()), default=0)
+    widths = [cell_len(w) for w in cell.split() if any(c.isascii() and c.isalnum() for c in w)]
+    return max(widths, default=2)
+
+
+def print_table(
+    out: Console,
+    columns: list[Column],
+    rows: Sequence[tuple[Sequence[str], str | None]],
+    title: str | None = None,
+) -> None:
+    """``rows`` (cells, style) as a table when it fits the console's width with every whole
+    cell whole; else stacked: each row's first cell, then ``heading: cell`` lines below it."""
+    if _fits(out, columns, rows):
+        table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
+        for c in columns:
+            table.add_column(
+                c.heading,
+                justify=c.justify,  # type: ignore[arg-type]
+                no_wrap=c.whole,
+                overflow="fold",
+            )
+        for cells, style in rows:
+            table.add_row(*cells, style=style)
+        out.print(table)
+        return
+    if title:
+        out.print(Text(title, style="bold"))
+    for cells, style in rows:
+        out.print(Text(cells[0], style=style or ""))
+        for c, cell in zip(columns[1:], cells[1:], strict=True):
+            if cell:
+                shown = cell.replace("\n", "\n    ")
+                out.print(Text(f"  {c.heading}: {shown}", style=style or ""))
 
 
 # --------------------------------------------------------------------------- calendar
@@ -81,55 +206,138 @@ def _deposit_by(pack: RulePack, r: RoundDates) -> str:
     return f"{shown}\n({cited.source}: {_day(r.deposit_by_stated)})"
 
 
+def _holiday(name: str | None) -> str:
+    return HOLIDAY_CHINESE.get(name, name) if name else ""
+
+
+def _reason_zh(info: DayInfo) -> str:
+    """What a day is, in Chinese (:attr:`DayInfo.reason`)."""
+    if info.working:
+        if info.day.weekday() >= 5:
+            return _holiday(info.holiday) + "调休上班日" if info.holiday else "调休上班日"
+        return "工作日"
+    if info.holiday:
+        return _holiday(info.holiday) + "假期"
+    return "星期" + "一二三四五六日"[info.day.weekday()] if info.day.weekday() >= 5 else "休息日"
+
+
+def why(roll: Roll) -> str:
+    """Why a round's date is what it is (:meth:`Roll.explanation`), in the language; in Chinese
+    with every date a word of its own, so a narrow terminal never splits one."""
+    if current_lang() != "zh":
+        return roll.explanation()
+    landing = roll.landing
+    if not roll.rolled:
+        return (
+            "工作日，未顺延"
+            if landing.reason == "working day"
+            else f"未顺延：{_reason_zh(landing)}"
+        )
+    parts = []
+    groups: list[list[DayInfo]] = []
+    for info in roll.passed_over:
+        if groups and groups[-1][-1].holiday == info.holiday:
+            groups[-1].append(info)
+        else:
+            groups.append([info])
+    for group in groups:
+        first, last = group[0].day, group[-1].day
+        span = date_text(first).split()[0]
+        if last != first:
+            span += " 至 " + date_text(last).split()[0]
+        reason = _reason_zh(group[0]) if group[0].holiday or len(group) == 1 else "周末"
+        parts.append(f"{span} {reason}")
+    text = "遇休息日顺延：" + "；".join(parts)
+    if landing.reason != "working day":
+        text += f"；{date_text(landing.day).split()[0]} 为{_reason_zh(landing)}"
+    return text
+
+
 def render_calendar(
     out: Console, pack: RulePack, calendar_name: str, rounds: list[RoundDates], title: str
 ) -> None:
-    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
-    for heading in ("month", "round", "due", "effective", "deposit by", "why"):
-        table.add_column(heading, no_wrap=heading != "why")
-    for r in rounds:
-        style = "yellow" if r.roll.rolled else None
-        table.add_row(
-            str(r.month),
-            str(r.round),
-            _day(r.due),
-            _day(r.effective),
-            _deposit_by(pack, r),
-            r.roll.explanation(),
-            style=style,
+    """Both rounds' dates per month and why; at a narrow width the reasons go below the table,
+    narrower still the rounds are stacked."""
+    columns = [
+        Column(_("month")),
+        Column(_("round")),
+        Column(_("due")),
+        Column(_("effective")),
+        Column(_("deposit by"), whole=False),
+    ]
+    rows = [
+        (
+            [_month(r.month), str(r.round), _day(r.due), _day(r.effective), _deposit_by(pack, r)],
+            "yellow" if r.roll.rolled else None,
         )
-    out.print(table)
+        for r in rounds
+    ]
+    reasons = [why(r.roll) for r in rounds]
+    full = [([*cells, reason], style) for (cells, style), reason in zip(rows, reasons, strict=True)]
+    wide = [*columns, Column(_("why"), whole=False)]
+    if _fits(out, wide, full) or not _fits(out, columns, rows):
+        print_table(out, wide, full, title)
+    else:
+        print_table(out, columns, rows, title)
+        for r, reason in zip(rounds, reasons, strict=True):
+            head = _("{month} round {round}").format(month=_month(r.month), round=r.round)
+            out.print(f"{head}: {reason}", markup=False, style="yellow" if r.roll.rolled else None)
     sources = sorted({r.roll.landing.source for r in rounds})
     s = pack.schedule
     out.print(
-        f"rules {pack.id}: round 1 on the {_ordinal(s.round_1_day.value)}, round 2 on the "
-        f"{_ordinal(s.round_2_day.value)} ({_ordinal(s.round_2_day_february.value)} in February), "
-        f"rest days rolled to the next working day ({pack.cite(s.round_1_day)}); "
-        f"calendar {calendar_name} ({', '.join(sources)})",
+        _(
+            "rules {pack}: round 1 on the {day_1}, round 2 on the {day_2} ({day_feb} in "
+            "February), rest days rolled to the next working day ({cited}); calendar {calendar} "
+            "({sources})"
+        ).format(
+            pack=pack.id,
+            day_1=_ordinal(s.round_1_day.value),
+            day_2=_ordinal(s.round_2_day.value),
+            day_feb=_ordinal(s.round_2_day_february.value),
+            cited=pack.cite(s.round_1_day),
+            calendar=calendar_name,
+            sources=", ".join(sources),
+        ),
         markup=False,
     )
-    out.print("deposits count if posted before 00:00 of the effective date", style="dim")
+    out.print(_("deposits count if posted before 00:00 of the effective date"), style="dim")
     if any(r.deposit_by_stated not in (None, r.deposit_by) for r in rounds):
         out.print(
-            "deposit by: the day before the effective date (DESIGN §2); in brackets, the day "
-            f"the source names for a round that does not roll ({s.deposit_day_round_1.source})",
+            _(
+                "deposit by: the day before the effective date (DESIGN §2); in brackets, the day "
+                "the source names for a round that does not roll ({cited})"
+            ).format(cited=s.deposit_day_round_1.source),
             style="dim",
             markup=False,
         )
+
+
+def _fits(
+    out: Console, columns: list[Column], rows: Sequence[tuple[Sequence[str], str | None]]
+) -> bool:
+    needed = 1 + sum(
+        3 + max([_min_width(c.heading, True), *(_min_width(r[i], c.whole) for r, _ in rows)])
+        for i, c in enumerate(columns)
+    )
+    return needed <= out.width
 
 
 # --------------------------------------------------------------------------- rules
 
 
 def render_pack_list(out: Console, packs: list[RulePack], default: str) -> None:
-    table = Table(box=box.SIMPLE_HEAVY)
-    for heading in ("id", "region", "title", "local settings"):
-        table.add_column(heading)
+    rows = []
     for p in packs:
-        local = sum(1 for _, v, _ in p.items() if v.is_local)
-        marker = " (default)" if p.id == default else ""
-        table.add_row(p.id + marker, p.region, p.title, str(local))
-    out.print(table)
+        local = sum(1 for _k, v, _s in p.items() if v.is_local)
+        marker = " " + _("(default)") if p.id == default else ""
+        rows.append(([p.id + marker, p.region, p.title, count(local)], None))
+    columns = [
+        Column(_("id")),
+        Column(_("region"), whole=False),
+        Column(_("title"), whole=False),
+        Column(_("local settings"), justify="right"),
+    ]
+    print_table(out, columns, rows)
 
 
 def pack_dict(pack: RulePack) -> dict[str, Any]:
@@ -148,27 +356,45 @@ def pack_dict(pack: RulePack) -> dict[str, Any]:
 
 
 def render_pack(out: Console, pack: RulePack) -> None:
-    out.print(f"[bold]{pack.id}[/bold]  {pack.title}")
-    out.print(f"{pack.region} — {pack.summary}")
-    out.print(f"file: {pack.path}")
+    """Every value with its source; through a pager on a terminal when longer than the
+    screen (the regulations' own words are shown as they are)."""
+    if out.is_terminal:
+        with out.capture() as captured:
+            _render_pack(out, pack)
+        if captured.get().count("\n") > out.height:
+            with out.pager():
+                _render_pack(out, pack)
+            return
+    _render_pack(out, pack)
+
+
+def _render_pack(out: Console, pack: RulePack) -> None:
+    out.print(Text.assemble((pack.id, "bold"), "  ", pack.title))
+    out.print(f"{pack.region} — {pack.summary}", markup=False)
+    out.print(_("file: {path}").format(path=pack.path), markup=False)
     for key, source in pack.sources.items():
-        out.print(f"source {key}: {source.file} {source.title}")
-    table = Table(box=box.SIMPLE_HEAVY)
-    table.add_column("rule", no_wrap=True)
-    table.add_column("value")
-    table.add_column("source")
-    table.add_column("note", overflow="fold")
-    for key, value, _ in pack.items():
+        out.print(
+            _("source {key}: {file} {title}").format(key=key, file=source.file, title=source.title),
+            markup=False,
+        )
+    rows = []
+    for key, value, _s in pack.items():
         shown = (
-            "not stated"
+            _("not stated")
             if value.value is None
             else str(value.value).lower()
             if isinstance(value.value, bool)
             else str(value.value)
         )
-        cited = "[yellow]local setting[/yellow]" if value.is_local else value.source
-        table.add_row(key, shown, cited, value.note)
-    out.print(table)
+        cited = _("local setting") if value.is_local else value.source
+        rows.append(([key, shown, cited, value.note], "yellow" if value.is_local else None))
+    columns = [
+        Column(_("rule")),
+        Column(_("value"), whole=False),
+        Column(_("source"), whole=False),
+        Column(_("note"), whole=False),
+    ]
+    print_table(out, columns, rows)
 
 
 # --------------------------------------------------------------------------- validation
@@ -213,19 +439,41 @@ def _when(moment: datetime | None) -> str | None:
 def render_inputs_summary(out: Console, summary: dict[str, Any]) -> None:
     e, ledger = summary["enrollees"], summary["ledger"]
     for path, encoding in summary["files"].items():
-        out.print(f"read {path} ({encoding})", markup=False)
-    by_status = ", ".join(f"{k} {v}" for k, v in e["by_status"].items())
+        out.print(_("read {path} ({encoding})").format(path=path, encoding=encoding), markup=False)
+    by_status = _(", ").join(f"{word(k)} {count(v)}" for k, v in e["by_status"].items())
     out.print(
-        f"enrollees: {e['rows']} ({by_status}); {e['agencies']} agencies; "
-        f"{e['accounts']} accounts, {e['shared_accounts']} shared; "
-        f"{e['without_ledger_rows']} without any ledger row"
+        _(
+            "enrollees: {rows} ({by_status}); {agencies} agencies; {accounts} accounts, "
+            "{shared} shared; {missing} without any ledger row"
+        ).format(
+            rows=count(e["rows"]),
+            by_status=by_status,
+            agencies=count(e["agencies"]),
+            accounts=count(e["accounts"]),
+            shared=count(e["shared_accounts"]),
+            missing=count(e["without_ledger_rows"]),
+        ),
+        markup=False,
     )
     if e["extra_columns"]:
-        out.print(f"extra columns carried through: {', '.join(e['extra_columns'])}")
+        out.print(
+            _("extra columns carried through: {columns}").format(
+                columns=", ".join(e["extra_columns"])
+            ),
+            markup=False,
+        )
     out.print(
-        f"ledger: {ledger['rows']} rows on {ledger['accounts']} accounts, "
-        f"{ledger['first_posted']} to {ledger['last_posted']}; "
-        f"{ledger['with_reference']} with a reference"
+        _(
+            "ledger: {rows} rows on {accounts} accounts, {first} to {last}; {references} with a "
+            "reference"
+        ).format(
+            rows=count(ledger["rows"]),
+            accounts=count(ledger["accounts"]),
+            first=ledger["first_posted"],
+            last=ledger["last_posted"],
+            references=count(ledger["with_reference"]),
+        ),
+        markup=False,
     )
 
 
@@ -244,17 +492,35 @@ def render_problems(
     for line in format_problems(errors, limit):
         out.print(line, markup=False, style="red", soft_wrap=True)
     if errors.height > limit:
-        out.print(f"… and {errors.height - limit} more errors (--errors PATH writes every one)")
+        out.print(
+            _("… and {n} more errors (--errors PATH writes every one)").format(
+                n=count(errors.height - limit)
+            ),
+            markup=False,
+        )
     for (code,), group in warnings.group_by("code", maintain_order=True):
         for line in format_problems(group, warnings_per_code):
             out.print(line, markup=False, style="yellow", soft_wrap=True)
         if group.height > warnings_per_code:
-            out.print(f"… and {group.height - warnings_per_code} more {code} warnings")
+            out.print(
+                _("… and {n} more {code} warnings").format(
+                    n=count(group.height - warnings_per_code), code=code
+                ),
+                markup=False,
+            )
     if problems.height > 1:
-        out.print(f"{errors.height} error(s), {warnings.height} warning(s)")
+        out.print(
+            _("{errors} error(s), {warnings} warning(s)").format(
+                errors=count(errors.height), warnings=count(warnings.height)
+            )
+        )
 
 
 # --------------------------------------------------------------------------- deduction rounds
+
+
+def _yuan(text: str) -> str:
+    return _("{amount} yuan").format(amount=amount(text))
 
 
 def render_round(out: Console, outcome: DeductOutcome) -> None:
@@ -262,139 +528,210 @@ def render_round(out: Console, outcome: DeductOutcome) -> None:
     s = outcome.summary
     d = s["dates"]
     heading = {
-        "ran": "done",
-        "unchanged": "already ran with these inputs: nothing to do",
-        "dry_run": "dry run: nothing written",
+        "ran": _("done"),
+        "unchanged": _("already ran with these inputs: nothing to do"),
+        "dry_run": _("dry run: nothing written"),
     }[outcome.status]
-    out.print(f"[bold]{s['month']} round {s['round']}[/bold] — {heading}")
+    title = _("{month} round {round}").format(month=_month(s["month"]), round=s["round"])
+    out.print(Text.assemble((title, "bold"), f" — {heading}"))
+    reason = why(outcome.dates.roll) if outcome.dates is not None else d["why"]
     out.print(
-        f"rules {s['rules']}, calendar {s['calendar']}; due {_day(_iso(d['due']))}, effective "
-        f"{_day(_iso(d['effective']))} ({d['why']}); deposits counted up to {d['cutoff']}",
+        _(
+            "rules {rules}, calendar {calendar}; due {due}, effective {effective} ({why}); "
+            "deposits counted up to {cutoff}"
+        ).format(
+            rules=s["rules"],
+            calendar=s["calendar"],
+            due=_day(_iso(d["due"])),
+            effective=_day(_iso(d["effective"])),
+            why=reason,
+            cutoff=d["cutoff"],
+        ),
         markup=False,
-        soft_wrap=True,
     )
     if "ledger" in s:
         ledger = s["ledger"]
         out.print(
-            f"ledger: {ledger['rows']} rows, posted {ledger['first_posted']} to "
-            f"{ledger['last_posted']}",
+            _("ledger: {rows} rows, posted {first} to {last}").format(
+                rows=count(ledger["rows"]), first=ledger["first_posted"], last=ledger["last_posted"]
+            ),
             markup=False,
-            soft_wrap=True,
         )
     if "bank" in s:
         bank = s["bank"]
         out.print(
-            f"bank format {bank['format']}; return files: {', '.join(bank['return_files'])}",
+            _("bank format {format}; return files: {files}").format(
+                format=bank["format"], files=", ".join(bank["return_files"])
+            ),
             markup=False,
-            soft_wrap=True,
         )
-    table = Table(box=box.SIMPLE_HEAVY)
-    for heading_, justify in (
-        ("outcome", "left"),
-        ("reason", "left"),
-        ("enrollees", "right"),
-        ("amount (yuan)", "right"),
-    ):
-        table.add_column(heading_, justify=justify)  # type: ignore[arg-type]
-    table.add_row(
-        "succeeded", "", str(s["succeeded"]["enrollees"]), s["succeeded"]["amount"], style="green"
+    rows: list[tuple[Sequence[str], str | None]] = [
+        (
+            [
+                _("succeeded"),
+                "",
+                count(s["succeeded"]["enrollees"]),
+                amount(s["succeeded"]["amount"]),
+            ],
+            "green",
+        )
+    ]
+    for code, v in s["failed"]["by_reason"].items():
+        rows.append(([_("failed"), word(code), count(v["enrollees"]), amount(v["amount"])], "red"))
+    for code, n in s["skipped"]["by_reason"].items():
+        rows.append(([_("skipped"), word(code), count(n), ""], "dim"))
+    rows.append(
+        (
+            [
+                _("attempted"),
+                "",
+                count(s["attempted"]["enrollees"]),
+                amount(s["attempted"]["amount"]),
+            ],
+            "bold",
+        )
     )
-    for reason, v in s["failed"]["by_reason"].items():
-        table.add_row("failed", reason, str(v["enrollees"]), v["amount"], style="red")
-    for reason, n in s["skipped"]["by_reason"].items():
-        table.add_row("skipped", reason, str(n), "", style="dim")
-    table.add_row(
-        "attempted", "", str(s["attempted"]["enrollees"]), s["attempted"]["amount"], style="bold"
-    )
-    out.print(table)
+    columns = [
+        Column(_("outcome")),
+        Column(_("reason")),
+        Column(_("enrollees"), justify="right"),
+        Column(_("amount (yuan)"), justify="right"),
+    ]
+    print_table(out, columns, rows)
     rate = s["collection_rate"]
     out.print(
-        f"collection rate {_percent(rate['amount'])} of the amount due, "
-        f"{_percent(rate['enrollees'])} of the enrollees"
+        _("collection rate {amount} of the amount due, {enrollees} of the enrollees").format(
+            amount=_percent(rate["amount"]), enrollees=_percent(rate["enrollees"])
+        )
     )
     if "retry_permanent" in s and s["retry_permanent"]["enrollees"]:
         p = s["retry_permanent"]
-        reasons = ", ".join(f"{code} {n}" for code, n in p.get("by_reason", {}).items())
+        reasons = _("; ").join(
+            f"{word(code)} {count(n)}" for code, n in p.get("by_reason", {}).items()
+        )
         out.print(
-            f"{p['enrollees']} enrollees ({p['amount']} yuan) failed for a reason round 2 does "
-            f"not retry ({reasons}): the agencies' lists say what to correct in the master "
-            "system before next month",
+            _(
+                "{n} enrollees ({amount}) failed for a reason round 2 does not retry "
+                "({reasons}): the agencies' lists say what to correct in the master system "
+                "before next month"
+            ).format(n=count(p["enrollees"]), amount=_yuan(p["amount"]), reasons=reasons),
             markup=False,
         )
     if s.get("milestones", {}).get("retirement"):
         m = s["milestones"]
-        agencies = ", ".join(f"{a} {n}" for a, n in m["by_agency"].items())
+        agencies = ", ".join(f"{a} {count(n)}" for a, n in m["by_agency"].items())
         out.print(
-            f"{m['retirement']} enrollees due have reached retirement by the month's end "
-            f"(milestones.csv; by agency: {agencies}): debited as usual, the master system "
-            "decides by their contribution years",
+            _(
+                "{n} enrollees due have reached retirement by the month's end (milestones.csv; "
+                "by agency: {agencies}): debited as usual, the master system decides by their "
+                "contribution years"
+            ).format(n=count(m["retirement"]), agencies=agencies),
             markup=False,
-            soft_wrap=True,
         )
     if "retry" in s:
         r = s["retry"]
         out.print(
-            f"{r['enrollees']} enrollees ({r['amount']} yuan) must deposit by "
-            f"{_day(_iso(r['deposit_by']))} for round 2 on {_day(_iso(r['retry_on']))}"
+            _(
+                "{n} enrollees ({amount}) must deposit by {deposit_by} for round 2 on {retry_on}"
+            ).format(
+                n=count(r["enrollees"]),
+                amount=_yuan(r["amount"]),
+                deposit_by=_day(_iso(r["deposit_by"])),
+                retry_on=_day(_iso(r["retry_on"])),
+            ),
+            markup=False,
         )
     if "month_total" in s:
         t = s["month_total"]
         out.print(
-            f"month {s['month']}: {t['collected']['amount']} of {t['due']['amount']} yuan "
-            f"collected ({_percent(t['collection_rate'])}); {t['unpaid']['enrollees']} enrollees "
-            f"unpaid after round 2"
+            _(
+                "month {month}: {collected} of {due} yuan collected ({rate}); {unpaid} enrollees "
+                "unpaid after round 2"
+            ).format(
+                month=_month(s["month"]),
+                collected=amount(t["collected"]["amount"]),
+                due=amount(t["due"]["amount"]),
+                rate=_percent(t["collection_rate"]),
+                unpaid=count(t["unpaid"]["enrollees"]),
+            ),
+            markup=False,
         )
     if "continuity" in s:
         render_continuity(out, s["continuity"])
     if outcome.moved_aside is not None:
-        out.print(f"the earlier run was moved aside to {outcome.moved_aside}", markup=False)
+        out.print(
+            _("the earlier run was moved aside to {path}").format(path=outcome.moved_aside),
+            markup=False,
+        )
     if outcome.status != "dry_run":
-        out.print(f"files: {outcome.run_dir}", markup=False)
+        out.print(_("files: {path}").format(path=outcome.run_dir), markup=False)
 
 
 def render_instructions(out: Console, outcome: InstructOutcome) -> None:
     """The terminal summary of ``instruct``: per instruction file, the control totals."""
     s = outcome.summary
-    heading = {"ran": "written", "unchanged": "already written from these inputs: nothing to do"}
-    out.print(
-        f"[bold]{s['month']} round {s['round']} instructions[/bold] — {heading[outcome.status]}"
+    heading = {
+        "ran": _("written"),
+        "unchanged": _("already written from these inputs: nothing to do"),
+    }
+    title = _("{month} round {round} instructions").format(
+        month=_month(s["month"]), round=s["round"]
     )
+    out.print(Text.assemble((title, "bold"), f" — {heading[outcome.status]}"))
     d = s["dates"]
     out.print(
-        f"bank format {s['format']}; effective {_day(_iso(d['effective']))}; "
-        f"{s['skipped']} enrollees not due",
+        _("bank format {format}; effective {effective}; {skipped} enrollees not due").format(
+            format=s["format"], effective=_day(_iso(d["effective"])), skipped=count(s["skipped"])
+        ),
         markup=False,
-        soft_wrap=True,
     )
-    table = Table(box=box.SIMPLE_HEAVY)
-    table.add_column("file")
-    table.add_column("instructions", justify="right")
-    table.add_column("amount (yuan)", justify="right")
-    for name, f in s["files"].items():
-        table.add_row(name, str(f["count"]), f["amount"])
+    rows: list[tuple[Sequence[str], str | None]] = [
+        ([name, count(f["count"]), amount(f["amount"])], None) for name, f in s["files"].items()
+    ]
     total = s["instructed"]
-    table.add_row("total", str(total["enrollees"]), total["amount"], style="bold")
-    out.print(table)
+    rows.append(([_("total"), count(total["enrollees"]), amount(total["amount"])], "bold"))
+    columns = [
+        Column(_("file")),
+        Column(_("instructions"), justify="right"),
+        Column(_("amount (yuan)"), justify="right"),
+    ]
+    print_table(out, columns, rows)
     if outcome.moved_aside is not None:
-        out.print(f"the earlier instructions were moved aside to {outcome.moved_aside}")
-    out.print(f"files: {outcome.dir}", markup=False)
+        out.print(
+            _("the earlier instructions were moved aside to {path}").format(
+                path=outcome.moved_aside
+            ),
+            markup=False,
+        )
+    out.print(_("files: {path}").format(path=outcome.dir), markup=False)
 
 
 def render_bank_formats(out: Console, formats: list[BankFormat], default: str) -> None:
-    table = Table(box=box.SIMPLE_HEAVY)
-    for heading in ("id", "name", "encoding", "delimiter", "header", "amounts"):
-        table.add_column(heading)
+    rows: list[tuple[Sequence[str], str | None]] = []
     for f in formats:
-        marker = " (default)" if f.id == default else ""
-        table.add_row(
-            f.id + marker,
-            f.name,
-            f.encoding,
-            repr(f.delimiter),
-            "yes" if f.header else "no: by position",
-            f.amount_unit,
+        marker = " " + _("(default)") if f.id == default else ""
+        rows.append(
+            (
+                [
+                    f.id + marker,
+                    f.name,
+                    f.encoding,
+                    repr(f.delimiter),
+                    _("yes") if f.header else _("no: by position"),
+                    f.amount_unit,
+                ],
+                None,
+            )
         )
-    out.print(table)
+    columns = [
+        Column(_("id")),
+        Column(_("name"), whole=False),
+        Column(_("encoding")),
+        Column(_("delimiter")),
+        Column(_("header"), whole=False),
+        Column(_("amounts")),
+    ]
+    print_table(out, columns, rows)
 
 
 def bank_format_dict(f: BankFormat) -> dict[str, Any]:
@@ -411,68 +748,85 @@ def bank_format_dict(f: BankFormat) -> dict[str, Any]:
     }
 
 
+#: what each category means, in the operator's language where it is shown
 CATEGORY_MEANING = {
-    "NEW_BREAK": "first unpaid month is this one; continuity can still be kept",
-    "ONGOING": "gap began earlier; still inside the window",
-    "WAITING_RESET": "gap inside the waiting period: a new one starts on resuming",
-    "CONTINUITY_LOST": "this month takes the gap past the window",
-    "LOST_BEFORE": "past the window already; still unpaid",
-    "RESUMED_CONTINUOUS": "paid after a gap inside the window: continuous",
-    "RESUMED_WAITING_RESET": "paid after a gap in the waiting period: new waiting period",
-    "RESUMED_NEW_ENROLLMENT": "paid after a gap past the window: new enrollee, new waiting period",
-    "FIRST_PAYMENT": "paid for the first time: the waiting period starts the next day",
-    "CONTINUOUS_TRANSFER": "first payment soon after earlier coverage: continuous, no waiting",
+    "NEW_BREAK": N_("first unpaid month is this one; continuity can still be kept"),
+    "ONGOING": N_("gap began earlier; still inside the window"),
+    "WAITING_RESET": N_("gap inside the waiting period: a new one starts on resuming"),
+    "CONTINUITY_LOST": N_("this month takes the gap past the window"),
+    "LOST_BEFORE": N_("past the window already; still unpaid"),
+    "RESUMED_CONTINUOUS": N_("paid after a gap inside the window: continuous"),
+    "RESUMED_WAITING_RESET": N_("paid after a gap in the waiting period: new waiting period"),
+    "RESUMED_NEW_ENROLLMENT": N_(
+        "paid after a gap past the window: new enrollee, new waiting period"
+    ),
+    "FIRST_PAYMENT": N_("paid for the first time: the waiting period starts the next day"),
+    "CONTINUOUS_TRANSFER": N_("first payment soon after earlier coverage: continuous, no waiting"),
 }
 
 
 def render_continuity(out: Console, c: dict[str, Any]) -> None:
     """Who now has a gap, by category and agency, how long the gaps are, what comes next."""
     out.print(
-        f"[bold]continuity[/bold]: {c['breaks']} enrollees unpaid after round 2, "
-        f"{c['amount_not_collected']} yuan not collected this month"
+        Text.assemble(
+            (_("continuity"), "bold"),
+            _(": {n} enrollees unpaid after round 2, {amount} not collected this month").format(
+                n=count(c["breaks"]), amount=_yuan(c["amount_not_collected"])
+            ),
+        )
     )
-    table = Table(box=box.SIMPLE_HEAVY)
-    table.add_column("category")
-    table.add_column("enrollees", justify="right")
-    table.add_column("meaning")
+    rows: list[tuple[Sequence[str], str | None]] = []
     for category, n in c["by_category"].items():
         if n:
-            table.add_row(category, str(n), CATEGORY_MEANING[category])
+            rows.append(([word(category), count(n), _(CATEGORY_MEANING[category])], None))
     for category, n in c["resumptions"].items():
-        table.add_row(category, str(n), CATEGORY_MEANING[category], style="green")
+        rows.append(([word(category), count(n), _(CATEGORY_MEANING[category])], "green"))
     for event, key in (
         ("FIRST_PAYMENT", "first_payments"),
         ("CONTINUOUS_TRANSFER", "continuous_transfers"),
     ):
         if c.get(key):
-            table.add_row(event, str(c[key]), CATEGORY_MEANING[event], style="green")
-    if table.row_count:
-        out.print(table)
+            rows.append(([word(event), count(c[key]), _(CATEGORY_MEANING[event])], "green"))
+    if rows:
+        columns = [
+            Column(_("category")),
+            Column(_("enrollees"), justify="right"),
+            Column(_("meaning"), whole=False),
+        ]
+        print_table(out, columns, rows)
     else:
-        out.print("no breaks and no resumptions this month")
+        out.print(_("no breaks and no resumptions this month"))
     if c["by_agency"]:
         worst = ", ".join(
-            f"{a['agency']} {a['breaks']} ({a['amount']})" for a in c["by_agency"][:10]
+            f"{a['agency']} {count(a['breaks'])} ({amount(a['amount'])})"
+            for a in c["by_agency"][:10]
         )
         more = len(c["by_agency"]) - 10
-        out.print(
-            f"by agency, most first: {worst}" + (f", … {more} more" if more > 0 else ""),
-            markup=False,
-            soft_wrap=True,
-        )
+        line = _("by agency, most first: {agencies}").format(agencies=worst)
+        if more > 0:
+            line += _(", … {n} more").format(n=count(more))
+        out.print(line, markup=False)
     if c["unpaid_months"]:
         lengths = ", ".join(
-            f"{k} month{'s' if k != '1' else ''}: {n}" for k, n in c["unpaid_months"].items()
+            ngettext("{k} month: {n}", "{k} months: {n}", int(k)).format(k=k, n=count(n))
+            for k, n in c["unpaid_months"].items()
         )
-        out.print(f"gap lengths: {lengths}")
+        out.print(_("gap lengths: {lengths}").format(lengths=lengths), markup=False)
     if c["resume_by"]:
-        deadlines = ", ".join(f"{n} by {m}" for m, n in c["resume_by"].items())
-        out.print(f"to keep continuity, pay again: {deadlines}")
+        deadlines = ", ".join(
+            _("{n} by {month}").format(n=count(n), month=_month(m))
+            for m, n in c["resume_by"].items()
+        )
+        out.print(_("to keep continuity, pay again: {deadlines}").format(deadlines=deadlines))
     if c["next_round_one"]:
-        out.print(f"next month's round 1: {_day(_iso(c['next_round_one']))}")
+        out.print(
+            _("next month's round 1: {day}").format(day=_day(_iso(c["next_round_one"]))),
+            markup=False,
+        )
     else:
         out.print(
-            "next month's round 1: no calendar covers it yet (add rules/calendars/<year>.toml)"
+            _("next month's round 1: no calendar covers it yet (add rules/calendars/<year>.toml)"),
+            markup=False,
         )
 
 
@@ -482,7 +836,7 @@ def _iso(text: str) -> date:
 
 def _percent(rate: str) -> str:
     """``"0.7610"`` → ``"76.10 %"`` exactly (the rate is already rounded to four places)."""
-    whole, _, frac = rate.partition(".")
+    whole, _sep, frac = rate.partition(".")
     digits = (whole + frac.ljust(4, "0"))[:-2].lstrip("0") or "0"
     return f"{digits}.{frac.ljust(4, '0')[2:]} %"
 
@@ -497,19 +851,35 @@ def render_replay(out: Console, result: ReplayReport) -> None:
     for difference in result.differences:
         out.print(str(difference), markup=False, style="red", soft_wrap=True)
     months = (
-        f"{len(result.months)} months ({result.months[0]} … {result.months[-1]})"
-        if (result.months)
-        else "no months"
+        _("{n} months ({first} … {last})").format(
+            n=len(result.months), first=result.months[0], last=result.months[-1]
+        )
+        if result.months
+        else _("no months")
     )
     if result.updated:
-        out.print(f"replayed {months}; rewrote {len(result.updated)} expected folders")
+        out.print(
+            _("replayed {months}; rewrote {n} expected folders").format(
+                months=months, n=len(result.updated)
+            ),
+            markup=False,
+        )
     elif result.ok:
         out.print(
-            f"replayed {months}: {result.files_compared} files compared, "
-            "[green]no differences[/green]"
+            Text.assemble(
+                _("replayed {months}: {n} files compared, ").format(
+                    months=months, n=count(result.files_compared)
+                ),
+                (_("no differences"), "green"),
+            )
         )
     else:
         files = len({(d.month, d.round, d.file) for d in result.differences})
         out.print(
-            f"replayed {months}: {result.files_compared} files compared, [red]{files} differ[/red]"
+            Text.assemble(
+                _("replayed {months}: {n} files compared, ").format(
+                    months=months, n=count(result.files_compared)
+                ),
+                (_("{n} differ").format(n=files), "red"),
+            )
         )

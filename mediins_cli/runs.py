@@ -40,10 +40,10 @@ from mediins_cli.errors import (
     CalendarNotCovered,
     Problem,
     Refused,
-    command_line,
     problem_rows,
     problems_frame,
 )
+from mediins_cli.i18n import _, current_lang, translation
 from mediins_cli.inputs import (
     LedgerPass,
     Source,
@@ -87,6 +87,7 @@ from mediins_cli.rounds import (
     summarize,
 )
 from mediins_cli.rules import RulePack, check_in_force, load_pack
+from mediins_cli.words import agency_list
 
 OUT_ENCODINGS = ("utf-8", "gb18030")
 
@@ -111,6 +112,8 @@ class DeductRequest:
     #: ``ledger`` is not read; ``bank_format``: the format asked for (None: the instructions')
     returns: tuple[Path, ...] = ()
     bank_format: str | None = None
+    #: the language of the agency lists (DESIGN §13; the other files are the same in both)
+    lang: str = "en"
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,8 @@ class DeductOutcome:
     summary: dict[str, Any]
     moved_aside: Path | None = None
     warnings: pl.DataFrame = field(default_factory=lambda: problems_frame([]))
+    #: the round's dates, for saying why a date rolled in the operator's language
+    dates: RoundDates | None = None
 
 
 #: China keeps UTC+8 without daylight saving: the clock of every social-insurance centre
@@ -159,7 +164,11 @@ def deduct(
     writes nothing, takes no lock."""
     started = datetime.now(CHINA)
     if request.format.encoding not in OUT_ENCODINGS:
-        raise BadInput(f"--out-encoding: {request.format.encoding!r} is not utf-8 or gb18030")
+        raise BadInput(
+            _("--out-encoding: {value!r} is not utf-8 or gb18030").format(
+                value=request.format.encoding
+            )
+        )
     pack, calendar_name, calendar, (first, second) = month_rules(
         request.rules, request.calendar, request.month
     )
@@ -174,9 +183,17 @@ def deduct(
         mode = "returns" if request.returns else "ledger"
         if previous is not None and previous.mode != mode:
             raise Refused(
-                f"round 1 of {request.month} ran on the bank's "
-                f"{'return files' if previous.mode == 'returns' else 'ledger'}; round 2 runs "
-                f"the same way ({'--returns' if previous.mode == 'returns' else '--ledger'})"
+                (
+                    _(
+                        "round 1 of {month} ran on the bank's return files; round 2 runs the "
+                        "same way (--returns)"
+                    )
+                    if previous.mode == "returns"
+                    else _(
+                        "round 1 of {month} ran on the bank's ledger; round 2 runs the same "
+                        "way (--ledger)"
+                    )
+                ).format(month=request.month)
             )
         sent = None
         if request.returns:
@@ -203,9 +220,10 @@ def deduct(
             and fingerprint["enrollees"] != previous.manifest["inputs"]["enrollees"]
         ):
             raise Refused(
-                f"the enrollee file differs from the one round 1 of {request.month} used "
-                f"({previous.manifest['files']['enrollees']}); round 2 attempts round 1's retry "
-                "list and needs the same enrollees"
+                _(
+                    "the enrollee file differs from the one round 1 of {month} used ({file}); "
+                    "round 2 attempts round 1's retry list and needs the same enrollees"
+                ).format(month=request.month, file=previous.manifest["files"]["enrollees"])
             )
         existing = _existing_run(run_dir)
         if existing is not None and not _must_replace(request, run_dir, existing, fingerprint):
@@ -214,7 +232,9 @@ def deduct(
                 Problem("", 0, "", w["code"], w["message"], "warning")
                 for w in stored.get("warnings", [])
             ]
-            return DeductOutcome("unchanged", run_dir, stored, warnings=problems_frame(said))
+            return DeductOutcome(
+                "unchanged", run_dir, stored, warnings=problems_frame(said), dates=dates
+            )
 
         enrollees, ledger, problems, preflight = _read_inputs(
             request, sources, dates, previous, progress
@@ -267,11 +287,11 @@ def deduct(
             summary["continuity"] = summarize_continuity(
                 continuity, _next_round_one(pack, calendar, request.month)
             )
-        frames = _output_frames(result, extras, continuity)
+        frames = _output_frames(result, extras, continuity, request.lang)
         if milestones is not None:
             frames["milestones.csv"] = milestones.select(MILESTONE_COLUMNS)
         if request.dry_run:
-            return DeductOutcome("dry_run", run_dir, summary, warnings=problems)
+            return DeductOutcome("dry_run", run_dir, summary, warnings=problems, dates=dates)
 
         progress("writing")
         moved = move_aside(run_dir) if existing is not None else None
@@ -292,7 +312,7 @@ def deduct(
             staging.write("manifest.json", json_bytes(manifest), PUBLIC)
             log = _run_log(request, fingerprint, summary, len(staging.written), started, moved)
             staging.write(LOG_NAME, log, PRIVATE)
-    return DeductOutcome("ran", run_dir, summary, moved, problems)
+    return DeductOutcome("ran", run_dir, summary, moved, problems, dates)
 
 
 def _document_date(month: Month) -> datetime:
@@ -335,8 +355,10 @@ def _read_inputs(
     for source in sources.values():
         source.check()  # what was parsed is what was hashed
     shown = sources["ledger"].shown if "ledger" in sources else ""
+    # summary.json keeps the English (a machine file); the terminal says it in the language
     preflight = _preflight(request, dates, ledger, shown)
-    problems = pl.concat([problems, preflight])
+    said = preflight if current_lang() == "en" else _preflight(request, dates, ledger, shown, None)
+    problems = pl.concat([problems, said])
     if (problems["severity"] == "error").any():
         raise BadInput(problems)
     return enrollees, ledger, problems, preflight
@@ -355,8 +377,10 @@ def _no_birth_date(
         "birth_date",
         "NO_BIRTH_DATE",
         pl.lit(
-            "the document gives no birth date: give birth_date (or retirement_date) so "
-            "retirement age can be told"
+            _(
+                "the document gives no birth date: give birth_date (or retirement_date) so "
+                "retirement age can be told"
+            )
         ),
         sources["enrollees"].shown,
         "warning",
@@ -369,10 +393,10 @@ def _transfer_ignored(enrollees: pl.DataFrame, pack: RulePack, source: Source) -
     unit = pack.transfer.window_unit
     if unit.value is not None or enrollees["prior_coverage_end"].null_count() == enrollees.height:
         return problems_frame([])
-    message = (
-        f"rule pack {pack.id} gives no window for enrolling after earlier coverage "
-        f"({pack.cite(unit)}): the dates are ignored and a first payment starts a waiting period"
-    )
+    message = _(
+        "rule pack {pack} gives no window for enrolling after earlier coverage ({cited}): the "
+        "dates are ignored and a first payment starts a waiting period"
+    ).format(pack=pack.id, cited=pack.cite(unit))
     return problems_frame(
         [Problem(source.shown, 0, "prior_coverage_end", "TRANSFER_IGNORED", message, "warning")]
     )
@@ -383,11 +407,17 @@ STALE_LEDGER = timedelta(days=7)
 
 
 def _preflight(
-    request: DeductRequest, dates: RoundDates, ledger: LedgerPass | None, shown: str
+    request: DeductRequest,
+    dates: RoundDates,
+    ledger: LedgerPass | None,
+    shown: str,
+    lang: str | None = "en",
 ) -> pl.DataFrame:
     """The checks before a round (DESIGN §3): a cut-off in the future is refused (the bank
     cannot have answered yet; a dry run only warns), and a ledger whose latest row is more
-    than 7 days before the cut-off is warned about, or refused under ``strict``."""
+    than 7 days before the cut-off is warned about, or refused under ``strict``. Messages in
+    ``lang`` (None: the current language)."""
+    gettext = translation(lang or current_lang()).gettext
     problems = []
     now = (request.now or now_in_china()).replace(tzinfo=None)
     if dates.cutoff > now:
@@ -397,9 +427,15 @@ def _preflight(
                 0,
                 "",
                 "FUTURE_CUTOFF",
-                f"round {request.round} of {request.month} counts deposits up to "
-                f"{_stamp(dates.cutoff)}, which is still to come (now {_stamp(now)}): the bank "
-                "cannot have answered yet",
+                gettext(
+                    "round {round} of {month} counts deposits up to {cutoff}, which is still to "
+                    "come (now {now}): the bank cannot have answered yet"
+                ).format(
+                    round=request.round,
+                    month=request.month,
+                    cutoff=_stamp(dates.cutoff),
+                    now=_stamp(now),
+                ),
                 "warning" if request.dry_run else "error",
             )
         )
@@ -411,9 +447,13 @@ def _preflight(
                 0,
                 "",
                 "STALE_LEDGER",
-                f"the ledger's latest row is of {_stamp(last)}, {(dates.cutoff - last).days} days "
-                f"before the cut-off {_stamp(dates.cutoff)}: is this the bank's latest export?"
-                + (" (refused: --strict)" if request.strict else ""),
+                gettext(
+                    "the ledger's latest row is of {last}, {days} days before the cut-off "
+                    "{cutoff}: is this the bank's latest export?"
+                ).format(
+                    last=_stamp(last), days=(dates.cutoff - last).days, cutoff=_stamp(dates.cutoff)
+                )
+                + (gettext(" (refused: --strict)") if request.strict else ""),
                 "error" if request.strict else "warning",
             )
         )
@@ -524,7 +564,11 @@ def _existing_run(run_dir: Path) -> dict[str, Any] | None:
     if not run_dir.exists():
         return None
     if not manifest.is_file():
-        raise Refused(f"{run_dir} exists but has no manifest.json: not a mediins run; move it")
+        raise Refused(
+            _("{run_dir} exists but has no manifest.json: not a mediins run; move it").format(
+                run_dir=run_dir
+            )
+        )
     return read_json(manifest)
 
 
@@ -532,7 +576,11 @@ def _output_path(run_dir: Path, name: str) -> Path:
     """A file a manifest lists, which must lie inside its run directory."""
     relative = Path(name)
     if relative.is_absolute() or ".." in relative.parts:
-        raise Refused(f"{run_dir}/manifest.json lists {name!r}, outside the run; not a mediins run")
+        raise Refused(
+            _("{run_dir}/manifest.json lists {name!r}, outside the run; not a mediins run").format(
+                run_dir=run_dir, name=name
+            )
+        )
     return run_dir / relative
 
 
@@ -551,34 +599,59 @@ def _must_replace(
 ) -> bool:
     """False: the run is there, intact, from the same inputs (nothing to do). True: replace it
     (only with ``force``). Otherwise refuse, saying why."""
-    what = f"round {request.round} of {request.month}"
-    changed = sorted(k for k in fingerprint if existing["inputs"].get(k) != fingerprint[k])
+    what = _("round {round} of {month}").format(round=request.round, month=request.month)
+    stored = existing["inputs"]
+    # both ways: a key only the earlier run has (``lang``: its lists were not in English) differs
+    changed = sorted(k for k in {*fingerprint, *stored} if stored.get(k) != fingerprint.get(k))
     damaged = _damaged(run_dir, existing)
     if not changed and not damaged:
         return False
     if not request.force:
+        if changed == ["lang"]:
+            raise Refused(
+                _(
+                    "{what} already ran in {run_dir} with its agency lists in {was}; its files "
+                    "are untouched. Give --lang {code} to see it, or --force to write it again "
+                    "in {now} (the earlier run is kept, moved aside)."
+                ).format(
+                    what=what,
+                    run_dir=run_dir,
+                    was=_language_name(stored.get("lang", "en")),
+                    code=stored.get("lang", "en"),
+                    now=_language_name(request.lang),
+                )
+            )
         if changed:
-            reason = f"with other inputs ({', '.join(changed)} differ)"
+            reason = _("with other inputs ({keys} differ)").format(keys=", ".join(changed))
         else:
-            reason = f"but its files changed since ({', '.join(damaged)})"
+            reason = _("but its files changed since ({files})").format(files=", ".join(damaged))
         raise Refused(
-            f"{what} already ran in {run_dir} {reason}; its files are untouched. Use --force "
-            "to run it again: the earlier run is kept, moved aside.",
-            again="--force",
+            _(
+                "{what} already ran in {run_dir} {reason}; its files are untouched. Use --force "
+                "to run it again: the earlier run is kept, moved aside."
+            ).format(what=what, run_dir=run_dir, reason=reason),
         )
     later = round_dir(request.out, request.month, 2)
     if request.round == 1 and later.exists():
         raise Refused(
-            f"round 2 of {request.month} has already run on this round 1 ({later}); "
-            "round 1 can no longer be replaced"
+            _(
+                "round 2 of {month} has already run on this round 1 ({later}); round 1 can no "
+                "longer be replaced"
+            ).format(month=request.month, later=later)
         )
     sent = request.out / str(request.month) / "instructions-2"
     if request.round == 1 and sent.exists():
         raise Refused(
-            f"round 2's instructions of {request.month} were made from this round 1 ({sent}) "
-            "and may be at the banks already; round 1 can no longer be replaced"
+            _(
+                "round 2's instructions of {month} were made from this round 1 ({sent}) and may "
+                "be at the banks already; round 1 can no longer be replaced"
+            ).format(month=request.month, sent=sent)
         )
     return True
+
+
+def _language_name(code: str) -> str:
+    return {"en": _("English"), "zh": _("Chinese")}.get(code, code)
 
 
 @dataclass(frozen=True)
@@ -602,8 +675,10 @@ def round_one_state(out: Path, month: Month) -> RoundOne:
     manifest_path = r1 / "manifest.json"
     if not manifest_path.is_file():
         raise Refused(
-            f"round 1 of {month} has not run in {out}: run "
-            f"`{command_line(f'deduct --round 1 --month {month}', out)}` first"
+            _(
+                "round 1 of {month} has not run in {out}: run "
+                "`mediins deduct --round 1 --month {month}` first"
+            ).format(month=month, out=out)
         )
     manifest_bytes = manifest_path.read_bytes()
     manifest = json.loads(manifest_bytes)
@@ -615,7 +690,11 @@ def round_one_state(out: Path, month: Month) -> RoundOne:
             data = path.read_bytes() if name in _ROUND_ONE_READS else None
             digest = sha256_bytes(data) if data is not None else sha256_file(path)
         if digest != entry["sha256"]:
-            raise Refused(f"{path} is missing or changed since round 1 wrote it; round 2 refused")
+            raise Refused(
+                _("{path} is missing or changed since round 1 wrote it; round 2 refused").format(
+                    path=path
+                )
+            )
         if data is not None:
             read[name] = data  # parsed from the very bytes that were checked
     encoding = OutputFormat(**manifest.get("format", {})).read_encoding
@@ -682,6 +761,8 @@ def _fingerprint(
         "dates": {"effective": dates.effective.isoformat(), "cutoff": str(dates.cutoff)},
         "format": request.format.as_dict(),
     }
+    if request.lang != "en":  # the agency lists' words; absent: English, as before languages
+        result["lang"] = request.lang
     if previous is not None:
         result["round_1"] = previous.manifest_sha
     return result
@@ -756,11 +837,12 @@ def _next_round_one(pack: RulePack, calendar: WorkingCalendar, month: Month) -> 
 
 
 def _output_frames(
-    result: RoundResult, extras: list[str], continuity: Continuity | None
+    result: RoundResult, extras: list[str], continuity: Continuity | None, lang: str = "en"
 ) -> dict[str, pl.DataFrame | pl.LazyFrame]:
     """The round's CSV files, by name, as frames or plans (written by the caller, straight to
     disk: a plan streams into its file, so the wide rows of a million debits are never copied).
-    ``extras``: the enrollee file's own extra columns, carried through."""
+    ``extras``: the enrollee file's own extra columns, carried through. ``lang``: the agency
+    lists' (DESIGN §13); every other file is the same in both languages."""
     amount = fen_to_yuan_expr(pl.col("amount_fen")).alias("amount")
     base = ["enrollee_id", "name", "agency", "account_no"]
     returned = "deducted_on" in result.attempts.columns  # return mode: the bank's settle date
@@ -794,13 +876,14 @@ def _output_frames(
         retry = result.lazy(FAILURE)
         if returned:  # only what round 2 attempts again (DESIGN §11)
             retry = retry.filter(pl.col("reason").is_in(RETRYABLE))
-        frames["retry.csv"] = lists = retry.select(
-            *base,
-            amount,
+        dates = (
             pl.lit(result.next_dates.effective.isoformat()).alias("retry_on"),
             pl.lit(result.next_dates.deposit_by.isoformat()).alias("deposit_by"),
-            *extras,
-        ).collect()  # whom to remind before round 2, also by agency below
+        )
+        retried = retry.select(*base, amount, "reason", *dates, *extras).collect()
+        frames["retry.csv"] = retried.drop("reason")
+        # whom to remind before round 2, by agency below, with why (DESIGN §13)
+        lists = retried
         if returned:  # the agencies also hear of the failures to correct before next month
             lists = to_contact(result, extras)
         frames["skipped.csv"] = result.skipped.select(
@@ -822,8 +905,9 @@ def _output_frames(
         )
         frames["resumptions.csv"] = continuity.resumptions
         frames["updates.csv"] = continuity.updates
+    ours = tuple(c for c in lists.columns if c not in extras)
     for agency, rows in _by_agency(lists):
-        frames[f"agencies/{agency}.csv"] = rows
+        frames[f"agencies/{agency}.csv"] = agency_list(rows, lang, ours)
     return frames
 
 

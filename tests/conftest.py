@@ -19,6 +19,9 @@ def run():
     runner = CliRunner()
 
     def invoke(*args: str, env: dict[str, str] | None = None):
+        # wide unless a test says otherwise: tests of what is said, not of the layout (the
+        # narrow-terminal tests give COLUMNS themselves: tests/test_narrow.py)
+        env = {"COLUMNS": "1000", **(env or {})}
         return runner.invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)
 
     return invoke

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mediins_cli.errors import Problem
+from mediins_cli.i18n import N_
 from mediins_cli.resources import display_path, rules_dir
 from mediins_cli.rules import load_file, load_folder, read_toml
 
@@ -44,13 +45,13 @@ PERMANENT = (ACCOUNT_CLOSED, ACCOUNT_FROZEN, NAME_MISMATCH, NO_AGREEMENT, NO_ACC
 #: what the agency does about a failure (the agency lists of round 1 in return mode): a
 #: permanent one must be corrected in the master system before next month's round 1
 TO_DO = {
-    INSUFFICIENT_FUNDS: "deposit the premium by the deposit-by date, before round 2",
-    BANK_ERROR: "nothing to correct: the bank could not process it, round 2 tries again",
-    ACCOUNT_CLOSED: "account closed: record a new account in the master system",
-    ACCOUNT_FROZEN: "account frozen or stopped: have it released, or record another account",
-    NAME_MISMATCH: "the account's holder is not this name: correct the account or the name",
-    NO_AGREEMENT: "no withholding agreement: the enrollee signs one at the bank (代扣签约)",
-    NO_ACCOUNT: "no such account at the bank: correct the account number",
+    INSUFFICIENT_FUNDS: N_("deposit the premium by the deposit-by date, before round 2"),
+    BANK_ERROR: N_("nothing to correct: the bank could not process it, round 2 tries again"),
+    ACCOUNT_CLOSED: N_("account closed: record a new account in the master system"),
+    ACCOUNT_FROZEN: N_("account frozen or stopped: have it released, or record another account"),
+    NAME_MISMATCH: N_("the account's holder is not this name: correct the account or the name"),
+    NO_AGREEMENT: N_("no withholding agreement: the enrollee signs one at the bank (代扣签约)"),
+    NO_ACCOUNT: N_("no such account at the bank: correct the account number"),
 }
 
 INSTRUCTION_COLUMNS = (
@@ -119,13 +120,10 @@ def banks_dir() -> Path:
     return rules_dir() / "banks"
 
 
-def load_format(ref: str = DEFAULT_FORMAT, given_as: str = "--bank-format") -> BankFormat:
-    """Load and validate a format; an unusable one raises :class:`BadInput` with every problem.
-    ``given_as``: how the operator named it, for the message (``""``: an argument)."""
+def load_format(ref: str = DEFAULT_FORMAT) -> BankFormat:
+    """Load and validate a format; an unusable one raises :class:`BadInput` with every problem."""
     path = format_path(ref)
-    missing = f"no bank format {ref!r}"
-    message = f"{given_as}: {missing}" if given_as else missing
-    return load_file(path, banks_dir(), parse_format, message)
+    return load_file(path, banks_dir(), parse_format, f"--bank-format: no bank format {ref!r}")
 
 
 def load_all_formats() -> list[BankFormat]:

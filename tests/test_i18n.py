@@ -1,0 +1,373 @@
+"""The Chinese interface (DESIGN §13): the catalog is complete, the round summaries and agency
+lists are Chinese, the machine files are the same bytes in both languages, help follows the
+locale, dates are written as Chinese people write them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+from conftest import ROOT, SAMPLE
+from mediins_cli import i18n
+from mediins_cli.i18n import date_text, default_lang, resolve
+
+PO = ROOT / "mediins_cli" / "locale" / "zh" / "LC_MESSAGES" / "mediins.po"
+KEYWORDS = {
+    "_": None,
+    "gettext": None,
+    "ngettext": (1, 2),
+    "pgettext": ((1, "c"), 2),
+    "N_": None,
+    "NP_": ((1, "c"), 2),
+}
+MONTH = ("--month", "2024-02", "--enrollees", SAMPLE / "enrollees.csv")
+#: ASCII words a Chinese summary may hold: codes an operator types or reads in files (pack
+#: ids, option values, file names); paths and numbers are taken out before the scan
+CODES = {"beijing-2007", "official", "weekends", "milestones.csv", "CY-ZJ03", "HD-RC04"}
+CODES |= {"DC-RC01", "FT-SB05", "XC-SB02", "chinese-calendar"}
+
+
+def catalog():
+    with PO.open("rb") as f:
+        return read_po(f, locale="zh")
+
+
+def extracted() -> dict[tuple[str | None, str], str | tuple[str, ...]]:
+    """Every message marked in mediins_cli, as `make messages` extracts them (babel.cfg)."""
+    found = {}
+    method_map = [("**.py", "python")]
+    for _file, _line, message, _comments, context in extract_from_dir(
+        ROOT / "mediins_cli", method_map, keywords=KEYWORDS
+    ):
+        key = message[0] if isinstance(message, tuple) else message
+        found[(context, key)] = message
+    return found
+
+
+# --------------------------------------------------------------------------- the catalog
+
+
+def test_the_chinese_catalog_has_every_message_translated_and_none_fuzzy():
+    po = {(m.context, m.id[0] if isinstance(m.id, tuple) else m.id): m for m in catalog() if m.id}
+    missing = sorted(str(k) for k in extracted() if k not in po)
+    assert not missing, f"not in the catalog (run make messages and translate): {missing}"
+    bad = []
+    for key in extracted():
+        m = po[key]
+        strings = m.string if isinstance(m.string, tuple) else (m.string,)
+        if m.fuzzy or not all(s.strip() for s in strings):
+            bad.append(str(key))
+    assert not bad, f"fuzzy or empty in the catalog: {bad}"
+
+
+def test_translations_keep_every_placeholder():
+    for m in catalog():
+        if not m.id:
+            continue
+        ids = m.id if isinstance(m.id, tuple) else (m.id,)
+        strings = m.string if isinstance(m.string, tuple) else (m.string,)
+        wanted = set(re.findall(r"\{[^{}]*\}", ids[-1]))
+        for s in strings:
+            assert set(re.findall(r"\{[^{}]*\}", s)) == wanted, (m.id, s)
+
+
+def test_the_compiled_catalog_is_the_catalog():
+    """The build compiles the .po (hatch_build.py); a stale .mo says `make catalogs`."""
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog())
+    mo = PO.with_suffix(".mo")
+    assert mo.is_file() and mo.read_bytes() == compiled.getvalue(), "run make catalogs"
+
+
+def test_the_build_hook_compiles_the_catalog(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    try:
+        from hatch_build import compile_catalogs
+    finally:
+        sys.path.remove(str(ROOT))
+    folder = tmp_path / "mediins_cli" / "locale" / "zh" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    (folder / "mediins.po").write_bytes(PO.read_bytes())
+    assert compile_catalogs(tmp_path) == [folder / "mediins.mo"]
+    assert (folder / "mediins.mo").read_bytes() == PO.with_suffix(".mo").read_bytes()
+
+
+def test_every_code_an_operator_reads_has_words():
+    from mediins_cli.bank.formats import RESULT_CODES
+    from mediins_cli.continuity import (
+        BREAK_CATEGORIES,
+        CAUSES,
+        CONTINUOUS_TRANSFER,
+        FIRST_PAYMENT,
+        RESUMPTION_CATEGORIES,
+    )
+    from mediins_cli.rounds import FAILURE_REASONS, SKIP_REASONS
+    from mediins_cli.words import CODES as WORDS
+    from mediins_cli.words import word
+
+    codes = {*RESULT_CODES, *BREAK_CATEGORIES, *CAUSES, *RESUMPTION_CATEGORIES}
+    codes |= {*FAILURE_REASONS, *SKIP_REASONS, FIRST_PAYMENT, CONTINUOUS_TRANSFER}
+    assert codes <= set(WORDS)
+    assert word("INSUFFICIENT_FUNDS", "zh") == "余额不足"
+    assert word("NO_ACCOUNT", "zh") == "账户不存在"
+    assert word("CONTINUITY_LOST", "zh") == "连续性已中断"
+    assert word("INSUFFICIENT_FUNDS", "en") == "INSUFFICIENT_FUNDS"
+
+
+# --------------------------------------------------------------------------- choosing
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"LANG": "zh_CN.UTF-8"}, "zh"),
+        ({"LANG": "zh_TW.UTF-8"}, "zh"),
+        ({"LANG": "zh"}, "zh"),
+        ({"LANG": "en_US.UTF-8"}, "en"),
+        ({"LANG": "C.UTF-8"}, "en"),
+        ({}, "en"),
+        # the first non-empty of LC_ALL, LC_MESSAGES, LANG
+        ({"LC_ALL": "", "LC_MESSAGES": "zh_CN.UTF-8", "LANG": "en_US.UTF-8"}, "zh"),
+        ({"LC_ALL": "C", "LANG": "zh_CN.UTF-8"}, "en"),
+        ({"LANG": "zhx"}, "en"),
+    ],
+)
+def test_the_locale_decides_when_nothing_else_does(environ, expected):
+    assert default_lang(environ) == expected
+
+
+def test_option_over_environment_over_setting_over_locale():
+    zh = {"LANG": "zh_CN.UTF-8"}
+    assert resolve("en", "zh", {**zh, "MEDIINS_LANG": "zh"}) == "en"
+    assert resolve(None, "en", {**zh, "MEDIINS_LANG": "zh"}) == "zh"
+    assert resolve(None, "en", zh) == "en"
+    assert resolve(None, None, zh) == "zh"
+    with pytest.raises(ValueError, match="MEDIINS_LANG"):
+        resolve(None, None, {"MEDIINS_LANG": "fr"})
+
+
+def test_chinese_dates_have_no_leading_zeros():
+    assert date_text(date(2024, 2, 18), "zh") == "2024年2月18日 星期日"
+    assert date_text(date(2024, 3, 5), "zh") == "2024年3月5日 星期二"
+    assert date_text(date(2024, 2, 18), "en") == "2024-02-18 Sun"
+    assert i18n.month_text("2024-02", "zh") == "2024年2月"
+
+
+def test_thousands_separators_keep_the_digits():
+    assert i18n.amount("299626877.16") == "299,626,877.16"
+    assert i18n.amount("-1234.50") == "-1,234.50"
+    assert i18n.amount("0.05") == "0.05"
+    assert i18n.count(405406) == "405,406"
+
+
+def test_every_command_takes_lang():
+    import typer.main
+
+    from mediins_cli.cli import app
+
+    def commands(group, path=()):
+        for name, command in getattr(group, "commands", {}).items():
+            if hasattr(command, "commands"):
+                yield from commands(command, (*path, name))
+            else:
+                yield (*path, name), command
+
+    for path, command in commands(typer.main.get_command(app)):
+        assert any("--lang" in p.opts for p in command.params), " ".join(path)
+
+
+def test_calendar_in_chinese_and_the_language_back_to_english_after(run):
+    result = run("calendar", "--month", "2024-02", "--lang", "zh")
+    assert result.exit_code == 0, result.stderr
+    assert "2024年2月18日 星期日" in result.stdout and "春节" in result.stdout
+    assert "2024-02-18 Sun" in run("calendar", "--month", "2024-02").stdout
+
+
+def test_environment_and_setting_choose_the_language(run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert "星期日" in run("calendar", "--month", "2024-02", env={"MEDIINS_LANG": "zh"}).stdout
+    (tmp_path / "mediins.toml").write_text('lang = "zh"\n', encoding="utf-8")
+    assert "星期日" in run("calendar", "--month", "2024-02").stdout
+    english = run("calendar", "--month", "2024-02", env={"MEDIINS_LANG": "en"}).stdout
+    assert "Sun" in english and "星期" not in english
+    bad = run("calendar", "--month", "2024-02", env={"MEDIINS_LANG": "fr"})
+    assert bad.exit_code == 2 and "MEDIINS_LANG" in bad.stderr
+
+
+def test_help_follows_the_locale():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "MEDIINS_"))}
+    env |= {"LANG": "zh_CN.UTF-8", "COLUMNS": "100"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "mediins_cli", "deduct", "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "终端和代办机构名单使用的语言" in shown
+    english = subprocess.run(
+        [sys.executable, "-m", "mediins_cli", "deduct", "--help"],
+        env={**env, "LANG": "en_US.UTF-8"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Language of the terminal" in english
+
+
+# --------------------------------------------------------------------------- rounds
+
+
+def both_rounds(run, out: Path, *lang: str) -> tuple[str, str]:
+    first = run(
+        "deduct", "--round", "1", *MONTH, "--ledger", SAMPLE / "ledger.csv", "--out", out, *lang
+    )
+    assert first.exit_code == 0, first.stderr
+    second = run(
+        "deduct",
+        "--round",
+        "2",
+        *MONTH,
+        "--ledger",
+        SAMPLE / "ledger-round2.csv",
+        "--out",
+        out,
+        *lang,
+    )
+    assert second.exit_code == 0, second.stderr
+    return first.stdout, second.stdout
+
+
+def english_words(text: str) -> set[str]:
+    """ASCII words of ``text`` that are not codes, paths, numbers, dates or times."""
+    text = re.sub(r"\S*/\S*", " ", text)  # paths (files: /tmp/…/round-1)
+    words = set(re.findall(r"[A-Za-z][A-Za-z0-9_.\-]*[A-Za-z0-9]|[A-Za-z]", text))
+    return {w for w in words if w not in CODES}
+
+
+def test_chinese_round_summaries_have_no_english_but_codes(run, tmp_path):
+    first, second = both_rounds(run, tmp_path, "--lang", "zh")
+    for shown in (first, second):
+        assert english_words(shown) == set(), shown
+    assert "2024年2月18日 星期日" in first and "余额不足" in first and "账户不存在" in first
+    assert "30,927.12" in first
+    assert "本月新中断" in second and "下月首次扣款：2024年3月12日 星期二" in second
+
+
+def test_chinese_round_summaries_in_return_mode_have_no_english_but_codes(run, tmp_path):
+    bank = ("--bank-format", "pipe-gb18030-fen")
+    shown = []
+    for number in (1, 2):
+        made = run(
+            "instruct", "--round", str(number), *MONTH, *bank, "--out", tmp_path, "--lang", "zh"
+        )
+        assert made.exit_code == 0, made.stderr
+        shown.append(made.stdout)
+        returns = SAMPLE / "returns" / f"round{number}"
+        done = run(
+            "deduct",
+            "--round",
+            str(number),
+            *MONTH,
+            "--returns",
+            returns,
+            "--out",
+            tmp_path,
+            "--lang",
+            "zh",
+        )
+        assert done.exit_code == 0, done.stderr
+        shown.append(done.stdout)
+    codes = {"pipe-gb18030-fen", "ICBC", "CCB", "ABC", "BOC", "BOCOM", "CMB", "NONE"}
+    for text in shown:
+        assert {
+            w for w in english_words(text) if w not in codes and not w.endswith(".txt")
+        } == set(), text
+
+
+def test_agency_lists_are_chinese_and_machine_files_the_same_bytes(run, tmp_path):
+    both_rounds(run, tmp_path / "en")
+    both_rounds(run, tmp_path / "zh", "--lang", "zh")
+    for number in (1, 2):
+        en = tmp_path / "en" / "2024-02" / f"round-{number}"
+        zh = tmp_path / "zh" / "2024-02" / f"round-{number}"
+        names = sorted(p.name for p in en.iterdir() if p.is_file())
+        assert names == sorted(p.name for p in zh.iterdir() if p.is_file())
+        for name in names:
+            if name not in ("manifest.json", "run.log"):
+                assert (en / name).read_bytes() == (zh / name).read_bytes(), name
+        manifests = [json.loads((d / "manifest.json").read_bytes()) for d in (en, zh)]
+        assert manifests[1]["inputs"].pop("lang") == "zh" and "lang" not in manifests[0]["inputs"]
+        for m in manifests:
+            m["inputs"].pop("round_1", None)
+            m["outputs"] = {k: v for k, v in m["outputs"].items() if not k.startswith("agencies/")}
+        assert manifests[0] == manifests[1]
+    with (tmp_path / "zh" / "2024-02" / "round-1" / "agencies" / "CY-ZJ03.csv").open(
+        encoding="utf-8"
+    ) as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[:8] == [
+        "身份证号",
+        "姓名",
+        "代办机构",
+        "银行账号",
+        "应缴金额",
+        "扣款失败原因",
+        "二次扣款日",
+        "存款截止日",
+    ]
+    assert {r["扣款失败原因"] for r in rows} == {"余额不足"}
+    with (tmp_path / "en" / "2024-02" / "round-1" / "agencies" / "CY-ZJ03.csv").open(
+        encoding="utf-8"
+    ) as f:
+        english = list(csv.DictReader(f))
+    assert "reason" in english[0] and english[0]["reason"] == "INSUFFICIENT_FUNDS"
+    with (tmp_path / "zh" / "2024-02" / "round-2" / "agencies" / "CY-ZJ03.csv").open(
+        encoding="utf-8"
+    ) as f:
+        breaks = list(csv.DictReader(f))
+    assert {"中断类别", "欠缴起始月份", "补缴渠道", "中断原因"} <= set(breaks[0])
+    assert {r["中断类别"] for r in breaks} <= {"本月新中断", "中断持续（仍在续缴期内）"}
+    assert {r["中断原因"] for r in breaks} == {"个人原因"}
+
+
+def test_a_rerun_in_the_other_language_is_not_the_same_inputs(run, tmp_path):
+    args = ("deduct", "--round", "1", *MONTH, "--ledger", SAMPLE / "ledger.csv", "--out", tmp_path)
+    assert run(*args).exit_code == 0
+    assert "nothing to do" in run(*args, "--lang", "en").stdout
+    again = run(*args, "--lang", "zh")
+    assert again.exit_code == 3
+    assert "--lang en" in again.stderr and "--force" in again.stderr
+    forced = run(*args, "--lang", "zh", "--force")
+    assert forced.exit_code == 0, forced.stderr
+    back = run(*args)  # English again: the Chinese run's lists are not English
+    assert back.exit_code == 3 and "--lang zh" in back.stderr
+
+
+def test_refusals_are_chinese(run, tmp_path):
+    refused = run(
+        "deduct",
+        "--round",
+        "2",
+        *MONTH,
+        "--ledger",
+        SAMPLE / "ledger-round2.csv",
+        "--out",
+        tmp_path,
+        "--lang",
+        "zh",
+    )
+    assert refused.exit_code == 3
+    assert "首次扣款尚未" in refused.stderr
