@@ -261,6 +261,8 @@ def test_the_help_covers_every_command_there_is(run):
         "sample",
         "instruct",
         "simulate-bank",
+        "status",
+        "report",
     }
     assert {c.name for c in rules_app.registered_commands} == {"list", "show", "banks"}
 
