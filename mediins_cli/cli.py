@@ -23,7 +23,15 @@ from mediins_cli import __version__, report
 from mediins_cli.calendar import make_calendar, schedule_dates
 from mediins_cli.config import expand_returns, fill, load_settings
 from mediins_cli.errors import BadInput, ExitCode, MediinsError, problems_frame
-from mediins_cli.i18n import _, current_lang, env_lang, resolve, set_lang
+from mediins_cli.i18n import (
+    _,
+    current_lang,
+    date_text,
+    env_lang,
+    month_text,
+    resolve,
+    set_lang,
+)
 from mediins_cli.months import CHINA, Month
 from mediins_cli.rules import DEFAULT_PACK, check_in_force, load_all_packs, load_pack
 from mediins_cli.tempnames import temporary_folder
@@ -94,9 +102,20 @@ class Lang(StrEnum):
     en = "en"
 
 
+#: ``mediins --lang zh COMMAND``: the language given before the command name
+_given_before: list[Lang | None] = [None]
+
+
+def _choose_lang_before(value: Lang | None) -> Lang | None:
+    _given_before[0] = value
+    return _choose_lang(value)
+
+
 def _choose_lang(value: Lang | None) -> Lang | None:
-    """Every command's language (DESIGN §13): ``--lang``, else ``MEDIINS_LANG``, else the
-    setting ``lang``, else the locale. Chosen before the command's other options are read."""
+    """Every command's language (DESIGN §13): ``--lang`` (after the command name, or before
+    it), else ``MEDIINS_LANG``, else the setting ``lang``, else the locale. Chosen before the
+    command's other options are read."""
+    value = value or _given_before[0]
     setting = None
     if value is None and not os.environ.get("MEDIINS_LANG"):
         from mediins_cli.config import load_settings
@@ -171,6 +190,15 @@ def _main(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    lang: Annotated[
+        Lang | None,
+        typer.Option(
+            "--lang",
+            callback=_choose_lang_before,
+            is_eager=True,
+            help=_("Language of the terminal and the agency lists: zh or en. [setting: lang]"),
+        ),
+    ] = None,
 ) -> None:
     """mediins: monthly premium deduction rounds, by the regulations in force."""
 
@@ -185,7 +213,7 @@ def _run_month(text: str | None) -> Month:
     try:
         return Month.parse(text) if text else Month.of(_today().date())
     except ValueError as exc:
-        raise BadInput(f"--month: {exc}") from None
+        raise BadInput(_("--month: {problem}").format(problem=exc)) from None
 
 
 # --------------------------------------------------------------------------- calendar
@@ -215,23 +243,23 @@ def calendar(
 
     def action() -> None:
         if month is not None and year is not None:
-            raise BadInput("give --month or --year, not both")
+            raise BadInput(_("give --month or --year, not both"))
         pack = load_pack(rules)
         name = calendar_name.value if calendar_name else pack.schedule.calendar.value
         cal = make_calendar(name)
         if year is not None:
             if not 1900 <= year <= 9999:
-                raise BadInput(f"--year: {year} is not a year")
+                raise BadInput(_("--year: {year} is not a year").format(year=year))
             # the months the pack is in force in (a year before it: refused, naming the day)
             since = Month.of(pack.validity.in_force_from.value)
             months = [Month(year, m) for m in range(1, 13) if Month(year, m) >= since]
             check_in_force(pack, months[0] if months else Month(year, 12))
-            title = f"Deduction dates {year}"
+            title = _("Deduction dates {year}").format(year=year)
         else:
             run_month = _run_month(month)
             check_in_force(pack, run_month)
             months = [run_month]
-            title = f"Deduction dates {run_month}"
+            title = _("Deduction dates {month}").format(month=month_text(str(run_month)))
         rounds = [r for m in months for r in schedule_dates(pack.schedule, cal, m)]
         if json_output:
             report.print_json(
@@ -443,7 +471,7 @@ def validate(
         report.render_inputs_summary(out, summary)
         if inputs.warnings.height:
             report.render_problems(report.console(stderr=True), inputs.warnings)
-        out.print("[green]inputs are valid[/green]")
+        out.print(_("inputs are valid"), style="green")
 
     _guard(action)
 
@@ -588,10 +616,14 @@ def deduct(
             templates_r = [settings.values["returns"]]
         template_l = None if templates_r else settings.get("ledger", ledger)
         if ledger is not None and returns:
-            raise BadInput("--ledger and --returns do not go together: one round, one mode")
+            raise BadInput(_("--ledger and --returns do not go together: one round, one mode"))
         if template_e is None or (template_l is None and templates_r is None):
             missing = "--enrollees" if template_e is None else "--ledger (or --returns)"
-            raise BadInput(f"{missing} is required (or set it in mediins.toml or MEDIINS_*)")
+            raise BadInput(
+                _("{option} is required (or set it in mediins.toml or MEDIINS_*)").format(
+                    option=missing
+                )
+            )
         base = DeductRequest(
             round=1,
             month=Month(1900, 1),
@@ -631,7 +663,7 @@ def deduct(
 
         if round_no is RoundChoice.auto:
             if month is not None:
-                raise BadInput("--month does not go with --round auto (the date decides)")
+                raise BadInput(_("--month does not go with --round auto (the date decides)"))
             day = _parse_day(on_date) if on_date else _today().date()
             plan = plan_day(base.rules, base.calendar, day)
             if plan.warning:
@@ -649,11 +681,13 @@ def deduct(
                     return
         else:
             if on_date is not None:
-                raise BadInput("--date goes with --round auto; use --month for round 1 or 2")
+                raise BadInput(_("--date goes with --round auto; use --month for round 1 or 2"))
             run_month = _run_month(month)
             requests = [request(run_month, int(round_no.value))]
             if templates_r is not None and not requests[0].returns:
-                raise BadInput(f"--returns: no return file at {', '.join(templates_r)}")
+                raise BadInput(
+                    _("--returns: no return file at {where}").format(where=", ".join(templates_r))
+                )
         found: list[pl.DataFrame] = []
         try:
             outcomes = [_run_one(r, json_output, found) for r in requests]
@@ -673,7 +707,7 @@ def _parse_day(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise BadInput(f"--date: {text!r} is not a date YYYY-MM-DD") from None
+        raise BadInput(_("--date: {text!r} is not a date YYYY-MM-DD").format(text=text)) from None
 
 
 def _run_one(
@@ -717,8 +751,10 @@ def _report_waiting(waiting: list[DeductRequest], templates: list[str], json_out
     out = report.console()
     for r in rounds:
         out.print(
-            f"round {r['round']} of {r['month']} is due; waiting for the bank's return files "
-            f"({', '.join(r['returns'])}): nothing run",
+            _(
+                "round {round} of {month} is due; waiting for the bank's return files "
+                "({files}): nothing run"
+            ).format(round=r["round"], month=month_text(r["month"]), files=", ".join(r["returns"])),
             markup=False,
             soft_wrap=True,
         )
@@ -739,11 +775,23 @@ def _report_nothing_due(plan: DayPlan, json_output: bool) -> None:
         return
     out = report.console()
     if nxt is None:
-        out.print(f"{plan.day}: no deduction round is due; the next cannot be told yet")
+        out.print(
+            _("{day}: no deduction round is due; the next cannot be told yet").format(
+                day=date_text(plan.day)
+            )
+        )
     else:
         out.print(
-            f"{plan.day}: no deduction round is due; next: round {nxt.round} of {nxt.month} on "
-            f"{nxt.effective} ({nxt.roll.explanation()})",
+            _(
+                "{day}: no deduction round is due; next: round {round} of {month} on "
+                "{effective} ({why})"
+            ).format(
+                day=date_text(plan.day),
+                round=nxt.round,
+                month=month_text(str(nxt.month)),
+                effective=date_text(nxt.effective),
+                why=report.why(nxt.roll),
+            ),
             markup=False,
             soft_wrap=True,
         )
@@ -817,7 +865,7 @@ def instruct(
         settings = load_settings()
         template_e = settings.get("enrollees", enrollees)
         if template_e is None:
-            raise BadInput("--enrollees is required (or set it in mediins.toml or MEDIINS_*)")
+            raise BadInput(_("--enrollees is required (or set it in mediins.toml or MEDIINS_*)"))
         run_month = _run_month(month)
         request = InstructRequest(
             round=round_no,

@@ -524,7 +524,8 @@ def _yuan(text: str) -> str:
 
 
 def render_round(out: Console, outcome: DeductOutcome) -> None:
-    """The terminal summary of a round: dates and why, outcomes by reason, what comes next."""
+    """The terminal summary of a round: dates and why, outcomes by reason, what comes next.
+    A line that ends in a path is never wrapped: it is copied whole from the screen."""
     s = outcome.summary
     d = s["dates"]
     heading = {
@@ -662,9 +663,10 @@ def render_round(out: Console, outcome: DeductOutcome) -> None:
         out.print(
             _("the earlier run was moved aside to {path}").format(path=outcome.moved_aside),
             markup=False,
+            soft_wrap=True,
         )
     if outcome.status != "dry_run":
-        out.print(_("files: {path}").format(path=outcome.run_dir), markup=False)
+        out.print(_("files: {path}").format(path=outcome.run_dir), markup=False, soft_wrap=True)
 
 
 def render_instructions(out: Console, outcome: InstructOutcome) -> None:
@@ -702,8 +704,9 @@ def render_instructions(out: Console, outcome: InstructOutcome) -> None:
                 path=outcome.moved_aside
             ),
             markup=False,
+            soft_wrap=True,
         )
-    out.print(_("files: {path}").format(path=outcome.dir), markup=False)
+    out.print(_("files: {path}").format(path=outcome.dir), markup=False, soft_wrap=True)
 
 
 def render_bank_formats(out: Console, formats: list[BankFormat], default: str) -> None:

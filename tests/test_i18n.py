@@ -195,6 +195,39 @@ def test_calendar_in_chinese_and_the_language_back_to_english_after(run):
     assert "2024-02-18 Sun" in run("calendar", "--month", "2024-02").stdout
 
 
+def test_lang_before_the_command_name_too(run):
+    assert "2024年2月18日 星期日" in run("--lang", "zh", "calendar", "--month", "2024-02").stdout
+    assert "2024-02-18 Sun" in run("calendar", "--month", "2024-02").stdout
+
+
+def test_usage_mistakes_and_nothing_due_in_chinese(run):
+    both = run("calendar", "--month", "2024-02", "--year", "2024", "--lang", "zh")
+    assert both.exit_code == 2 and "不能同时给出" in both.stderr
+    idle = run(
+        "deduct",
+        "--round",
+        "auto",
+        "--date",
+        "2024-02-13",
+        *MONTH[2:],
+        "--ledger",
+        "x.csv",
+        "--lang",
+        "zh",
+    )
+    assert idle.exit_code == 0, idle.stderr
+    assert (
+        "2024年2月13日 星期二：今天没有到期的扣款" in idle.stdout
+        and "2024年2月18日 星期日" in idle.stdout
+    )
+
+
+def test_replay_runs_in_english_whatever_the_environment(run):
+    result = run("replay", SAMPLE / "history", env={"MEDIINS_LANG": "zh", "LANG": "zh_CN.UTF-8"})
+    assert result.exit_code == 0, result.stdout
+    assert "无差异" in result.stdout
+
+
 def test_environment_and_setting_choose_the_language(run, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert "星期日" in run("calendar", "--month", "2024-02", env={"MEDIINS_LANG": "zh"}).stdout

@@ -364,8 +364,9 @@ def test_replay_differences_show_names_and_account_numbers_masked(sweep):
 def test_run_logs_under_the_out_folders_hold_no_personal_data(sweep, personal):
     logs = [p for p in _walk(sweep.folder / "out") if p.name == "run.log"]
     # readme, json and auto: rounds 1 and 2; the README's bank examples (generic and pipe):
-    # rounds 1 and 2; the replay's scratch: every month's 2 rounds
-    assert len(logs) == 3 * 2 + 2 * 2 + len(REPLAYED) * 2, logs
+    # rounds 1 and 2; the README's Chinese example: round 1; the replay's scratch: every
+    # month's 2 rounds; the README's workbook example: round 1
+    assert len(logs) == 3 * 2 + 2 * 2 + 1 + len(REPLAYED) * 2 + 1, logs
     found = []
     for log in logs:
         text = log.read_text(encoding="utf-8")
@@ -640,6 +641,8 @@ def test_run_directories_and_errors_files_have_their_modes_under_umask_022(sweep
             kind, want = "folder", {0o755}
         elif path.suffix == ".csv":
             kind, want = "csv", {0o600}
+        elif path.suffix == ".xlsx":  # the same rows as the CSV files (deduct --xlsx)
+            kind, want = "workbook", {0o600}
         elif path.name in ("summary.json", "manifest.json"):
             kind, want = "json", {0o644}
         elif path.name == "run.log":
