@@ -164,11 +164,23 @@ def _too_large(why: str) -> BadWorkbook:
     return BadWorkbook("WORKBOOK_TOO_LARGE", f"the workbook is too large to read ({why}); give CSV")
 
 
-#: a row or a cell tag (any namespace prefix), and the reference it carries
-_ROW_TAG = re.compile(rb"<(?:\w+:)?row\b([^>]*)>")
-_CELL_TAG = re.compile(rb"<(?:\w+:)?c\b([^>]*)>")
-_REF = re.compile(rb'\br="([A-Z]{1,3})([0-9]{1,9})"')
-_ROW_REF = re.compile(rb'\br="([0-9]{1,9})"')
+#: a cell's reference (letters and digits: only cells have one) and a row's (digits); a tag
+#: with a namespace prefix (``<x:c``), which few writers use, is looked for only when present
+#: (starting at ``r=``, which lets the regex engine search for it fast; another attribute
+#: whose name ends in r can only make the bound larger)
+_CELL_COLUMN = re.compile(rb'r="([A-Z]{1,3})[0-9]')
+_CELL_ROW = re.compile(rb'r="[A-Z]{1,3}([0-9]{1,9})"')
+_ROW_NUMBER = re.compile(rb'r="([0-9]{1,9})"')
+_PREFIXED_CELL = re.compile(rb"<[A-Za-z_][\w.-]*:c[\s>/]")
+_PREFIXED_ROW = re.compile(rb"<[A-Za-z_][\w.-]*:row[\s>]")
+
+
+def _tags(text: bytes, name: bytes, prefixed: re.Pattern[bytes]) -> int:
+    """How many ``<name`` tags ``text`` holds, with or without a namespace prefix."""
+    found = sum(text.count(b"<" + name + end) for end in (b" ", b">", b"/>", b"\n", b"\t"))
+    if b":" + name in text:
+        found += len(prefixed.findall(text))
+    return found
 
 
 def _column_number(letters: bytes) -> int:
@@ -195,17 +207,15 @@ def _check_extent(archive: zipfile.ZipFile, part: zipfile.ZipInfo) -> None:
             text, carry = text[:end], text[end:]
             if len(carry) > 1 << 20:
                 raise BadWorkbook("BAD_WORKBOOK", "the workbook's sheet is not well-formed")
-            cells = _CELL_TAG.findall(text)
-            refs = _REF.findall(b" ".join(cells))
-            loose_cells += len(cells) - len(refs)
-            if refs:
-                width = max(width, max(map(_column_number, {c for c, _ in refs})))
-                rows = max(rows, max(map(int, (r for _, r in refs))))
-            tags = _ROW_TAG.findall(text)
-            numbered = _ROW_REF.findall(b" ".join(tags))
-            loose_rows += len(tags) - len(numbered)
-            if numbered:
-                rows = max(rows, max(map(int, numbered)))
+            # a few passes of C over the text, no Python loop over its cells
+            columns = set(_CELL_COLUMN.findall(text))
+            cell_rows, row_numbers = _CELL_ROW.findall(text), _ROW_NUMBER.findall(text)
+            loose_cells += max(0, _tags(text, b"c", _PREFIXED_CELL) - len(cell_rows))
+            loose_rows += max(0, _tags(text, b"row", _PREFIXED_ROW) - len(row_numbers))
+            if columns:
+                width = max(width, max(map(_column_number, columns)))
+            if cell_rows or row_numbers:  # each row's number once, as a number
+                rows = max(rows, *map(int, set(cell_rows) | set(row_numbers)))
     width, rows = width + loose_cells, rows + loose_rows  # the most they can reach
     if width > MAX_WIDTH:
         raise _too_large(f"a sheet spans {width} columns; at most {MAX_WIDTH} are read")
