@@ -299,9 +299,10 @@ def deduct(
             for name, frame in frames.items():
                 staging.write_csv(name, frame, request.format)
             if request.format.xlsx:  # the same files as workbooks (DESIGN §13)
-                from mediins_cli.xlsx import write_workbooks
+                from mediins_cli.xlsx import list_headers, write_workbooks
 
-                write_workbooks(staging, request.format, _document_date(request.month))
+                made = _document_date(request.month)
+                write_workbooks(staging, request.format, made, list_headers(request.lang))
             staging.write("summary.json", json_bytes(summary), PUBLIC)
             manifest = _manifest(request, fingerprint, pack, calendar_name, staging.written)
             if sent is not None:

@@ -72,6 +72,18 @@ def write_workbooks(
             staging.write(f"agencies/{stem}.xlsx", data, PRIVATE)
 
 
+def list_headers(lang: str) -> dict[str, str]:
+    """An agency list's headers in ``lang`` → the columns they stand for
+    (:func:`mediins_cli.words.agency_list`), so a Chinese list's 应缴金额 is a number too."""
+    if lang == "en":
+        return {}
+    from mediins_cli.i18n import translation
+    from mediins_cli.words import HEADERS
+
+    t = translation(lang)
+    return {t.pgettext("agency list", name): name for name in HEADERS}
+
+
 def _read(staging: Staging, name: str, fmt: OutputFormat) -> pl.DataFrame:
     """A staged CSV file as text, cell for cell as written."""
     return pl.read_csv(staging.path / name, infer_schema=False, encoding=fmt.read_encoding)

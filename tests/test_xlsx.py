@@ -427,3 +427,15 @@ def test_the_ledger_may_not_be_a_workbook(run, tmp_path):
     result = run("validate", "--enrollees", SAMPLE / "enrollees.csv", "--ledger", path)
     assert result.exit_code == 2
     assert "only the enrollee file may be one" in result.stderr
+
+
+def test_a_chinese_agency_list_has_its_amounts_as_numbers(run, tmp_path):
+    assert deduct(run, tmp_path, "--xlsx", "--lang", "zh").exit_code == 0
+    agencies = tmp_path / MONTH / "round-1" / "agencies"
+    for book in agencies.glob("*.xlsx"):
+        sheet = pl.read_excel(book, engine="calamine")
+        csv = pl.read_csv(book.with_suffix(".csv"), infer_schema=False)
+        assert sheet.columns == csv.columns  # the list's own (Chinese) headers
+        amounts = [c for c, dtype in sheet.schema.items() if dtype == pl.Float64]
+        assert len(amounts) == 1, sheet.schema  # 应缴金额
+        assert sheet[sheet.columns[0]].to_list() == csv[csv.columns[0]].to_list()  # IDs, text
