@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import replace
 from datetime import date, datetime
 from enum import StrEnum
@@ -18,11 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperGroup, TyperOption
 
 from mediins_cli import __version__, report
 from mediins_cli.calendar import make_calendar, schedule_dates
 from mediins_cli.config import expand_returns, fill, load_settings
-from mediins_cli.errors import BadInput, ExitCode, MediinsError, problems_frame
+from mediins_cli.errors import BadInput, ExitCode, MediinsError, Refused, problems_frame
 from mediins_cli.i18n import (
     _,
     current_lang,
@@ -41,15 +44,138 @@ from mediins_cli.tempnames import temporary_folder
 if TYPE_CHECKING:
     import polars as pl
 
+    from mediins_cli.outputs import OutputFormat
     from mediins_cli.runs import DayPlan, DeductRequest
 
 # Help text is made as the command line is built: in the environment's language (DESIGN §13)
 set_lang(env_lang())
 
+#: the arguments of the command line being run (``mediins`` itself left out): a refusal that
+#: ``--force`` would let through shows them again with it (:class:`Commands`)
+_ARGS: ContextVar[tuple[str, ...]] = ContextVar("mediins_args", default=())
+
+
+class Commands(TyperGroup):
+    """``mediins`` and ``mediins rules``: Typer's command groups, and three things of ours.
+
+    - A usage error (an unknown option or command, a bad or missing value: exit 2, raised
+      before a command runs) has the value typed masked in its message, and also prints one
+      JSON object on stdout when ``--json`` is among the arguments (DESIGN §13); Typer shows
+      the message on stderr as it does.
+
+    (A context is typed ``Any``: Typer's is its vendored click's, which it does not export.)
+    - A flag shows no type in ``--help``: it takes no value (typer 0.29's help prints
+      ``<bool>`` beside every flag, ``--help`` included).
+    - The arguments of the run are kept in :data:`_ARGS`, for a refusal's advice.
+    """
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        given = tuple(sys.argv[1:] if args is None else args)
+        token = _ARGS.set(given)
+        try:
+            return super().main(
+                list(given), prog_name, complete_var, standalone_mode, windows_expand_args, **extra
+            )
+        finally:
+            _ARGS.reset(token)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        with _usage_errors(ctx):
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _usage_errors(ctx):
+            return super().invoke(ctx)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _no_type_for_flags(command, ctx)
+        return command
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        _no_type_for_flags(self, ctx)
+        super().format_help(ctx, formatter)
+
+
+def _no_type_for_flags(command: Any, ctx: Any) -> None:
+    for param in command.get_params(ctx):
+        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""  # shown instead of the type
+
+
+def _wants_json() -> bool:
+    """``--json`` among the arguments of the run (before a ``--`` that ends the options)."""
+    args = list(_ARGS.get())
+    return "--json" in (args[: args.index("--")] if "--" in args else args)
+
+
+@contextlib.contextmanager
+def _usage_errors(ctx: Any) -> Iterator[None]:
+    """Typer's usage errors, masked (a value typed where it does not belong may be an ID: the
+    message quotes it), and also as JSON on stdout when ``--json`` was given. The outermost
+    group does it, once: a subgroup's error passes through it."""
+    try:
+        yield
+    except typer.TyperException as exc:  # click's UsageError and its kinds
+        if ctx.parent is None and exc.exit_code == ExitCode.BAD_INPUT:
+            from mediins_cli.mask import scrub
+
+            exc.message = scrub(exc.message)
+            if _wants_json():
+                param = getattr(exc, "param", None)
+                message = exc.format_message()
+                problem = {
+                    "file": "",
+                    "line": 0,
+                    "column": next(iter(getattr(param, "opts", None) or ()), ""),
+                    "code": "USAGE",
+                    "message": message,
+                    "severity": "error",
+                }
+                _print_failure("bad_input", ExitCode.BAD_INPUT, message, [problem])
+        raise
+
+
+EXAMPLES = """Examples:
+
+mediins calendar --month 2024-02
+
+mediins validate --enrollees sample_data/enrollees.csv --ledger sample_data/ledger.csv
+
+mediins deduct --round 1 --month 2024-02 --enrollees sample_data/enrollees.csv
+--ledger sample_data/ledger.csv --out out/demo
+
+mediins rules show beijing-2007
+
+mediins deduct --help (every command's options, with examples)
+
+Exit status: 0 done, 2 bad input or usage, 3 refused, 1 anything unexpected."""
+
+RULES_EXAMPLES = """Examples:
+
+mediins rules list
+
+mediins rules show jilin-2022
+
+mediins rules show ./my-region.toml --json
+
+mediins rules banks pipe-gb18030-fen"""
+
 app = typer.Typer(
+    cls=Commands,
     name="mediins",
     help="Premium deduction rounds for flexible-employment enrollees (灵活就业人员) of China's "
     "employee medical insurance: dates, rule packs, input validation.",
+    epilog=EXAMPLES,
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
@@ -57,7 +183,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 rules_app = typer.Typer(
+    cls=Commands,
     help="Rule packs: the regulations of a region, each value citing its source.",
+    epilog=RULES_EXAMPLES,
     no_args_is_help=True,
 )
 app.add_typer(rules_app, name="rules")
@@ -95,6 +223,14 @@ EncodingOption = Annotated[
     typer.Option("--encoding", help="Inputs: auto (UTF-8, else GB18030), utf-8 or gb18030."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+ExcelOption = Annotated[
+    bool | None,
+    typer.Option("--excel/--no-excel", help="CSV with a UTF-8 BOM so Excel shows Chinese."),
+]
+OutEncodingOption = Annotated[
+    str | None,
+    typer.Option("--out-encoding", help="CSV encoding: utf-8 (default) or gb18030."),
+]
 
 
 class Lang(StrEnum):
@@ -141,26 +277,37 @@ LangOption = Annotated[
 ]
 
 
-def _guard(action: Callable[[], T]) -> T:
-    """Run a command body; map the library's errors to messages on stderr and an exit status."""
+def _guard(action: Callable[[], T], *, json_output: bool = False) -> T:
+    """Run a command body; map the library's errors to messages on stderr and an exit status.
+
+    With ``json_output`` (every command that has ``--json`` passes it) a failure also prints one
+    JSON object on stdout (DESIGN §13, :func:`_print_failure`), masked as the text on stderr is.
+    """
     err = report.console(stderr=True)
     try:
         return action()
     except BadInput as exc:
         report.render_problems(err, exc.frame)
+        if json_output:
+            _print_failure("bad_input", exc.exit_code, _first_problem(exc), problems=exc.frame)
         raise typer.Exit(exc.exit_code) from None
     except MediinsError as exc:
         err.print(f"mediins: {exc}", markup=False, soft_wrap=True)
+        again = _again(exc)
+        if again:  # the same command, as typed, with the option that lets it go ahead
+            err.print(f"  {again}", markup=False, soft_wrap=True)
+        if json_output:
+            status = "refused" if isinstance(exc, Refused) else "error"
+            _print_failure(status, exc.exit_code, str(exc), command=again)
         raise typer.Exit(exc.exit_code) from None
     except typer.Exit:
         raise
     except OSError as exc:  # the disk is full, a folder is read-only, …: say so in one line
         where = f": {exc.filename}" if exc.filename else ""
-        err.print(
-            f"mediins: {exc.strerror or type(exc).__name__}{where}; nothing partial was left",
-            markup=False,
-            soft_wrap=True,
-        )
+        message = f"{exc.strerror or type(exc).__name__}{where}; nothing partial was left"
+        err.print(f"mediins: {message}", markup=False, soft_wrap=True)
+        if json_output:
+            _print_failure("error", ExitCode.UNEXPECTED, message)
         raise typer.Exit(ExitCode.UNEXPECTED) from None
     except Exception as exc:  # the last line of defence: exit 1 with a readable line
         if os.environ.get("MEDIINS_DEBUG"):  # where it happened; the message only as below
@@ -169,13 +316,64 @@ def _guard(action: Callable[[], T]) -> T:
         from mediins_cli.mask import scrub
 
         first = scrub(str(exc)).strip().splitlines()[:1]
+        message = f"unexpected error: {type(exc).__name__}: {''.join(first)[:300]}"
         err.print(
-            f"mediins: unexpected error: {type(exc).__name__}: {''.join(first)[:300]} "
-            "(set MEDIINS_DEBUG=1 for the traceback)",
+            f"mediins: {message} (set MEDIINS_DEBUG=1 for the traceback)",
             markup=False,
             soft_wrap=True,
         )
+        if json_output:
+            _print_failure("error", ExitCode.UNEXPECTED, message)
         raise typer.Exit(ExitCode.UNEXPECTED) from None
+
+
+def _again(exc: MediinsError) -> str | None:
+    """A refusal's command line to run it again (``--force``): the arguments given, the
+    ``--out`` among them, with the option added."""
+    option = exc.again if isinstance(exc, Refused) else None
+    if not option or not _ARGS.get():
+        return None
+    return shlex.join(["mediins", *_ARGS.get(), option])
+
+
+def _first_problem(exc: BadInput) -> str:
+    """A bad input's message in one line: its first error, and how many more there are."""
+    lines = str(exc).splitlines()
+    more = exc.errors - 1
+    return lines[0] + (f" (and {more} more errors)" if more > 0 else "") if lines else ""
+
+
+def _print_failure(
+    status: str,
+    exit_code: int,
+    message: str,
+    problems: pl.DataFrame | list[dict[str, Any]] | None = None,
+    command: str | None = None,
+) -> None:
+    """A failure as one JSON object on stdout (DESIGN §13): ``status`` (``bad_input``,
+    ``refused``, ``error``), ``exit_code``, ``message``, ``problems`` (the first
+    ``SHOWN_PROBLEMS``, errors first, each with ``file``, ``line``, ``column``, ``code``,
+    ``message``, ``severity``: masked where they were made, as on stderr) and, for bad input,
+    how many ``errors`` and ``warnings`` there are in all; ``command`` for a refusal that
+    ``--force`` lets through. ``ok`` is false, as in ``validate``'s and ``replay``'s results."""
+    data: dict[str, Any] = {"ok": False, "status": status, "exit_code": int(exit_code)}
+    data["message"] = message
+    if problems is None:
+        data["problems"] = []
+    elif isinstance(problems, list):
+        errors = sum(p["severity"] == "error" for p in problems)
+        data.update(errors=errors, warnings=len(problems) - errors, problems=problems)
+    else:
+        import polars as pl
+
+        errors = int((problems["severity"] == "error").sum())
+        shown = problems.sort(
+            pl.col("severity") != "error", "file", "line", "column", maintain_order=True
+        ).head(report.SHOWN_PROBLEMS)
+        data.update(errors=errors, warnings=problems.height - errors, problems=shown.to_dicts())
+    if command is not None:
+        data["command"] = command
+    report.print_json(data)
 
 
 def _version(value: bool) -> None:
@@ -272,7 +470,7 @@ def calendar(
         else:
             report.render_calendar(report.console(), pack, name, rounds, title)
 
-    _guard(action)
+    _guard(action, json_output=json_output)
 
 
 # --------------------------------------------------------------------------- rules
@@ -294,7 +492,7 @@ def rules_list(json_output: JsonOption = False, lang: LangOption = None) -> None
         else:
             report.render_pack_list(report.console(), packs, DEFAULT_PACK)
 
-    _guard(action)
+    _guard(action, json_output=json_output)
 
 
 @rules_app.command("show")
@@ -313,13 +511,13 @@ def rules_show(
     """
 
     def action() -> None:
-        pack = load_pack(pack_id)
+        pack = load_pack(pack_id, given_as="")  # an argument, not --rules
         if json_output:
             report.print_json(report.pack_dict(pack))
         else:
             report.render_pack(report.console(), pack)
 
-    _guard(action)
+    _guard(action, json_output=json_output)
 
 
 @rules_app.command("banks")
@@ -343,7 +541,7 @@ def rules_banks(
     def action() -> None:
         from mediins_cli.bank.formats import DEFAULT_FORMAT, load_all_formats, load_format
 
-        formats = load_all_formats() if format_id is None else [load_format(format_id)]
+        formats = load_all_formats() if format_id is None else [load_format(format_id, given_as="")]
         if json_output:
             shown = [report.bank_format_dict(f) for f in formats]
             report.print_json(shown if format_id is None else shown[0])
@@ -357,7 +555,7 @@ def rules_banks(
             for value, code in f.results.items():
                 out.print(f"  {value} → {code}", markup=False)
 
-    _guard(action)
+    _guard(action, json_output=json_output)
 
 
 # --------------------------------------------------------------------------- sample
@@ -399,7 +597,7 @@ def sample(
             for name, rows in result["files"].items():
                 console.print(f"{out / name}: {rows} rows", markup=False, soft_wrap=True)
 
-    _guard(action)
+    _guard(action, json_output=json_output)
 
 
 # --------------------------------------------------------------------------- validate
@@ -420,6 +618,8 @@ def validate(
             "(file, line, column, code, message, severity).",
         ),
     ] = None,
+    excel: ExcelOption = None,
+    out_encoding: OutEncodingOption = None,
     json_output: JsonOption = False,
     lang: LangOption = None,
 ) -> None:
@@ -437,25 +637,23 @@ def validate(
 
     def action() -> None:
         from mediins_cli.inputs import validate_inputs
-        from mediins_cli.outputs import atomic_write_csv
+        from mediins_cli.outputs import OutputFormat
 
+        settings = load_settings()
+        fmt = OutputFormat(
+            excel=settings.get("excel", excel, False),
+            encoding=settings.get("out_encoding", out_encoding, "utf-8"),
+        )
+        if fmt.encoding not in ("utf-8", "gb18030"):
+            raise BadInput(f"--out-encoding: {fmt.encoding!r} is not utf-8 or gb18030")
         try:
             inputs = validate_inputs(enrollees, ledger, encoding)
-        except BadInput as exc:
+        except BadInput as exc:  # the failure's JSON is _guard's, as for every command
             if errors is not None:
-                atomic_write_csv(errors, exc.frame)
-            if json_output:
-                report.print_json(
-                    {
-                        "ok": False,
-                        "errors": exc.errors,
-                        "warnings": exc.frame.height - exc.errors,
-                        "problems": exc.frame.head(report.SHOWN_PROBLEMS).to_dicts(),
-                    }
-                )
+                _write_problems(errors, exc.frame, fmt)
             raise
         if errors is not None:
-            atomic_write_csv(errors, inputs.warnings)
+            _write_problems(errors, inputs.warnings, fmt)
         summary = report.inputs_summary(inputs)
         if json_output:
             report.print_json(
@@ -473,7 +671,20 @@ def validate(
             report.render_problems(report.console(stderr=True), inputs.warnings)
         out.print(_("inputs are valid"), style="green")
 
-    _guard(action)
+    _guard(action, json_output=json_output)
+
+
+def _write_problems(path: Path, problems: pl.DataFrame, fmt: OutputFormat) -> None:
+    """``--errors PATH`` at once, in the format of the run's other CSV files: with a BOM for
+    Excel (``--excel``), or in GB18030 (``--out-encoding``), as :class:`OutputFormat` writes."""
+    from mediins_cli.outputs import atomic_write_bytes, csv_text
+
+    text = csv_text(problems)
+    if fmt.encoding == "gb18030":
+        data = text.encode("gb18030")
+    else:
+        data = (("\ufeff" if fmt.excel else "") + text).encode("utf-8")
+    atomic_write_bytes(path, data)
 
 
 # --------------------------------------------------------------------------- deduct
@@ -538,14 +749,8 @@ def deduct(
     ] = None,
     calendar_name: CalendarOption = None,
     encoding: EncodingOption = None,
-    excel: Annotated[
-        bool | None,
-        typer.Option("--excel/--no-excel", help="CSV with a UTF-8 BOM so Excel shows Chinese."),
-    ] = None,
-    out_encoding: Annotated[
-        str | None,
-        typer.Option("--out-encoding", help="CSV encoding: utf-8 (default) or gb18030."),
-    ] = None,
+    excel: ExcelOption = None,
+    out_encoding: OutEncodingOption = None,
     xlsx: Annotated[
         bool | None,
         typer.Option(
@@ -606,7 +811,6 @@ def deduct(
     def action() -> None:
         import polars as pl
 
-        from mediins_cli.outputs import atomic_write_csv
         from mediins_cli.runs import DeductRequest, OutputFormat, plan_day
 
         settings = load_settings()
@@ -693,14 +897,14 @@ def deduct(
             outcomes = [_run_one(r, json_output, found) for r in requests]
         except BadInput as exc:
             if errors is not None:
-                atomic_write_csv(errors, exc.frame)
+                _write_problems(errors, exc.frame, base.format)
             raise
         if errors is not None:  # as validate: written when the inputs were read, problems or not
-            atomic_write_csv(errors, pl.concat(found) if found else problems_frame([]))
+            _write_problems(errors, pl.concat(found) if found else problems_frame([]), base.format)
         if json_output:
             report.print_json(outcomes[0] if len(outcomes) == 1 else outcomes)
 
-    _guard(action)
+    _guard(action, json_output=json_output)
 
 
 def _parse_day(text: str) -> date:
@@ -894,7 +1098,7 @@ def instruct(
         else:
             report.render_instructions(report.console(), outcome)
 
-    _guard(action)
+    _guard(action, json_output=json_output)
 
 
 @app.command("simulate-bank")
@@ -1046,7 +1250,7 @@ def replay(
         if not result.ok:
             raise typer.Exit(ExitCode.UNEXPECTED)
 
-    _guard(action)
+    _guard(action, json_output=json_output)
 
 
 # --------------------------------------------------------------------------- history
@@ -1086,7 +1290,7 @@ def status(
         else:
             render_status(report.console(), history)
 
-    _guard(action)
+    _guard(action, json_output=json_output)
 
 
 @app.command("report")

@@ -6,8 +6,10 @@ problem it found, and the CLI prints them as ``file:line: column: message`` and 
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from enum import IntEnum
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # polars is imported where a frame is made: `mediins --help` needs none
@@ -130,9 +132,31 @@ class BadInput(MediinsError):
 
 class Refused(MediinsError):
     """A run that must not go ahead: the round already ran with other inputs, round 2 before
-    round 1, another run holding the lock (DESIGN §7, exit status 3)."""
+    round 1, another run holding the lock (DESIGN §7, exit status 3).
+
+    ``again``: the option that lets the very command that was refused go ahead (``--force``);
+    the command line shows that command again with it, as the operator typed it (``--out``
+    included), so that what is run next acts on the same folder."""
 
     exit_code = ExitCode.REFUSED
+
+    def __init__(self, message: str, again: str | None = None) -> None:
+        super().__init__(message)
+        self.again = again
+
+
+#: the output folder when none is given (``--out``, the setting ``out``)
+DEFAULT_OUT = "out"
+
+
+def command_line(command: str, out: Path | str | None = None, *options: str) -> str:
+    """``mediins COMMAND [--out OUT] [OPTIONS]``, as a refusal suggests another command: with
+    the output folder of the run that was refused unless it is the default one, so that the
+    suggestion acts on the same folder (issue 12)."""
+    words = ["mediins", command]
+    if out is not None and str(out) != DEFAULT_OUT:
+        words.append(f"--out {shlex.quote(str(out))}")
+    return " ".join([*words, *options])
 
 
 class CalendarNotCovered(BadInput):

@@ -456,10 +456,13 @@ def pack_path(ref: str) -> Path:
     return rules_dir() / f"{ref}.toml"
 
 
-def load_pack(ref: str = DEFAULT_PACK) -> RulePack:
-    """Load and validate a pack; an unusable one raises :class:`BadInput` with every problem."""
+def load_pack(ref: str = DEFAULT_PACK, given_as: str = "--rules") -> RulePack:
+    """Load and validate a pack; an unusable one raises :class:`BadInput` with every problem.
+    ``given_as``: how the operator named it, for the message (``""``: an argument)."""
     path = pack_path(ref)
-    return load_file(path, rules_dir(), parse_pack, f"--rules: no rule pack {ref!r}")
+    missing = f"no rule pack {ref!r}"
+    message = f"{given_as}: {missing}" if given_as else missing
+    return load_file(path, rules_dir(), parse_pack, message)
 
 
 def load_all_packs() -> list[RulePack]:

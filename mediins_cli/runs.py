@@ -40,6 +40,7 @@ from mediins_cli.errors import (
     CalendarNotCovered,
     Problem,
     Refused,
+    command_line,
     problem_rows,
     problems_frame,
 )
@@ -631,6 +632,7 @@ def _must_replace(
                 "{what} already ran in {run_dir} {reason}; its files are untouched. Use --force "
                 "to run it again: the earlier run is kept, moved aside."
             ).format(what=what, run_dir=run_dir, reason=reason),
+            again="--force",
         )
     later = round_dir(request.out, request.month, 2)
     if request.round == 1 and later.exists():
@@ -676,10 +678,11 @@ def round_one_state(out: Path, month: Month) -> RoundOne:
     manifest_path = r1 / "manifest.json"
     if not manifest_path.is_file():
         raise Refused(
-            _(
-                "round 1 of {month} has not run in {out}: run "
-                "`mediins deduct --round 1 --month {month}` first"
-            ).format(month=month, out=out)
+            _("round 1 of {month} has not run in {out}: run `{command}` first").format(
+                month=month,
+                out=out,
+                command=command_line(f"deduct --round 1 --month {month}", out),
+            )
         )
     manifest_bytes = manifest_path.read_bytes()
     manifest = json.loads(manifest_bytes)

@@ -120,10 +120,13 @@ def banks_dir() -> Path:
     return rules_dir() / "banks"
 
 
-def load_format(ref: str = DEFAULT_FORMAT) -> BankFormat:
-    """Load and validate a format; an unusable one raises :class:`BadInput` with every problem."""
+def load_format(ref: str = DEFAULT_FORMAT, given_as: str = "--bank-format") -> BankFormat:
+    """Load and validate a format; an unusable one raises :class:`BadInput` with every problem.
+    ``given_as``: how the operator named it, for the message (``""``: an argument)."""
     path = format_path(ref)
-    return load_file(path, banks_dir(), parse_format, f"--bank-format: no bank format {ref!r}")
+    missing = f"no bank format {ref!r}"
+    message = f"{given_as}: {missing}" if given_as else missing
+    return load_file(path, banks_dir(), parse_format, message)
 
 
 def load_all_formats() -> list[BankFormat]:

@@ -33,7 +33,7 @@ from mediins_cli.bank.instructions import (
 )
 from mediins_cli.bank.returns import read_returns
 from mediins_cli.calendar import RoundDates
-from mediins_cli.errors import BadInput, Refused, problem_rows
+from mediins_cli.errors import BadInput, Refused, command_line, problem_rows
 from mediins_cli.inputs import Source, check_enrollees, open_sources
 from mediins_cli.money import fen_to_yuan, sum_fen, yuan_text_to_fen
 from mediins_cli.months import CHINA, Month
@@ -163,7 +163,8 @@ def instruct(
                 )
                 raise Refused(
                     f"{what} are already in {target} {reason}; they are untouched. Use --force "
-                    "to write them again: the earlier ones are kept, moved aside."
+                    "to write them again: the earlier ones are kept, moved aside.",
+                    again="--force",
                 )
             if round_dir(request.out, request.month, request.round).exists():
                 raise Refused(
@@ -486,11 +487,11 @@ def sent_instructions(request: DeductRequest, dates: RoundDates) -> SentInstruct
     says, in the format asked for (if one is), and that format's file unchanged since."""
     target = instructions_dir(request.out, request.month, request.round)
     manifest_path = target / "manifest.json"
+    instruct = f"instruct --round {request.round} --month {request.month}"  # as advice: the same
     if not manifest_path.is_file():
         raise Refused(
             f"no instructions of round {request.round} of {request.month} in {request.out}: run "
-            f"`mediins instruct --round {request.round} --month {request.month}` first, and "
-            "send its files to the banks"
+            f"`{command_line(instruct, request.out)}` first, and send its files to the banks"
         )
     raw = manifest_path.read_bytes()
     manifest: dict[str, Any] = json.loads(raw)
@@ -514,7 +515,8 @@ def sent_instructions(request: DeductRequest, dates: RoundDates) -> SentInstruct
     if fmt.sha256 != manifest["format"]["sha256"]:
         raise Refused(
             f"bank format {format_id} ({fmt.path}) changed since the instructions were written: "
-            "restore it, or write the instructions again with --force before sending them"
+            "restore it, or write the instructions again before sending them: "
+            f"`{command_line(instruct, request.out, '--force')}`"
         )
     if request.round == 2:
         r1 = request.out / str(request.month) / "round-1" / "manifest.json"
@@ -522,8 +524,8 @@ def sent_instructions(request: DeductRequest, dates: RoundDates) -> SentInstruct
         if manifest["inputs"].get("round_1") != current:
             raise Refused(
                 f"the instructions in {target} were made from another run of round 1 (it ran "
-                "again since): write round 2's instructions again (`mediins instruct --round 2 "
-                "--force`) and send those to the banks"
+                "again since): write round 2's instructions again "
+                f"(`{command_line(instruct, request.out, '--force')}`) and send those to the banks"
             )
     if manifest["dates"]["effective"] != dates.effective.isoformat():
         raise Refused(
