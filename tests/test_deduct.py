@@ -490,7 +490,7 @@ def test_round_two_has_the_readme_totals(round_two, label):
 
 def test_round_two_terminal_summary_shows_the_month_total(round_two):
     out = flat(round_two["plain"].result.stdout)
-    assert "27040.26 of 30927.12 yuan collected" in out
+    assert "27,040.26 of 30,927.12 yuan collected" in out  # separators on the terminal
     assert "6 enrollees unpaid after round 2" in out
 
 
@@ -652,7 +652,7 @@ def test_dry_run_prints_the_summary_and_writes_nothing(run, tmp_path):
     result = run(*deduct_args(1, out, ENROLLEES, LEDGER, MONTH, "--dry-run"))
     assert result.exit_code == 0, result.stderr
     assert "dry run" in result.stdout
-    for figure in ("23535.03", "30927.12", "2024-02-18", "2024-02-21"):
+    for figure in ("23,535.03", "30,927.12", "2024-02-18", "2024-02-21"):
         assert figure in result.stdout
     assert not out.exists()
 
