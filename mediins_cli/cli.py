@@ -303,7 +303,9 @@ def _guard(action: Callable[[], T], *, json_output: bool = False) -> T:
     except typer.Exit:
         raise
     except OSError as exc:  # the disk is full, a folder is read-only, …: say so in one line
-        where = f": {exc.filename}" if exc.filename else ""
+        from mediins_cli.mask import scrub  # a path may hold a name or a number
+
+        where = f": {scrub(str(exc.filename))}" if exc.filename else ""
         message = f"{exc.strerror or type(exc).__name__}{where}; nothing partial was left"
         err.print(f"mediins: {message}", markup=False, soft_wrap=True)
         if json_output:
@@ -411,7 +413,9 @@ def _run_month(text: str | None) -> Month:
     try:
         return Month.parse(text) if text else Month.of(_today().date())
     except ValueError as exc:
-        raise BadInput(_("--month: {problem}").format(problem=exc)) from None
+        from mediins_cli.mask import scrub  # what was typed may be an ID pasted by mistake
+
+        raise BadInput(_("--month: {problem}").format(problem=scrub(str(exc)))) from None
 
 
 # --------------------------------------------------------------------------- calendar
@@ -911,7 +915,11 @@ def _parse_day(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise BadInput(_("--date: {text!r} is not a date YYYY-MM-DD").format(text=text)) from None
+        from mediins_cli.mask import scrub  # what was typed may be an ID pasted by mistake
+
+        raise BadInput(
+            _("--date: {text!r} is not a date YYYY-MM-DD").format(text=scrub(text))
+        ) from None
 
 
 def _run_one(
