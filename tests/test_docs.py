@@ -11,6 +11,28 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 EXAMPLES = re.findall(r"^\$ (mediins .+)$", README, flags=re.MULTILINE)
 
 
+def _commands() -> list[str]:
+    """Every command the program has, as typed: ``mediins calendar``, ``mediins rules show``."""
+    import typer.main
+
+    from mediins_cli.cli import app
+
+    group = typer.main.get_command(app)
+    out = []
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        subs = getattr(command, "commands", None)
+        out += [f"mediins {name} {sub}" for sub in subs] if subs else [f"mediins {name}"]
+    return out
+
+
+def test_every_command_there_is_has_an_example():
+    """A new command (status, report, …) fails here until the README shows it."""
+    commands = _commands()
+    assert {"mediins status", "mediins report", "mediins rules show"} <= set(commands)
+    for command in commands:
+        assert any(e.startswith(command + " ") or e == command for e in EXAMPLES), command
+
+
 def test_every_command_is_documented_with_an_example():
     for command in (
         "mediins calendar",
