@@ -20,7 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from typer.core import TyperGroup, TyperOption
+from rich.columns import Columns
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.table import Column, Table
+from typer import rich_utils
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from mediins_cli import __version__, report
 from mediins_cli.calendar import make_calendar, schedule_dates
@@ -38,6 +42,7 @@ from mediins_cli.i18n import (
 from mediins_cli.months import CHINA, Month
 from mediins_cli.rules import DEFAULT_PACK, check_in_force, load_all_packs, load_pack
 from mediins_cli.tempnames import temporary_folder
+from mediins_cli.words import word
 
 # The engine (polars, pypinyin) is imported by the commands that run it, so that `--help`,
 # `calendar` and `rules` start in a fraction of a second (DESIGN §10).
@@ -49,6 +54,49 @@ if TYPE_CHECKING:
 
 # Help text is made as the command line is built: in the environment's language (DESIGN §13)
 set_lang(env_lang())
+# Typer's own words in the help (its panels' titles, a default, a required option), too
+rich_utils.ARGUMENTS_PANEL_TITLE = _("Arguments")
+rich_utils.OPTIONS_PANEL_TITLE = _("Options")
+rich_utils.COMMANDS_PANEL_TITLE = _("Commands")
+rich_utils.DEFAULT_STRING = _("[default: {}]")
+rich_utils.REQUIRED_LONG_STRING = _("[required]")
+
+
+class _FoldingTable(Table):
+    """Typer's help tables, whose cells fold onto the next line where they are too long for
+    their column instead of ending in "…": a path or a line of Chinese, which has no spaces
+    to wrap at, is shown whole at 80 columns (DESIGN §13)."""
+
+    def add_row(self, *renderables: Any, **options: Any) -> None:
+        while len(self.columns) < len(renderables):
+            self.columns.append(
+                Column(_index=len(self.columns), highlight=self.highlight, overflow="fold")
+            )
+        super().add_row(*renderables, **options)
+
+
+class _FoldingColumns(Columns):
+    """Typer's option help (the help, its default, whether it is required): folded, as
+    :class:`_FoldingTable`."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for renderable in super().__rich_console__(console, options):
+            if isinstance(renderable, Table):
+                for column in renderable.columns:
+                    column.overflow = "fold"
+            yield renderable
+
+
+rich_utils.Table = _FoldingTable  # type: ignore[misc]
+rich_utils.Columns = _FoldingColumns  # type: ignore[misc]
+#: the help of the options Typer adds itself, by option name
+_THEIR_HELP = {
+    "--help": _("Show this message and exit."),
+    "--install-completion": _("Install completion for the current shell."),
+    "--show-completion": _(
+        "Show completion for the current shell, to copy it or customize the installation."
+    ),
+}
 
 #: the arguments of the command line being run (``mediins`` itself left out): a refusal that
 #: ``--force`` would let through shows them again with it (:class:`Commands`)
@@ -105,11 +153,31 @@ class Commands(TyperGroup):
         _no_type_for_flags(self, ctx)
         super().format_help(ctx, formatter)
 
+    def format_usage(self, ctx: Any, formatter: Any) -> None:
+        _usage(self, ctx, formatter)
+
+
+class Command(TyperCommand):
+    """A command: its usage line in the language (``Usage:``, in Chinese ``用法：``)."""
+
+    def format_usage(self, ctx: Any, formatter: Any) -> None:
+        _usage(self, ctx, formatter)
+
+
+def _usage(command: Any, ctx: Any, formatter: Any) -> None:
+    pieces = command.collect_usage_pieces(ctx)
+    formatter.write_usage(ctx.command_path, " ".join(pieces), _("Usage: "))
+
 
 def _no_type_for_flags(command: Any, ctx: Any) -> None:
+    """Flags without a type; the options Typer adds (``--help``, completion) with their help
+    in the language."""
     for param in command.get_params(ctx):
         if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
             param.metavar = ""  # shown instead of the type
+        theirs = next((_THEIR_HELP[o] for o in param.opts if o in _THEIR_HELP), None)
+        if theirs is not None and isinstance(param, TyperOption):
+            param.help = theirs
 
 
 def _wants_json() -> bool:
@@ -145,36 +213,52 @@ def _usage_errors(ctx: Any) -> Iterator[None]:
         raise
 
 
-EXAMPLES = """Examples:
+def _examples(*commands: str, heading: str | None = None) -> str:
+    """A help text's examples: the commands as they are typed, under a heading in the
+    language (help is made in the environment's language: DESIGN §13)."""
+    if heading is None:
+        heading = _("Example:") if len(commands) == 1 else _("Examples:")
+    return "\n\n".join([heading, *commands])
 
-mediins calendar --month 2024-02
 
-mediins validate --enrollees sample_data/enrollees.csv --ledger sample_data/ledger.csv
+def _help(text: str, *examples: str) -> str:
+    """A command's help: ``text`` (translated by the caller), then its examples, indented as
+    the docstrings that were its help before were written."""
+    if not examples:
+        return text
+    return text + "\n\n" + _examples(*("  " + e for e in examples))
 
-mediins deduct --round 1 --month 2024-02 --enrollees sample_data/enrollees.csv
---ledger sample_data/ledger.csv --out out/demo
 
-mediins rules show beijing-2007
+EXAMPLES = "\n\n".join(
+    [
+        _examples(
+            "mediins calendar --month 2024-02",
+            "mediins validate --enrollees sample_data/enrollees.csv --ledger "
+            "sample_data/ledger.csv",
+            "mediins deduct --round 1 --month 2024-02 --enrollees sample_data/enrollees.csv\n"
+            "--ledger sample_data/ledger.csv --out out/demo",
+            "mediins rules show beijing-2007",
+            "mediins deduct --help " + _("(every command's options, with examples)"),
+            heading=_("Examples:"),
+        ),
+        _("Exit status: 0 done, 2 bad input or usage, 3 refused, 1 anything unexpected."),
+    ]
+)
 
-mediins deduct --help (every command's options, with examples)
-
-Exit status: 0 done, 2 bad input or usage, 3 refused, 1 anything unexpected."""
-
-RULES_EXAMPLES = """Examples:
-
-mediins rules list
-
-mediins rules show jilin-2022
-
-mediins rules show ./my-region.toml --json
-
-mediins rules banks pipe-gb18030-fen"""
+RULES_EXAMPLES = _examples(
+    "mediins rules list",
+    "mediins rules show jilin-2022",
+    "mediins rules show ./my-region.toml --json",
+    "mediins rules banks pipe-gb18030-fen",
+)
 
 app = typer.Typer(
     cls=Commands,
     name="mediins",
-    help="Premium deduction rounds for flexible-employment enrollees (灵活就业人员) of China's "
-    "employee medical insurance: dates, rule packs, input validation.",
+    help=_(
+        "Premium deduction rounds for flexible-employment enrollees (灵活就业人员) of China's "
+        "employee medical insurance: dates, rule packs, input validation."
+    ),
     epilog=EXAMPLES,
     no_args_is_help=True,
     add_completion=True,
@@ -184,7 +268,7 @@ app = typer.Typer(
 )
 rules_app = typer.Typer(
     cls=Commands,
-    help="Rule packs: the regulations of a region, each value citing its source.",
+    help=_("Rule packs: the regulations of a region, each value citing its source."),
     epilog=RULES_EXAMPLES,
     no_args_is_help=True,
 )
@@ -193,7 +277,8 @@ app.add_typer(rules_app, name="rules")
 T = TypeVar("T")
 
 RulesOption = Annotated[
-    str, typer.Option("--rules", help="Rule pack id (see `mediins rules list`) or path to a .toml.")
+    str,
+    typer.Option("--rules", help=_("Rule pack id (see `mediins rules list`) or path to a .toml.")),
 ]
 
 
@@ -206,30 +291,34 @@ CalendarOption = Annotated[
     CalendarName | None,
     typer.Option(
         "--calendar",
-        help="Working-day calendar: official (holidays and make-up days) or weekends. "
-        "Default: the rule pack's.",
+        help=_(
+            "Working-day calendar: official (holidays and make-up days) or weekends. "
+            "Default: the rule pack's."
+        ),
     ),
 ]
 EnrolleesTemplate = Annotated[
     str | None,
     typer.Option(
         "--enrollees",
-        help="enrollees.csv of the run month; {month} and {round} are filled in. "
-        "[setting: enrollees]",
+        help=_(
+            "enrollees.csv of the run month; {month} and {round} are filled in. "
+            "[setting: enrollees]"
+        ),
     ),
 ]
 EncodingOption = Annotated[
     str | None,
-    typer.Option("--encoding", help="Inputs: auto (UTF-8, else GB18030), utf-8 or gb18030."),
+    typer.Option("--encoding", help=_("Inputs: auto (UTF-8, else GB18030), utf-8 or gb18030.")),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+JsonOption = Annotated[bool, typer.Option("--json", help=_("Print the result as JSON on stdout."))]
 ExcelOption = Annotated[
     bool | None,
-    typer.Option("--excel/--no-excel", help="CSV with a UTF-8 BOM so Excel shows Chinese."),
+    typer.Option("--excel/--no-excel", help=_("CSV with a UTF-8 BOM so Excel shows Chinese.")),
 ]
 OutEncodingOption = Annotated[
     str | None,
-    typer.Option("--out-encoding", help="CSV encoding: utf-8 (default) or gb18030."),
+    typer.Option("--out-encoding", help=_("CSV encoding: utf-8 (default) or gb18030.")),
 ]
 
 
@@ -306,7 +395,9 @@ def _guard(action: Callable[[], T], *, json_output: bool = False) -> T:
         from mediins_cli.mask import scrub  # a path may hold a name or a number
 
         where = f": {scrub(str(exc.filename))}" if exc.filename else ""
-        message = f"{exc.strerror or type(exc).__name__}{where}; nothing partial was left"
+        message = _("{problem}{where}; nothing partial was left").format(
+            problem=exc.strerror or type(exc).__name__, where=where
+        )
         err.print(f"mediins: {message}", markup=False, soft_wrap=True)
         if json_output:
             _print_failure("error", ExitCode.UNEXPECTED, message)
@@ -318,9 +409,12 @@ def _guard(action: Callable[[], T], *, json_output: bool = False) -> T:
         from mediins_cli.mask import scrub
 
         first = scrub(str(exc)).strip().splitlines()[:1]
-        message = f"unexpected error: {type(exc).__name__}: {''.join(first)[:300]}"
+        message = _("unexpected error: {kind}: {text}").format(
+            kind=type(exc).__name__, text="".join(first)[:300]
+        )
         err.print(
-            f"mediins: {message} (set MEDIINS_DEBUG=1 for the traceback)",
+            "mediins: "
+            + _("{message} (set MEDIINS_DEBUG=1 for the traceback)").format(message=message),
             markup=False,
             soft_wrap=True,
         )
@@ -342,7 +436,9 @@ def _first_problem(exc: BadInput) -> str:
     """A bad input's message in one line: its first error, and how many more there are."""
     lines = str(exc).splitlines()
     more = exc.errors - 1
-    return lines[0] + (f" (and {more} more errors)" if more > 0 else "") if lines else ""
+    if not lines:
+        return ""
+    return lines[0] + (_(" (and {n} more errors)").format(n=more) if more > 0 else "")
 
 
 def _print_failure(
@@ -388,7 +484,7 @@ def _version(value: bool) -> None:
 def _main(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+        typer.Option("--version", callback=_version, is_eager=True, help=_("Print the version.")),
     ] = False,
     lang: Annotated[
         Lang | None,
@@ -421,27 +517,28 @@ def _run_month(text: str | None) -> Month:
 # --------------------------------------------------------------------------- calendar
 
 
-@app.command()
+@app.command(
+    cls=Command,
+    help=_help(
+        _(
+            "Show both rounds' due dates, effective dates and deposit-by dates, and why a date "
+            "rolled."
+        ),
+        "mediins calendar --month 2024-02",
+        "mediins calendar --year 2026 --calendar weekends",
+        "mediins calendar --month 2020-01 --json",
+    ),
+)
 def calendar(
     month: Annotated[
-        str | None, typer.Option("--month", help="Run month YYYY-MM (default: this month).")
+        str | None, typer.Option("--month", help=_("Run month YYYY-MM (default: this month)."))
     ] = None,
-    year: Annotated[int | None, typer.Option("--year", help="Every month of a year.")] = None,
+    year: Annotated[int | None, typer.Option("--year", help=_("Every month of a year."))] = None,
     rules: RulesOption = DEFAULT_PACK,
     calendar_name: CalendarOption = None,
     json_output: JsonOption = False,
     lang: LangOption = None,
 ) -> None:
-    """Show both rounds' due dates, effective dates and deposit-by dates, and why a date rolled.
-
-    Examples:
-
-      mediins calendar --month 2024-02
-
-      mediins calendar --year 2026 --calendar weekends
-
-      mediins calendar --month 2020-01 --json
-    """
 
     def action() -> None:
         if month is not None and year is not None:
@@ -480,14 +577,15 @@ def calendar(
 # --------------------------------------------------------------------------- rules
 
 
-@rules_app.command("list")
+@rules_app.command(
+    "list",
+    cls=Command,
+    help=_help(
+        _("List the rule packs in the rules folder (every one is validated)."),
+        "mediins rules list",
+    ),
+)
 def rules_list(json_output: JsonOption = False, lang: LangOption = None) -> None:
-    """List the rule packs in the rules folder (every one is validated).
-
-    Example:
-
-      mediins rules list
-    """
 
     def action() -> None:
         packs = load_all_packs()
@@ -499,20 +597,20 @@ def rules_list(json_output: JsonOption = False, lang: LangOption = None) -> None
     _guard(action, json_output=json_output)
 
 
-@rules_app.command("show")
+@rules_app.command(
+    "show",
+    cls=Command,
+    help=_help(
+        _("Show every value of a rule pack with the section of the regulation it comes from."),
+        "mediins rules show beijing-2007",
+        "mediins rules show ./my-region.toml --json",
+    ),
+)
 def rules_show(
-    pack_id: Annotated[str, typer.Argument(metavar="ID", help="Pack id or path to a .toml.")],
+    pack_id: Annotated[str, typer.Argument(metavar="ID", help=_("Pack id or path to a .toml."))],
     json_output: JsonOption = False,
     lang: LangOption = None,
 ) -> None:
-    """Show every value of a rule pack with the section of the regulation it comes from.
-
-    Examples:
-
-      mediins rules show beijing-2007
-
-      mediins rules show ./my-region.toml --json
-    """
 
     def action() -> None:
         pack = load_pack(pack_id, given_as="")  # an argument, not --rules
@@ -524,23 +622,23 @@ def rules_show(
     _guard(action, json_output=json_output)
 
 
-@rules_app.command("banks")
+@rules_app.command(
+    "banks",
+    cls=Command,
+    help=_help(
+        _("List the bank formats in rules/banks/ (every one is validated), or show one in full."),
+        "mediins rules banks",
+        "mediins rules banks pipe-gb18030-fen --json",
+    ),
+)
 def rules_banks(
     format_id: Annotated[
         str | None,
-        typer.Argument(metavar="[ID]", help="A format to show in full (id or path to a .toml)."),
+        typer.Argument(metavar="[ID]", help=_("A format to show in full (id or path to a .toml).")),
     ] = None,
     json_output: JsonOption = False,
     lang: LangOption = None,
 ) -> None:
-    """List the bank formats in rules/banks/ (every one is validated), or show one in full.
-
-    Examples:
-
-      mediins rules banks
-
-      mediins rules banks pipe-gb18030-fen --json
-    """
 
     def action() -> None:
         from mediins_cli.bank.formats import DEFAULT_FORMAT, load_all_formats, load_format
@@ -554,8 +652,13 @@ def rules_banks(
         report.render_bank_formats(out, formats, DEFAULT_FORMAT)
         if format_id is not None:
             f = formats[0]
-            out.print(f"instruction columns: {', '.join(f.instruction)}", markup=False)
-            out.print(f"return columns: {', '.join(f.returns)}", markup=False)
+            out.print(
+                _("instruction columns: {columns}").format(columns=", ".join(f.instruction)),
+                markup=False,
+            )
+            out.print(
+                _("return columns: {columns}").format(columns=", ".join(f.returns)), markup=False
+            )
             for value, code in f.results.items():
                 out.print(f"  {value} → {code}", markup=False)
 
@@ -565,27 +668,30 @@ def rules_banks(
 # --------------------------------------------------------------------------- sample
 
 
-@app.command()
+@app.command(
+    cls=Command,
+    help=_help(
+        _(
+            "Generate a realistic synthetic month: enrollees.csv, ledger.csv (round 1) and\n"
+            "ledger-round2.csv (round 2), deterministic for a seed. Fake data only."
+        ),
+        "mediins sample --enrollees 1000 --month 2024-02 --out /tmp/month",
+        "mediins sample --enrollees 10000000 --month 2024-02 --out bench-data/10M --seed 7",
+    ),
+)
 def sample(
     enrollees: Annotated[
-        int, typer.Option("--enrollees", min=1, help="How many enrollees to generate.")
+        int, typer.Option("--enrollees", min=1, help=_("How many enrollees to generate."))
     ],
-    month: Annotated[str, typer.Option("--month", help="Run month YYYY-MM of the generated data.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the month's files into.")],
-    seed: Annotated[int, typer.Option("--seed", help="Same seed, same bytes.")] = 1,
+    month: Annotated[
+        str, typer.Option("--month", help=_("Run month YYYY-MM of the generated data."))
+    ],
+    out: Annotated[Path, typer.Option("--out", help=_("Folder to write the month's files into."))],
+    seed: Annotated[int, typer.Option("--seed", help=_("Same seed, same bytes."))] = 1,
     rules: RulesOption = DEFAULT_PACK,
     json_output: JsonOption = False,
     lang: LangOption = None,
 ) -> None:
-    """Generate a realistic synthetic month: enrollees.csv, ledger.csv (round 1) and
-    ledger-round2.csv (round 2), deterministic for a seed. Fake data only.
-
-    Examples:
-
-      mediins sample --enrollees 1000 --month 2024-02 --out /tmp/month
-
-      mediins sample --enrollees 10000000 --month 2024-02 --out bench-data/10M --seed 7
-    """
 
     def action() -> None:
         from mediins_cli.sample import write_sample
@@ -599,7 +705,11 @@ def sample(
         else:
             console = report.console()
             for name, rows in result["files"].items():
-                console.print(f"{out / name}: {rows} rows", markup=False, soft_wrap=True)
+                console.print(
+                    _("{path}: {rows} rows").format(path=out / name, rows=rows),
+                    markup=False,
+                    soft_wrap=True,
+                )
 
     _guard(action, json_output=json_output)
 
@@ -607,19 +717,37 @@ def sample(
 # --------------------------------------------------------------------------- validate
 
 
-@app.command()
+@app.command(
+    cls=Command,
+    help=_help(
+        _(
+            "Check the input files without running anything; list every problem as file:line.\n"
+            "\n"
+            "Exit status 0 when the files can be used (warnings allowed), 2 when they cannot."
+        ),
+        "mediins validate --enrollees sample_data/enrollees.csv --ledger sample_data/ledger.csv",
+        "mediins validate --enrollees 参保人员.csv --ledger 流水.csv --encoding gb18030\n"
+        "  --errors problems.csv",
+    ),
+)
 def validate(
-    enrollees: Annotated[Path, typer.Option("--enrollees", help="enrollees.csv of the run month.")],
-    ledger: Annotated[Path, typer.Option("--ledger", help="ledger.csv: the bank's transactions.")],
+    enrollees: Annotated[
+        Path, typer.Option("--enrollees", help=_("enrollees.csv of the run month."))
+    ],
+    ledger: Annotated[
+        Path, typer.Option("--ledger", help=_("ledger.csv: the bank's transactions."))
+    ],
     encoding: Annotated[
-        str, typer.Option("--encoding", help="auto (UTF-8, else GB18030), utf-8 or gb18030.")
+        str, typer.Option("--encoding", help=_("auto (UTF-8, else GB18030), utf-8 or gb18030."))
     ] = "auto",
     errors: Annotated[
         Path | None,
         typer.Option(
             "--errors",
-            help="Also write every problem to this CSV "
-            "(file, line, column, code, message, severity).",
+            help=_(
+                "Also write every problem to this CSV "
+                "(file, line, column, code, message, severity)."
+            ),
         ),
     ] = None,
     excel: ExcelOption = None,
@@ -627,17 +755,6 @@ def validate(
     json_output: JsonOption = False,
     lang: LangOption = None,
 ) -> None:
-    """Check the input files without running anything; list every problem as file:line.
-
-    Exit status 0 when the files can be used (warnings allowed), 2 when they cannot.
-
-    Examples:
-
-      mediins validate --enrollees sample_data/enrollees.csv --ledger sample_data/ledger.csv
-
-      mediins validate --enrollees 参保人员.csv --ledger 流水.csv --encoding gb18030
-      --errors problems.csv
-    """
 
     def action() -> None:
         from mediins_cli.inputs import validate_inputs
@@ -649,7 +766,9 @@ def validate(
             encoding=settings.get("out_encoding", out_encoding, "utf-8"),
         )
         if fmt.encoding not in ("utf-8", "gb18030"):
-            raise BadInput(f"--out-encoding: {fmt.encoding!r} is not utf-8 or gb18030")
+            raise BadInput(
+                _("--out-encoding: {value!r} is not utf-8 or gb18030").format(value=fmt.encoding)
+            )
         try:
             inputs = validate_inputs(enrollees, ledger, encoding)
         except BadInput as exc:  # the failure's JSON is _guard's, as for every command
@@ -700,14 +819,40 @@ class RoundChoice(StrEnum):
     auto = "auto"
 
 
-@app.command()
+@app.command(
+    cls=Command,
+    help=_help(
+        _(
+            "Run a deduction round: debit every enrollee due (round 1) or round 1's retry list "
+            "(round 2).\n"
+            "\n"
+            "Writes success.csv, failure.csv, retry.csv and skipped.csv (round 1) or success.csv,\n"
+            "failure.csv, breaks.csv, resumptions.csv and updates.csv (round 2), per-agency "
+            "lists,\n"
+            "summary.json and manifest.json to OUT/YYYY-MM/round-N/. Failed debits are results "
+            "(exit 0).\n"
+            "Exit 2 on bad input, 3 when refused: the round already ran with other inputs (see "
+            "--force),\n"
+            "round 2 before round 1, another run holding the lock. Options not given come from\n"
+            "MEDIINS_* environment variables, then mediins.toml."
+        ),
+        "mediins deduct --round 1 --month 2024-02 --enrollees sample_data/enrollees.csv\n"
+        "  --ledger sample_data/ledger.csv",
+        "mediins deduct --round auto --enrollees '/srv/exports/{month}/enrollees.csv'\n"
+        "  --ledger '/srv/bank/{month}/ledger-round{round}.csv' --out /srv/mediins/out",
+        "mediins deduct --round 1 --month 2024-02 --enrollees sample_data/enrollees.csv\n"
+        "  --returns sample_data/returns/round1 --out out/bank",
+    ),
+)
 def deduct(
     round_no: Annotated[
         RoundChoice,
         typer.Option(
             "--round",
-            help="1 (everyone due), 2 (round 1's retry list) or auto (for cron: the round whose "
-            "effective date is --date, if any).",
+            help=_(
+                "1 (everyone due), 2 (round 1's retry list) or auto (for cron: the round whose "
+                "effective date is --date, if any)."
+            ),
         ),
     ],
     enrollees: EnrolleesTemplate = None,
@@ -715,41 +860,49 @@ def deduct(
         str | None,
         typer.Option(
             "--ledger",
-            help="The bank's transactions up to the round; {month} and {round} are filled in. "
-            "[setting: ledger]",
+            help=_(
+                "The bank's transactions up to the round; {month} and {round} are filled in. "
+                "[setting: ledger]"
+            ),
         ),
     ] = None,
     returns: Annotated[
         list[str] | None,
         typer.Option(
             "--returns",
-            help="Return mode, instead of --ledger: the bank's return files of the round's "
-            "instructions (see `mediins instruct`); repeat it, or give a folder or a pattern "
-            "such as 'returns/*.txt'; {month} and {round} are filled in. [setting: returns]",
+            help=_(
+                "Return mode, instead of --ledger: the bank's return files of the round's "
+                "instructions (see `mediins instruct`); repeat it, or give a folder or a pattern "
+                "such as 'returns/*.txt'; {month} and {round} are filled in. [setting: returns]"
+            ),
         ),
     ] = None,
     bank_format: Annotated[
         str | None,
         typer.Option(
             "--bank-format",
-            help="Return mode: the bank format the instructions were written in (default: "
-            "theirs; another is refused). [setting: bank_format]",
+            help=_(
+                "Return mode: the bank format the instructions were written in (default: "
+                "theirs; another is refused). [setting: bank_format]"
+            ),
         ),
     ] = None,
     month: Annotated[
         str | None,
-        typer.Option("--month", help="Run month YYYY-MM (default: this month; not with auto)."),
+        typer.Option("--month", help=_("Run month YYYY-MM (default: this month; not with auto).")),
     ] = None,
     on_date: Annotated[
         str | None,
-        typer.Option("--date", help="With --round auto: the day YYYY-MM-DD (default: today)."),
+        typer.Option("--date", help=_("With --round auto: the day YYYY-MM-DD (default: today).")),
     ] = None,
     rules: Annotated[
-        str | None, typer.Option("--rules", help="Rule pack id or path. [setting: rules]")
+        str | None, typer.Option("--rules", help=_("Rule pack id or path. [setting: rules]"))
     ] = None,
     out: Annotated[
         str | None,
-        typer.Option("--out", help="Output folder (default out); runs go to OUT/YYYY-MM/round-N/."),
+        typer.Option(
+            "--out", help=_("Output folder (default out); runs go to OUT/YYYY-MM/round-N/.")
+        ),
     ] = None,
     calendar_name: CalendarOption = None,
     encoding: EncodingOption = None,
@@ -759,58 +912,44 @@ def deduct(
         bool | None,
         typer.Option(
             "--xlsx/--no-xlsx",
-            help="Also write the run's files as Excel workbooks: workbook.xlsx (a sheet per "
-            "file) and agencies/AGENCY.xlsx. [setting: xlsx]",
+            help=_(
+                "Also write the run's files as Excel workbooks: workbook.xlsx (a sheet per "
+                "file) and agencies/AGENCY.xlsx. [setting: xlsx]"
+            ),
         ),
     ] = None,
     force: Annotated[
         bool,
         typer.Option(
-            "--force", help="Run again with other inputs; the earlier run is moved aside."
+            "--force", help=_("Run again with other inputs; the earlier run is moved aside.")
         ),
     ] = False,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show what the round would do; write nothing.")
+        bool, typer.Option("--dry-run", help=_("Show what the round would do; write nothing."))
     ] = False,
     errors: Annotated[
         Path | None,
         typer.Option(
             "--errors",
-            help="Also write every problem of the inputs (warnings too) to this CSV, as "
-            "validate does; with no rows when there are none.",
+            help=_(
+                "Also write every problem of the inputs (warnings too) to this CSV, as "
+                "validate does; with no rows when there are none."
+            ),
         ),
     ] = None,
     strict: Annotated[
         bool | None,
         typer.Option(
             "--strict/--no-strict",
-            help="Refuse (exit 2) what pre-flight only warns about: a ledger whose latest row is "
-            "more than 7 days before the cut-off. Recommended for cron. [setting: strict]",
+            help=_(
+                "Refuse (exit 2) what pre-flight only warns about: a ledger whose latest row is "
+                "more than 7 days before the cut-off. Recommended for cron. [setting: strict]"
+            ),
         ),
     ] = None,
     json_output: JsonOption = False,
     lang: LangOption = None,
 ) -> None:
-    """Run a deduction round: debit every enrollee due (round 1) or round 1's retry list (round 2).
-
-    Writes success.csv, failure.csv, retry.csv and skipped.csv (round 1) or success.csv,
-    failure.csv, breaks.csv, resumptions.csv and updates.csv (round 2), per-agency lists,
-    summary.json and manifest.json to OUT/YYYY-MM/round-N/. Failed debits are results (exit 0).
-    Exit 2 on bad input, 3 when refused: the round already ran with other inputs (see --force),
-    round 2 before round 1, another run holding the lock. Options not given come from
-    MEDIINS_* environment variables, then mediins.toml.
-
-    Examples:
-
-      mediins deduct --round 1 --month 2024-02 --enrollees sample_data/enrollees.csv
-      --ledger sample_data/ledger.csv
-
-      mediins deduct --round auto --enrollees '/srv/exports/{month}/enrollees.csv'
-      --ledger '/srv/bank/{month}/ledger-round{round}.csv' --out /srv/mediins/out
-
-      mediins deduct --round 1 --month 2024-02 --enrollees sample_data/enrollees.csv
-      --returns sample_data/returns/round1 --out out/bank
-    """
 
     def action() -> None:
         import polars as pl
@@ -876,7 +1015,9 @@ def deduct(
             plan = plan_day(base.rules, base.calendar, day)
             if plan.warning:
                 report.console(stderr=True).print(
-                    f"mediins: warning: {plan.warning}", markup=False, soft_wrap=True
+                    _("mediins: warning: {warning}").format(warning=plan.warning),
+                    markup=False,
+                    soft_wrap=True,
                 )
             requests = [request(r.month, r.round) for r in plan.due]
             if not requests:
@@ -929,7 +1070,7 @@ def _run_one(
 
     err = report.console(stderr=True)
     if err.is_terminal and not json_output:
-        with err.status("starting") as status:
+        with err.status(_("starting")) as status:
             outcome = run_deduct(request, progress=lambda stage: status.update(stage))
     else:
         outcome = run_deduct(request)
@@ -1012,7 +1153,24 @@ def _report_nothing_due(plan: DayPlan, json_output: bool) -> None:
 # --------------------------------------------------------------------------- instruct
 
 
-@app.command()
+@app.command(
+    cls=Command,
+    help=_help(
+        _(
+            "Write a round's debit instructions for the banks (送盘): one file per bank code.\n"
+            "\n"
+            "Round 1 instructs everyone due; round 2 the failures of round 1 the bank may answer\n"
+            "differently next time (INSUFFICIENT_FUNDS, BANK_ERROR). manifest.json holds each "
+            "file's\n"
+            "control totals (count, sum in fen) and SHA-256. Send the files to the banks; read "
+            "their\n"
+            "answers with `mediins deduct --returns`. Exit 2 on bad input, 3 when refused."
+        ),
+        "mediins instruct --round 1 --month 2024-02 --enrollees sample_data/enrollees.csv",
+        "mediins instruct --round 1 --month 2024-02 --enrollees sample_data/enrollees.csv\n"
+        "  --bank-format pipe-gb18030-fen --out out/bank",
+    ),
+)
 def instruct(
     round_no: Annotated[
         int,
@@ -1020,28 +1178,30 @@ def instruct(
             "--round",
             min=1,
             max=2,
-            help="1 (everyone due) or 2 (round 1's retryable failures, round 1 in return mode).",
+            help=_("1 (everyone due) or 2 (round 1's retryable failures, round 1 in return mode)."),
         ),
     ],
     enrollees: EnrolleesTemplate = None,
     month: Annotated[
-        str | None, typer.Option("--month", help="Run month YYYY-MM (default: this month).")
+        str | None, typer.Option("--month", help=_("Run month YYYY-MM (default: this month)."))
     ] = None,
     rules: Annotated[
-        str | None, typer.Option("--rules", help="Rule pack id or path. [setting: rules]")
+        str | None, typer.Option("--rules", help=_("Rule pack id or path. [setting: rules]"))
     ] = None,
     out: Annotated[
         str | None,
         typer.Option(
-            "--out", help="Output folder (default out); files go to OUT/YYYY-MM/instructions-N/."
+            "--out", help=_("Output folder (default out); files go to OUT/YYYY-MM/instructions-N/.")
         ),
     ] = None,
     bank_format: Annotated[
         str | None,
         typer.Option(
             "--bank-format",
-            help="Bank format id or path (see `mediins rules banks`; default generic). "
-            "[setting: bank_format]",
+            help=_(
+                "Bank format id or path (see `mediins rules banks`; default generic). "
+                "[setting: bank_format]"
+            ),
         ),
     ] = None,
     calendar_name: CalendarOption = None,
@@ -1049,26 +1209,12 @@ def instruct(
     force: Annotated[
         bool,
         typer.Option(
-            "--force", help="Write again from other inputs; the earlier files are moved aside."
+            "--force", help=_("Write again from other inputs; the earlier files are moved aside.")
         ),
     ] = False,
     json_output: JsonOption = False,
     lang: LangOption = None,
 ) -> None:
-    """Write a round's debit instructions for the banks (送盘): one file per bank code.
-
-    Round 1 instructs everyone due; round 2 the failures of round 1 the bank may answer
-    differently next time (INSUFFICIENT_FUNDS, BANK_ERROR). manifest.json holds each file's
-    control totals (count, sum in fen) and SHA-256. Send the files to the banks; read their
-    answers with `mediins deduct --returns`. Exit 2 on bad input, 3 when refused.
-
-    Examples:
-
-      mediins instruct --round 1 --month 2024-02 --enrollees sample_data/enrollees.csv
-
-      mediins instruct --round 1 --month 2024-02 --enrollees sample_data/enrollees.csv
-      --bank-format pipe-gb18030-fen --out out/bank
-    """
 
     def action() -> None:
         from mediins_cli.bank.run import InstructRequest
@@ -1109,39 +1255,45 @@ def instruct(
     _guard(action, json_output=json_output)
 
 
-@app.command("simulate-bank")
+@app.command(
+    "simulate-bank",
+    cls=Command,
+    help=_help(
+        _(
+            "For tests and demos: answer a round's instruction files from a ledger, as a bank "
+            "would.\n"
+            "\n"
+            "Writes one return file per instruction file into --to, in the instructions' bank "
+            "format:\n"
+            "OK, INSUFFICIENT_FUNDS or NO_ACCOUNT, decided as `deduct --ledger` decides them. Not "
+            "part\n"
+            "of a production run: there the bank sends the return files."
+        ),
+        "mediins simulate-bank --round 1 --month 2024-02 --ledger sample_data/ledger.csv\n"
+        "  --to bank-answers/round1",
+    ),
+)
 def simulate_bank(
-    round_no: Annotated[int, typer.Option("--round", min=1, max=2, help="1 or 2.")],
+    round_no: Annotated[int, typer.Option("--round", min=1, max=2, help=_("1 or 2."))],
     ledger: Annotated[
-        Path, typer.Option("--ledger", help="The ledger the simulated bank debits from.")
+        Path, typer.Option("--ledger", help=_("The ledger the simulated bank debits from."))
     ],
-    to: Annotated[Path, typer.Option("--to", help="Folder to write the return files into.")],
-    month: Annotated[str, typer.Option("--month", help="Run month YYYY-MM.")],
+    to: Annotated[Path, typer.Option("--to", help=_("Folder to write the return files into."))],
+    month: Annotated[str, typer.Option("--month", help=_("Run month YYYY-MM."))],
     out: Annotated[
-        Path, typer.Option("--out", help="Output folder holding the instructions.")
+        Path, typer.Option("--out", help=_("Output folder holding the instructions."))
     ] = Path("out"),
-    rules: Annotated[str, typer.Option("--rules", help="Rule pack id or path.")] = DEFAULT_PACK,
+    rules: Annotated[str, typer.Option("--rules", help=_("Rule pack id or path."))] = DEFAULT_PACK,
     calendar_name: CalendarOption = None,
     bank_format: Annotated[
         str | None,
         typer.Option(
             "--bank-format",
-            help="The instructions' bank format by path, when it is not in rules/banks/.",
+            help=_("The instructions' bank format by path, when it is not in rules/banks/."),
         ),
     ] = None,
     lang: LangOption = None,
 ) -> None:
-    """For tests and demos: answer a round's instruction files from a ledger, as a bank would.
-
-    Writes one return file per instruction file into --to, in the instructions' bank format:
-    OK, INSUFFICIENT_FUNDS or NO_ACCOUNT, decided as `deduct --ledger` decides them. Not part
-    of a production run: there the bank sends the return files.
-
-    Example:
-
-      mediins simulate-bank --round 1 --month 2024-02 --ledger sample_data/ledger.csv
-      --to bank-answers/round1
-    """
 
     def action() -> None:
         from mediins_cli.bank.simulate import simulate_bank as run_simulation
@@ -1159,9 +1311,13 @@ def simulate_bank(
         )
         console = report.console()
         for name, rows in done.files.items():
-            console.print(f"{to / name}: {rows} answers", markup=False)
+            console.print(
+                _("{path}: {rows} answers").format(path=to / name, rows=rows), markup=False
+            )
         console.print(
-            "outcomes: " + ", ".join(f"{code} {n}" for code, n in done.outcomes.items()),
+            _("outcomes: {outcomes}").format(
+                outcomes=_(", ").join(f"{word(code)} {n}" for code, n in done.outcomes.items())
+            ),
             markup=False,
         )
 
@@ -1171,50 +1327,59 @@ def simulate_bank(
 # --------------------------------------------------------------------------- replay
 
 
-@app.command()
+@app.command(
+    cls=Command,
+    help=_help(
+        _(
+            "Replay historical months and compare every output file with the expected one.\n"
+            "\n"
+            "Each month of HISTORY_DIR (YYYY-MM/ with enrollees.csv, ledger-round1.csv,\n"
+            "ledger-round2.csv and expected/round-1/, expected/round-2/; or, in return mode,\n"
+            "returns-round1/, returns-round2/ and also expected/instructions-1/, "
+            "expected/instructions-2/,\n"
+            "the bank format from replay.toml's bank_format) runs in order; every difference is "
+            "shown by\n"
+            "file, row and column. Exit 1 on any difference, 0 when all match."
+        ),
+        "mediins replay sample_data/history",
+        "mediins replay sample_data/history --chain",
+        "mediins replay sample_data/history --update",
+    ),
+)
 def replay(
     history: Annotated[
-        Path, typer.Argument(metavar="HISTORY_DIR", help="Folder of months with expected outputs.")
+        Path,
+        typer.Argument(metavar="HISTORY_DIR", help=_("Folder of months with expected outputs.")),
     ],
     update: Annotated[
         bool,
-        typer.Option("--update", help="Rewrite the expected outputs (after a deliberate change)."),
+        typer.Option(
+            "--update", help=_("Rewrite the expected outputs (after a deliberate change).")
+        ),
     ] = False,
     chain: Annotated[
         bool,
         typer.Option(
             "--chain",
-            help="Take each month's paid_through and waiting_until from the previous month's "
-            "updates.csv instead of the stored enrollee file.",
+            help=_(
+                "Take each month's paid_through and waiting_until from the previous month's "
+                "updates.csv instead of the stored enrollee file."
+            ),
         ),
     ] = False,
     scratch: Annotated[
         Path | None,
         typer.Option(
             "--scratch",
-            help="Run into this empty folder and keep it (default: a "
-            "temporary folder, removed afterwards).",
+            help=_(
+                "Run into this empty folder and keep it (default: a "
+                "temporary folder, removed afterwards)."
+            ),
         ),
     ] = None,
     json_output: JsonOption = False,
     lang: LangOption = None,
 ) -> None:
-    """Replay historical months and compare every output file with the expected one.
-
-    Each month of HISTORY_DIR (YYYY-MM/ with enrollees.csv, ledger-round1.csv,
-    ledger-round2.csv and expected/round-1/, expected/round-2/; or, in return mode,
-    returns-round1/, returns-round2/ and also expected/instructions-1/, expected/instructions-2/,
-    the bank format from replay.toml's bank_format) runs in order; every difference is shown by
-    file, row and column. Exit 1 on any difference, 0 when all match.
-
-    Examples:
-
-      mediins replay sample_data/history
-
-      mediins replay sample_data/history --chain
-
-      mediins replay sample_data/history --update
-    """
 
     def action() -> None:
         from mediins_cli.replay import replay as run_replay
@@ -1223,7 +1388,7 @@ def replay(
         with contextlib.ExitStack() as stack:
             folder = scratch or stack.enter_context(temporary_folder("mediins-replay"))
             if err.is_terminal and not json_output:
-                status = stack.enter_context(err.status("replaying"))
+                status = stack.enter_context(err.status(_("replaying")))
                 result = run_replay(
                     history,
                     folder,
@@ -1264,28 +1429,33 @@ def replay(
 # --------------------------------------------------------------------------- history
 
 
-@app.command()
+@app.command(
+    cls=Command,
+    help=_help(
+        _(
+            "List the months and rounds in an output folder: when each ran, ran, superseded or\n"
+            "damaged, counts, amounts, collection rate, breaks, and what is next.\n"
+            "\n"
+            "Read from the run directories (summaries and manifests), never computed again; a run "
+            "whose\n"
+            "files no longer match its manifest is shown as damaged. Exit 2 when the folder or "
+            "the\n"
+            "month holds no run."
+        ),
+        "mediins status --out out",
+        "mediins status --out out --month 2024-02 --json",
+    ),
+)
 def status(
     out: Annotated[
-        str | None, typer.Option("--out", help="Output folder (default out). [setting: out]")
+        str | None, typer.Option("--out", help=_("Output folder (default out). [setting: out]"))
     ] = None,
-    month: Annotated[str | None, typer.Option("--month", help="Only this month YYYY-MM.")] = None,
+    month: Annotated[
+        str | None, typer.Option("--month", help=_("Only this month YYYY-MM."))
+    ] = None,
     json_output: JsonOption = False,
     lang: LangOption = None,
 ) -> None:
-    """List the months and rounds in an output folder: when each ran, ran, superseded or
-    damaged, counts, amounts, collection rate, breaks, and what is next.
-
-    Read from the run directories (summaries and manifests), never computed again; a run whose
-    files no longer match its manifest is shown as damaged. Exit 2 when the folder or the
-    month holds no run.
-
-    Examples:
-
-      mediins status --out out
-
-      mediins status --out out --month 2024-02 --json
-    """
 
     def action() -> None:
         from mediins_cli.desk.history import read_history
@@ -1301,25 +1471,30 @@ def status(
     _guard(action, json_output=json_output)
 
 
-@app.command("report")
+@app.command(
+    "report",
+    cls=Command,
+    help=_help(
+        _(
+            "Write OUT/YYYY-MM/report.html: one self-contained page (no network) with the month's\n"
+            "dates, collection by round and by agency, failures by reason, breaks by category and "
+            "the\n"
+            "collection rate of every month in the folder, each chart with its numbers beside it.\n"
+            "\n"
+            "Agency codes, counts and amounts only: no names, ID or account numbers. Exit 2 when "
+            "the\n"
+            "month has no round 1 in the folder, 3 when one of its runs is damaged."
+        ),
+        "mediins report --month 2024-02 --out out --lang zh",
+    ),
+)
 def monthly_report(
-    month: Annotated[str, typer.Option("--month", help="The month YYYY-MM.")],
+    month: Annotated[str, typer.Option("--month", help=_("The month YYYY-MM."))],
     out: Annotated[
-        str | None, typer.Option("--out", help="Output folder (default out). [setting: out]")
+        str | None, typer.Option("--out", help=_("Output folder (default out). [setting: out]"))
     ] = None,
     lang: LangOption = None,
 ) -> None:
-    """Write OUT/YYYY-MM/report.html: one self-contained page (no network) with the month's
-    dates, collection by round and by agency, failures by reason, breaks by category and the
-    collection rate of every month in the folder, each chart with its numbers beside it.
-
-    Agency codes, counts and amounts only: no names, ID or account numbers. Exit 2 when the
-    month has no round 1 in the folder, 3 when one of its runs is damaged.
-
-    Example:
-
-      mediins report --month 2024-02 --out out --lang zh
-    """
 
     def action() -> None:
         from mediins_cli.desk.monthly import write_report

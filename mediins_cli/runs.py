@@ -621,7 +621,8 @@ def _must_replace(
                     was=_language_name(stored.get("lang", "en")),
                     code=stored.get("lang", "en"),
                     now=_language_name(request.lang),
-                )
+                ),
+                again="--force",
             )
         if changed:
             reason = _("with other inputs ({keys} differ)").format(keys=", ".join(changed))
