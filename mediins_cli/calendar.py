@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import chinese_calendar
 
 from mediins_cli.errors import BadInput, CalendarNotCovered, Problem
+from mediins_cli.i18n import N_, _, day_text, translation
 from mediins_cli.months import Month
 from mediins_cli.resources import display_path
 from mediins_cli.rules import Schedule
@@ -41,7 +42,15 @@ HOLIDAY_CHINESE = {
     "Mid-autumn Festival": "中秋节",
     "Anti-Fascist 70th Day": "抗战胜利70周年纪念日",
 }
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_WEEKDAYS = (
+    N_("Monday"),
+    N_("Tuesday"),
+    N_("Wednesday"),
+    N_("Thursday"),
+    N_("Friday"),
+    N_("Saturday"),
+    N_("Sunday"),
+)
 _MAX_ROLL_DAYS = 31
 
 
@@ -75,6 +84,28 @@ class DayInfo:
         if self.holiday:
             return holiday_label(self.holiday)
         return weekday_name(self.day) if weekend else "rest day"
+
+    def reason_in(self, lang: str) -> str:
+        """:attr:`reason` in ``lang``: in Chinese 春节假期, 春节调休上班日, 星期六, 工作日."""
+        t = translation(lang)
+        weekend = self.day.weekday() >= 5
+        if self.working:
+            if not weekend:
+                return t.gettext("working day")
+            if not self.holiday:
+                return t.gettext("make-up working day for an adjusted holiday")
+            label = _holiday_in(self.holiday, lang)
+            return t.gettext("make-up working day for {holiday}").format(holiday=label)
+        if self.holiday:
+            return t.pgettext("rest day", "{holiday}").format(
+                holiday=_holiday_in(self.holiday, lang)
+            )
+        return t.gettext(weekday_name(self.day)) if weekend else t.gettext("rest day")
+
+
+def _holiday_in(name: str, lang: str) -> str:
+    """A holiday's name: ``Spring Festival (春节)`` in English, ``春节`` in Chinese."""
+    return HOLIDAY_CHINESE.get(name, name) if lang == "zh" else holiday_label(name)
 
 
 class WorkingCalendar(Protocol):
@@ -151,20 +182,30 @@ class Roll:
     def rolled(self) -> bool:
         return self.effective != self.due
 
-    def explanation(self) -> str:
-        """Why the effective date is what it is, in words an operator can repeat."""
+    def explanation(self, lang: str = "en") -> str:
+        """Why the effective date is what it is, in words an operator can repeat, in ``lang``
+        (English: as the files record it; Chinese with every date a word of its own, so a
+        narrow terminal never splits one)."""
+        t = translation(lang)
+        landing = self.landing
         if not self.rolled:
-            if self.landing.reason == "working day":
-                return "working day, not rolled"
-            return f"not rolled: {self.landing.reason}"
+            if landing.reason == "working day":
+                return t.gettext("working day, not rolled")
+            return t.gettext("not rolled: {reason}").format(reason=landing.reason_in(lang))
         parts: list[str] = []
         for group in _group_runs(self.passed_over):
-            first, last = group[0].day, group[-1].day
-            span = f"{first}" if first == last else f"{first}–{last}"
-            parts.append(f"{span} {_group_reason(group)}")
-        text = "rolled over " + "; ".join(parts)
-        if self.landing.reason != "working day":
-            text += f"; {self.landing.day} is a {self.landing.reason}"
+            first, last = day_text(group[0].day, lang), day_text(group[-1].day, lang)
+            span = (
+                first
+                if first == last
+                else t.gettext("{first}–{last}").format(first=first, last=last)
+            )
+            parts.append(f"{span} {_group_reason(group, lang)}")
+        text = t.gettext("rolled over {days}").format(days=t.gettext("; ").join(parts))
+        if landing.reason != "working day":
+            text += t.gettext("; {day} is a {reason}").format(
+                day=day_text(landing.day, lang), reason=landing.reason_in(lang)
+            )
         return text
 
 
@@ -179,26 +220,28 @@ def _group_runs(days: tuple[DayInfo, ...]) -> list[list[DayInfo]]:
     return groups
 
 
-def _group_reason(group: list[DayInfo]) -> str:
+def _group_reason(group: list[DayInfo], lang: str) -> str:
+    t = translation(lang)
     if group[0].holiday:
-        return holiday_label(group[0].holiday)
-    names = [weekday_name(d.day) for d in group]
-    return "weekend" if len(names) > 1 else names[0]
+        return group[0].reason_in(lang)
+    return t.gettext("weekend") if len(group) > 1 else t.gettext(weekday_name(group[0].day))
 
 
 def roll_forward(calendar: WorkingCalendar, due: date) -> Roll:
     """The first working day on or after ``due``; it may lie in the next month (seed 000 §一)."""
     passed: list[DayInfo] = []
     day = due
-    for _ in range(_MAX_ROLL_DAYS):
+    for _step in range(_MAX_ROLL_DAYS):
         info = calendar.day(day)
         if info.working:
             return Roll(due, day, tuple(passed), info)
         passed.append(info)
         day += timedelta(days=1)
     raise BadInput(
-        f"no working day within {_MAX_ROLL_DAYS} days of {due} in the {calendar.name} calendar; "
-        "check the calendar files"
+        _(
+            "no working day within {days} days of {due} in the {calendar} calendar; check the "
+            "calendar files"
+        ).format(days=_MAX_ROLL_DAYS, due=due, calendar=calendar.name)
     )
 
 
@@ -274,6 +317,9 @@ def schedule_dates(
 
 # --------------------------------------------------------------------------- calendar files
 
+#: a day or days of a calendar file outside the year it is for
+OUTSIDE = N_("{days} is outside {year} (and the adjacent December/January)")
+
 
 def load_calendar_files(directory: Path) -> list[CalendarFile]:
     """Every ``<year>.toml`` in ``directory``, validated; all problems raised together."""
@@ -299,7 +345,13 @@ def _cross_file_conflicts(files: list[CalendarFile]) -> list[Problem]:
         for day, (working, _name) in sorted(f.entries.items()):
             if day in seen and seen[day][0] != working:
                 problems.append(
-                    Problem(f.path, 0, "", "CALENDAR_CONFLICT", f"{day} contradicts {seen[day][1]}")
+                    Problem(
+                        f.path,
+                        0,
+                        "",
+                        "CALENDAR_CONFLICT",
+                        _("{day} contradicts {other}").format(day=day, other=seen[day][1]),
+                    )
                 )
             seen.setdefault(day, (working, f.path))
     return problems
@@ -323,20 +375,20 @@ def parse_calendar_file(path: Path) -> tuple[CalendarFile | None, list[Problem]]
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        bad("", f"not valid TOML: {exc}")
+        bad("", _("not valid TOML: {problem}").format(problem=exc))
         return None, problems
 
     for key in sorted(set(data) - {"year", "source", "holidays", "makeup_workdays"}):
-        bad(key, "unknown key (expected year, source, holidays, makeup_workdays)")
+        bad(key, _("unknown key (expected year, source, holidays, makeup_workdays)"))
     year = data.get("year")
     if not isinstance(year, int) or isinstance(year, bool):
-        bad("year", "expected the year as an integer, e.g. year = 2027")
+        bad("year", _("expected the year as an integer, e.g. year = 2027"))
         return None, problems
     if path.stem != str(year):
-        bad("year", f"the file for {year} must be named {year}.toml")
+        bad("year", _("the file for {year} must be named {year}.toml").format(year=year))
     source = data.get("source")
     if not isinstance(source, str) or not source.strip():
-        bad("source", "expected the notice the dates come from, e.g. 国务院办公厅关于…的通知")
+        bad("source", _("expected the notice the dates come from, e.g. 国务院办公厅关于…的通知"))
         source = ""
 
     entries: dict[date, tuple[bool, str]] = {}
@@ -348,33 +400,36 @@ def parse_calendar_file(path: Path) -> tuple[CalendarFile | None, list[Problem]]
 
     def add(key: str, day: date, working: bool, name: str) -> None:
         if not in_range(day):
-            bad(key, f"{day} is outside {year} (and the adjacent December/January)")
+            bad(key, _(OUTSIDE).format(days=day, year=year))
         elif day in entries and entries[day][0] != working:
-            bad(key, f"{day} is listed both as a holiday and as a make-up working day")
+            bad(
+                key,
+                _("{day} is listed both as a holiday and as a make-up working day").format(day=day),
+            )
         else:
             entries[day] = (working, name)
 
     holidays = data.get("holidays", [])
     if not isinstance(holidays, list):
-        bad("holidays", "expected an array of tables { name, from, to }")
+        bad("holidays", _("expected an array of tables { name, from, to }"))
         holidays = []
     for i, item in enumerate(holidays):
         key = f"holidays[{i}]"
         if not _is_table(item, {"name", "from", "to"}):
-            bad(key, "expected a table with exactly name, from and to")
+            bad(key, _("expected a table with exactly name, from and to"))
             continue
         name, start, end = item["name"], item["from"], item["to"]
         if not isinstance(name, str) or not name.strip():
-            bad(f"{key}.name", "expected the holiday's name, e.g. Spring Festival or 春节")
+            bad(f"{key}.name", _("expected the holiday's name, e.g. Spring Festival or 春节"))
             continue
         if not _is_date(start) or not _is_date(end):
-            bad(key, "from and to must be dates, e.g. from = 2027-02-06")
+            bad(key, _("from and to must be dates, e.g. from = 2027-02-06"))
             continue
         if end < start:
-            bad(f"{key}.to", f"{end} is before from = {start}")
+            bad(f"{key}.to", _("{end} is before from = {start}").format(end=end, start=start))
             continue
         if not (in_range(start) and in_range(end)):
-            bad(key, f"{start}–{end} is outside {year} (and the adjacent December/January)")
+            bad(key, _(OUTSIDE).format(days=f"{start}–{end}", year=year))
             continue
         day = start
         while day <= end:
@@ -383,24 +438,26 @@ def parse_calendar_file(path: Path) -> tuple[CalendarFile | None, list[Problem]]
 
     makeups = data.get("makeup_workdays", [])
     if not isinstance(makeups, list):
-        bad("makeup_workdays", "expected an array of tables { date, name }")
+        bad("makeup_workdays", _("expected an array of tables { date, name }"))
         makeups = []
     for i, item in enumerate(makeups):
         key = f"makeup_workdays[{i}]"
         if not _is_table(item, {"date", "name"}):
-            bad(key, "expected a table with exactly date and name")
+            bad(key, _("expected a table with exactly date and name"))
             continue
         day, name = item["date"], item["name"]
         if not _is_date(day):
-            bad(f"{key}.date", "expected a date, e.g. date = 2027-02-14")
+            bad(f"{key}.date", _("expected a date, e.g. date = 2027-02-14"))
             continue
         if not isinstance(name, str) or not name.strip():
-            bad(f"{key}.name", "expected the holiday the make-up day belongs to")
+            bad(f"{key}.name", _("expected the holiday the make-up day belongs to"))
             continue
         if day.weekday() < 5:
             bad(
                 f"{key}.date",
-                f"{day} is a {weekday_name(day)}; a make-up working day is a Saturday or Sunday",
+                _("{day} is a {weekday}; a make-up working day is a Saturday or Sunday").format(
+                    day=day, weekday=_(weekday_name(day))
+                ),
             )
             continue
         add(key, day, True, name)
@@ -423,7 +480,11 @@ def make_calendar(name: str, directory: Path | None = None) -> WorkingCalendar:
     if name == "weekends":
         return WeekendCalendar()
     if name != "official":
-        raise BadInput(f"--calendar: {name!r} is not one of {', '.join(CALENDAR_NAMES)}")
+        raise BadInput(
+            _("--calendar: {name!r} is not one of {names}").format(
+                name=name, names=", ".join(CALENDAR_NAMES)
+            )
+        )
     from mediins_cli.resources import calendar_dir
 
     directory = directory or calendar_dir()

@@ -32,27 +32,33 @@ from pathlib import Path
 from typing import Any
 
 from mediins_cli.errors import BadInput, Problem
+from mediins_cli.i18n import N_, _
 from mediins_cli.resources import display_path
 
 #: key → (type, what it holds)
 KEYS: dict[str, tuple[type, str]] = {
-    "rules": (str, "rule pack id or path"),
-    "calendar": (str, "official or weekends"),
-    "out": (str, "output folder"),
-    "enrollees": (str, "enrollee file, a path template with {month} and {round}"),
-    "ledger": (str, "ledger file, a path template with {month} and {round}"),
+    "rules": (str, N_("rule pack id or path")),
+    "calendar": (str, N_("official or weekends")),
+    "out": (str, N_("output folder")),
+    "enrollees": (str, N_("enrollee file, a path template with {month} and {round}")),
+    "ledger": (str, N_("ledger file, a path template with {month} and {round}")),
     "returns": (
         str,
-        "the bank's return files (return mode): a path template with {month} and {round}, "
-        "a folder or a pattern such as *.txt",
+        N_(
+            "the bank's return files (return mode): a path template with {month} and {round}, "
+            "a folder or a pattern such as *.txt"
+        ),
     ),
-    "bank_format": (str, "bank format of the instruction files: id or path (default generic)"),
-    "encoding": (str, "input encoding: auto, utf-8 or gb18030"),
-    "excel": (bool, "write CSV that Excel opens with Chinese intact"),
-    "out_encoding": (str, "output encoding: utf-8 or gb18030"),
-    "strict": (bool, "refuse what pre-flight only warns about (a stale ledger); for cron"),
-    "xlsx": (bool, "also write the run's files as Excel workbooks (workbook.xlsx, agencies/)"),
-    "lang": (str, "language of the terminal and the agency lists: zh or en (DESIGN §13)"),
+    "bank_format": (
+        str,
+        N_("bank format of the instruction files: id or path (default generic)"),
+    ),
+    "encoding": (str, N_("input encoding: auto, utf-8 or gb18030")),
+    "excel": (bool, N_("write CSV that Excel opens with Chinese intact")),
+    "out_encoding": (str, N_("output encoding: utf-8 or gb18030")),
+    "strict": (bool, N_("refuse what pre-flight only warns about (a stale ledger); for cron")),
+    "xlsx": (bool, N_("also write the run's files as Excel workbooks (workbook.xlsx, agencies/)")),
+    "lang": (str, N_("language of the terminal and the agency lists: zh or en (DESIGN §13)")),
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -88,7 +94,7 @@ def load_settings(cwd: Path | None = None) -> Settings:
         values.update(_read_file(path))
         origins.update({k: display_path(path) for k in values})
     problems = []
-    for key, (kind, _) in KEYS.items():
+    for key, (kind, _meaning) in KEYS.items():
         raw = os.environ.get(f"MEDIINS_{key.upper()}")
         if raw is None:
             continue
@@ -96,7 +102,7 @@ def load_settings(cwd: Path | None = None) -> Settings:
             if raw.strip().lower() not in _TRUE | _FALSE:
                 problems.append(
                     Problem(
-                        f"MEDIINS_{key.upper()}", 0, "", "BAD_SETTING", "expected true or false"
+                        f"MEDIINS_{key.upper()}", 0, "", "BAD_SETTING", _("expected true or false")
                     )
                 )
                 continue
@@ -114,22 +120,31 @@ def _read_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BadInput([Problem(shown, 0, "", "BAD_SETTING", "no such file")]) from None
+        raise BadInput([Problem(shown, 0, "", "BAD_SETTING", _("no such file"))]) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise BadInput([Problem(shown, 0, "", "BAD_SETTING", f"not valid TOML: {exc}")]) from None
+        message = _("not valid TOML: {problem}").format(problem=exc)
+        raise BadInput([Problem(shown, 0, "", "BAD_SETTING", message)]) from None
     problems = []
     for key, value in data.items():
         if key not in KEYS:
             problems.append(
-                Problem(shown, 0, key, "BAD_SETTING", f"unknown key (known: {', '.join(KEYS)})")
+                Problem(
+                    shown,
+                    0,
+                    key,
+                    "BAD_SETTING",
+                    _("unknown key (known: {keys})").format(keys=", ".join(KEYS)),
+                )
             )
             continue
         kind, meaning = KEYS[key]
         if not isinstance(value, kind) or (isinstance(value, str) and not value.strip()):
-            expected = "true or false" if kind is bool else "a non-empty string"
-            problems.append(
-                Problem(shown, 0, key, "BAD_SETTING", f"expected {expected}: {meaning}")
-            )
+            message = (
+                _("expected true or false: {meaning}")
+                if kind is bool
+                else _("expected a non-empty string: {meaning}")
+            ).format(meaning=_(meaning))
+            problems.append(Problem(shown, 0, key, "BAD_SETTING", message))
     if problems:
         raise BadInput(problems)
     return data

@@ -12,6 +12,8 @@ from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mediins_cli.i18n import _
+
 if TYPE_CHECKING:  # polars is imported where a frame is made: `mediins --help` needs none
     import polars as pl
 
@@ -55,7 +57,7 @@ class Problem:
         where = f"{self.file}:{self.line}" if self.line else self.file
         parts = [where] if where else []
         if self.severity == "warning":
-            parts.append("warning")
+            parts.append(_("warning"))
         if self.column:
             parts.append(self.column)
         return ": ".join([*parts, self.message])
@@ -164,10 +166,10 @@ class CalendarNotCovered(BadInput):
 
     def __init__(self, year: int, calendar_dir: str) -> None:
         self.year = year
-        message = (
-            f"no working-day calendar covers {year}: the installed chinese-calendar has no data "
-            f"for it and there is no {calendar_dir}/{year}.toml. Add that file from the State "
-            f"Council's holiday notice for {year} (format in rules/calendars/README.md), or "
-            f"upgrade chinese-calendar once it covers {year}."
-        )
+        message = _(
+            "no working-day calendar covers {year}: the installed chinese-calendar has no data "
+            "for it and there is no {calendar_dir}/{year}.toml. Add that file from the State "
+            "Council's holiday notice for {year} (format in rules/calendars/README.md), or "
+            "upgrade chinese-calendar once it covers {year}."
+        ).format(year=year, calendar_dir=calendar_dir)
         super().__init__([Problem("", 0, "", "CALENDAR_NOT_COVERED", message)])

@@ -150,6 +150,17 @@ def count(n: int) -> str:
     return f"{n:,}"
 
 
+def percent(rate: str | None) -> str:
+    """A rate as the summaries write it (``"0.7610"``) in percent: ``"76.10 %"``, exactly
+    (rounded half up to two places); ``—`` when there is none."""
+    if rate is None:
+        return "—"
+    from decimal import ROUND_HALF_UP, Decimal
+
+    value = (Decimal(rate) * 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    return f"{value} %"
+
+
 def amount(yuan: str) -> str:
     """A yuan amount as written in the files (``299626877.16``) with thousands separators:
     ``299,626,877.16``. The digits are the file's: nothing is rounded or converted."""

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mediins_cli.calendar import HOLIDAY_CHINESE, DayInfo, Roll, RoundDates
+from mediins_cli.calendar import Roll, RoundDates
 from mediins_cli.errors import format_problems
 from mediins_cli.i18n import (
     N_,
@@ -37,6 +37,7 @@ from mediins_cli.i18n import (
     date_text,
     month_text,
     ngettext,
+    percent,
 )
 from mediins_cli.rules import RulePack
 from mediins_cli.words import word
@@ -206,51 +207,9 @@ def _deposit_by(pack: RulePack, r: RoundDates) -> str:
     return f"{shown}\n({cited.source}: {_day(r.deposit_by_stated)})"
 
 
-def _holiday(name: str | None) -> str:
-    return HOLIDAY_CHINESE.get(name, name) if name else ""
-
-
-def _reason_zh(info: DayInfo) -> str:
-    """What a day is, in Chinese (:attr:`DayInfo.reason`)."""
-    if info.working:
-        if info.day.weekday() >= 5:
-            return _holiday(info.holiday) + "调休上班日" if info.holiday else "调休上班日"
-        return "工作日"
-    if info.holiday:
-        return _holiday(info.holiday) + "假期"
-    return "星期" + "一二三四五六日"[info.day.weekday()] if info.day.weekday() >= 5 else "休息日"
-
-
 def why(roll: Roll) -> str:
-    """Why a round's date is what it is (:meth:`Roll.explanation`), in the language; in Chinese
-    with every date a word of its own, so a narrow terminal never splits one."""
-    if current_lang() != "zh":
-        return roll.explanation()
-    landing = roll.landing
-    if not roll.rolled:
-        return (
-            "工作日，未顺延"
-            if landing.reason == "working day"
-            else f"未顺延：{_reason_zh(landing)}"
-        )
-    parts = []
-    groups: list[list[DayInfo]] = []
-    for info in roll.passed_over:
-        if groups and groups[-1][-1].holiday == info.holiday:
-            groups[-1].append(info)
-        else:
-            groups.append([info])
-    for group in groups:
-        first, last = group[0].day, group[-1].day
-        span = date_text(first).split()[0]
-        if last != first:
-            span += " 至 " + date_text(last).split()[0]
-        reason = _reason_zh(group[0]) if group[0].holiday or len(group) == 1 else "周末"
-        parts.append(f"{span} {reason}")
-    text = "遇休息日顺延：" + "；".join(parts)
-    if landing.reason != "working day":
-        text += f"；{date_text(landing.day).split()[0]} 为{_reason_zh(landing)}"
-    return text
+    """Why a round's date is what it is (:meth:`Roll.explanation`), in the language."""
+    return roll.explanation(current_lang())
 
 
 def render_calendar(
@@ -602,7 +561,7 @@ def render_round(out: Console, outcome: DeductOutcome) -> None:
     rate = s["collection_rate"]
     out.print(
         _("collection rate {amount} of the amount due, {enrollees} of the enrollees").format(
-            amount=_percent(rate["amount"]), enrollees=_percent(rate["enrollees"])
+            amount=percent(rate["amount"]), enrollees=percent(rate["enrollees"])
         )
     )
     if "retry_permanent" in s and s["retry_permanent"]["enrollees"]:
@@ -652,7 +611,7 @@ def render_round(out: Console, outcome: DeductOutcome) -> None:
                 month=_month(s["month"]),
                 collected=amount(t["collected"]["amount"]),
                 due=amount(t["due"]["amount"]),
-                rate=_percent(t["collection_rate"]),
+                rate=percent(t["collection_rate"]),
                 unpaid=count(t["unpaid"]["enrollees"]),
             ),
             markup=False,
@@ -835,13 +794,6 @@ def render_continuity(out: Console, c: dict[str, Any]) -> None:
 
 def _iso(text: str) -> date:
     return date.fromisoformat(text)
-
-
-def _percent(rate: str) -> str:
-    """``"0.7610"`` → ``"76.10 %"`` exactly (the rate is already rounded to four places)."""
-    whole, _sep, frac = rate.partition(".")
-    digits = (whole + frac.ljust(4, "0"))[:-2].lstrip("0") or "0"
-    return f"{digits}.{frac.ljust(4, '0')[2:]} %"
 
 
 # --------------------------------------------------------------------------- replay

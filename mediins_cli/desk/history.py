@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mediins_cli.errors import BadInput, Refused
+from mediins_cli.i18n import _
 from mediins_cli.months import CHINA, Month
+
+if TYPE_CHECKING:
+    from mediins_cli.calendar import Roll
 
 RAN = "ran"
 SUPERSEDED = "superseded"
@@ -116,6 +120,8 @@ class NextRound:
     deposit_by: date | None
     why: str | None  # why the effective date is what it is (the calendar's words)
     note: str | None = None
+    #: the roll the schedule gave, to say ``why`` in the operator's language
+    roll: Roll | None = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -386,16 +392,24 @@ def _scheduled(
     note = None
     if rules is not None:
         try:
-            _, name, _, dates = month_rules(rules, calendar, month)
+            _pack, name, _cal, dates = month_rules(rules, calendar, month)
         except BadInput as exc:
-            note = str(exc).splitlines()[0] if str(exc) else "the schedule cannot tell"
+            note = str(exc).splitlines()[0] if str(exc) else _("the schedule cannot tell")
         else:
             d = dates[number - 1]
             return NextRound(
-                month, number, step, rules, name, d.effective, d.deposit_by, d.roll.explanation()
+                month,
+                number,
+                step,
+                rules,
+                name,
+                d.effective,
+                d.deposit_by,
+                d.roll.explanation(),
+                roll=d.roll,
             )
     else:
-        note = "no readable manifest names the rule pack"
+        note = _("no readable manifest names the rule pack")
     effective = None
     if recorded is not None:
         try:

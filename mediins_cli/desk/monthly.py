@@ -27,9 +27,8 @@ from mediins_cli.desk.history import (
     by_agency,
     read_history,
 )
-from mediins_cli.desk.status import percent
 from mediins_cli.errors import BadInput, Refused
-from mediins_cli.i18n import _, amount, count, current_lang, date_text, month_text
+from mediins_cli.i18n import _, amount, count, current_lang, date_text, month_text, percent
 from mediins_cli.money import fen_to_yuan, yuan_text_to_fen
 from mediins_cli.months import Month
 
@@ -245,7 +244,7 @@ def _dates(m: MonthHistory, s1: dict[str, Any], s2: dict[str, Any] | None) -> li
                     d.get("effective"),
                     d.get("deposit_by"),
                     d.get("cutoff"),
-                    d.get("why"),
+                    _recorded_why(m.month, number, summary or {}, d),
                     True,
                 )
             )
@@ -258,11 +257,31 @@ def _dates(m: MonthHistory, s1: dict[str, Any], s2: dict[str, Any] | None) -> li
                     n.effective.isoformat() if n.effective else None,
                     n.deposit_by.isoformat() if n.deposit_by else None,
                     None,
-                    n.why or n.note,
+                    (n.roll.explanation(current_lang()) if n.roll else n.why) or n.note,
                     False,
                 )
             )
     return rows
+
+
+def _recorded_why(month: Month, number: int, summary: dict[str, Any], d: dict[str, Any]) -> Any:
+    """Why a round's date rolled, as its run recorded it (in English, a machine file's words);
+    in another language said again from the schedule of the run's rule pack and calendar, when
+    it gives the date the run recorded (else the record as it is)."""
+    recorded = d.get("why")
+    rules, calendar = summary.get("rules"), summary.get("calendar")
+    if current_lang() == "en" or not isinstance(rules, str) or not isinstance(calendar, str):
+        return recorded
+    from mediins_cli.runs import month_rules
+
+    try:
+        dates = month_rules(rules, calendar, month)[3]
+    except BadInput:
+        return recorded
+    roll = dates[number - 1].roll
+    if roll.effective.isoformat() != d.get("effective"):
+        return recorded
+    return roll.explanation(current_lang())
 
 
 # --------------------------------------------------------------------------- the page

@@ -6,7 +6,6 @@ yuan text and rates as the summaries' four-place fractions, ``null`` where a run
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from rich.cells import cell_len
@@ -22,7 +21,16 @@ from mediins_cli.desk.history import (
     NextRound,
     Run,
 )
-from mediins_cli.i18n import _, amount, count, date_text, day_text, month_text
+from mediins_cli.i18n import (
+    _,
+    amount,
+    count,
+    current_lang,
+    date_text,
+    day_text,
+    month_text,
+    percent,
+)
 
 #: the version of the JSON document's shape
 SCHEMA = 1
@@ -68,14 +76,6 @@ def _run_dict(r: Run) -> dict[str, Any]:
 # --------------------------------------------------------------------------- terminal
 
 
-def percent(rate: str | None) -> str:
-    """``"0.7610"`` → ``"76.10 %"``, exactly (Decimal, rounded half up to two places)."""
-    if rate is None:
-        return "—"
-    value = (Decimal(rate) * 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
-    return f"{value} %"
-
-
 def _count(c: dict[str, Any] | None) -> str:
     if c is None:
         return "—"
@@ -95,7 +95,7 @@ def _status_word(status: str) -> str:
 def _run_text(r: Run) -> str:
     parts = [
         _("{status}, {when}").format(status=_status_word(r.status), when=r.ran_at or "—")
-        + (f" ({r.name})" if r.name != f"{r.kind}-{r.number}" else "")
+        + (_(" ({text})").format(text=r.name) if r.name != f"{r.kind}-{r.number}" else "")
     ]
     f = r.figures()
     if r.summary is None:
@@ -114,19 +114,22 @@ def _run_text(r: Run) -> str:
         if f["breaks"] is not None:
             from mediins_cli.words import word
 
-            shown = ", ".join(
+            shown = _(", ").join(
                 f"{word(category)} {count(n)}"
                 for category, n in (f["breaks_by_category"] or {}).items()
                 if n
             )
             parts.append(
-                _("breaks {n}").format(n=count(f["breaks"])) + (f" ({shown})" if shown else "")
+                _("breaks {n}").format(n=count(f["breaks"]))
+                + (_(" ({text})").format(text=shown) if shown else "")
             )
     if r.damaged_files:
         parts.append(
-            _("changed or missing since it ran: {files}").format(files=", ".join(r.damaged_files))
+            _("changed or missing since it ran: {files}").format(
+                files=_(", ").join(r.damaged_files)
+            )
         )
-    return "; ".join(parts)
+    return _("; ").join(parts)
 
 
 def _total_text(total: dict[str, Any]) -> str:
@@ -140,7 +143,7 @@ def _total_text(total: dict[str, Any]) -> str:
         unpaid=count(total["unpaid"]["enrollees"]) if total["unpaid"] else "—",
     )
     if total["breaks"] is not None:
-        text += "; " + _("breaks {n}").format(n=count(total["breaks"]))
+        text += _("; ") + _("breaks {n}").format(n=count(total["breaks"]))
     return text
 
 
@@ -156,13 +159,14 @@ def next_text(n: NextRound) -> str:
             day=date_text(n.effective), deposit=day_text(n.deposit_by)
         )
     text = f"{what} {when}"
-    if n.why:
-        text += f" ({n.why})"
-    text += "; " + _("rules {rules}, calendar {calendar}").format(
+    why = n.roll.explanation(current_lang()) if n.roll is not None else n.why
+    if why:
+        text += _(" ({text})").format(text=why)
+    text += _("; ") + _("rules {rules}, calendar {calendar}").format(
         rules=n.rules or "—", calendar=n.calendar or "—"
     )
     if n.note:
-        text += f" ({n.note})"
+        text += _(" ({text})").format(text=n.note)
     return text
 
 
