@@ -99,6 +99,23 @@ def problem_rows(
     ).cast(problem_schema())  # type: ignore[arg-type]
 
 
+def message_expr(template: str, **values: pl.Expr) -> pl.Expr:
+    """A problem's message for every row: ``template`` (translated: its words in the language's
+    order) with each ``{name}`` replaced by the row's ``values[name]`` (masked where it is
+    made). A value that is null makes the message null, as ``concat_str`` does."""
+    import re
+
+    import polars as pl
+
+    parts: list[pl.Expr] = []
+    for i, piece in enumerate(re.split(r"\{(\w+)\}", template)):
+        if i % 2:
+            parts.append(values[piece])
+        elif piece:
+            parts.append(pl.lit(piece))
+    return pl.concat_str(parts) if len(parts) > 1 else parts[0]
+
+
 def format_problems(frame: pl.DataFrame, limit: int | None = None) -> list[str]:
     """``file:line: column: message`` for the first ``limit`` problems (errors first, in file
     and line order)."""

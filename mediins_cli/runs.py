@@ -44,7 +44,7 @@ from mediins_cli.errors import (
     problem_rows,
     problems_frame,
 )
-from mediins_cli.i18n import _, current_lang, translation
+from mediins_cli.i18n import N_, _, current_lang, translation
 from mediins_cli.inputs import (
     LedgerPass,
     Source,
@@ -230,7 +230,7 @@ def deduct(
         if existing is not None and not _must_replace(request, run_dir, existing, fingerprint):
             stored = read_json(run_dir / "summary.json")
             said = [
-                Problem("", 0, "", w["code"], w["message"], "warning")
+                Problem("", 0, "", w["code"], _stored_warning(w, stored), "warning")
                 for w in stored.get("warnings", [])
             ]
             return DeductOutcome(
@@ -406,6 +406,25 @@ def _transfer_ignored(enrollees: pl.DataFrame, pack: RulePack, source: Source) -
 
 #: DESIGN §3: a ledger whose latest row is older than this before the cut-off is stale
 STALE_LEDGER = timedelta(days=7)
+STALE_MESSAGE = N_(
+    "the ledger's latest row is of {last}, {days} days before the cut-off {cutoff}: is this "
+    "the bank's latest export?"
+)
+
+
+def _stored_warning(warning: dict[str, Any], summary: dict[str, Any]) -> str:
+    """A warning summary.json keeps (in English, a machine file), in the operator's language:
+    said again from the figures the summary holds where its code is known, else as stored."""
+    try:
+        if warning["code"] == "STALE_LEDGER" and current_lang() != "en":
+            last = datetime.fromisoformat(summary["ledger"]["last_posted"])
+            cutoff = datetime.fromisoformat(summary["dates"]["cutoff"])
+            return _(STALE_MESSAGE).format(
+                last=_stamp(last), days=(cutoff - last).days, cutoff=_stamp(cutoff)
+            )
+    except (KeyError, TypeError, ValueError):
+        pass
+    return str(warning["message"])
 
 
 def _preflight(
@@ -449,10 +468,7 @@ def _preflight(
                 0,
                 "",
                 "STALE_LEDGER",
-                gettext(
-                    "the ledger's latest row is of {last}, {days} days before the cut-off "
-                    "{cutoff}: is this the bank's latest export?"
-                ).format(
+                gettext(STALE_MESSAGE).format(
                     last=_stamp(last), days=(dates.cutoff - last).days, cutoff=_stamp(dates.cutoff)
                 )
                 + (gettext(" (refused: --strict)") if request.strict else ""),

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import polars as pl
 
-from mediins_cli.errors import problem_schema
+from mediins_cli.errors import message_expr, problem_schema
+from mediins_cli.i18n import _
 from mediins_cli.inputs.columns import (
     ENROLLEE_COLUMNS,
     ID_TYPES,
@@ -37,6 +38,7 @@ from mediins_cli.inputs.table import (
 )
 from mediins_cli.mask import mask_id_expr
 from mediins_cli.money import yuan_to_fen
+from mediins_cli.words import NP_
 
 
 def _id_check_digit(ident: pl.Expr) -> pl.Expr:
@@ -54,7 +56,7 @@ def _id_check_digit(ident: pl.Expr) -> pl.Expr:
 
 def check_enrollees(source: Source) -> Checked:
     """The enrollee file, typed, with its problems (frame is None if unusable)."""
-    return read_checked(source, ENROLLEE_COLUMNS, _check_enrollees, "enrollees")
+    return read_checked(source, ENROLLEE_COLUMNS, _check_enrollees, NP_("no rows", "enrollees"))
 
 
 def read_enrollees(
@@ -108,40 +110,39 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
             "id_type",
             "BAD_VALUE",
             ~pl.col("id_type").is_in(ID_TYPES),
-            pl.concat_str(_quoted("id_type"), pl.lit(f" is not one of {', '.join(ID_TYPES)}")),
+            message_expr(
+                _("{value} is not one of {types}"),
+                value=_quoted("id_type"),
+                types=pl.lit(", ".join(ID_TYPES)),
+            ),
         ),
         excel_number_check("enrollee_id", mangled),
         _Check(
             "enrollee_id",
             "BAD_ID",
             is_ric & ident.is_not_null() & ~mangled & ~shape_ok,
-            pl.concat_str(
-                pl.lit("a resident ID is 17 digits and a digit or X; got "),
-                ident.str.len_chars().cast(pl.String),
-                pl.lit(" characters ("),
-                masked,
-                pl.lit(")"),
+            message_expr(
+                _("a resident ID is 17 digits and a digit or X; got {n} characters ({id})"),
+                n=ident.str.len_chars().cast(pl.String),
+                id=masked,
             ),
         ),
         _Check(
             "enrollee_id",
             "BAD_ID_CHECKSUM",
             is_ric & shape_ok & (pl.col("__check_digit") != ident.str.slice(17, 1)),
-            pl.concat_str(
-                pl.lit("check digit is "),
-                ident.str.slice(17, 1),
-                pl.lit(", expected "),
-                pl.col("__check_digit"),
-                pl.lit(" ("),
-                masked,
-                pl.lit(")"),
+            message_expr(
+                _("check digit is {digit}, expected {expected} ({id})"),
+                digit=ident.str.slice(17, 1),
+                expected=pl.col("__check_digit"),
+                id=masked,
             ),
         ),
         _Check(
             "enrollee_id",
             "BAD_ID_DATE",
             ric_ok & pl.col("__id_birth").is_null(),
-            pl.concat_str(pl.lit("the birth date in the ID is not a date ("), masked, pl.lit(")")),
+            message_expr(_("the birth date in the ID is not a date ({id})"), id=masked),
         ),
         _Check(
             "enrollee_id",
@@ -150,21 +151,19 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
             & ident.is_not_null()
             & ~mangled
             & ~ident.str.contains(r"^[A-Z0-9][A-Z0-9()-]{4,23}$"),
-            pl.concat_str(
-                pl.lit("a document number is 5–24 letters or digits, starting with one ("),
-                masked,
-                pl.lit(")"),
+            message_expr(
+                _("a document number is 5–24 letters or digits, starting with one ({id})"),
+                id=masked,
             ),
         ),
         _Check(
             "enrollee_id",
             "DUPLICATE_ENROLLEE",
             ident.is_not_null() & (pl.col("line") != pl.col("__first_line")),
-            pl.concat_str(
-                pl.lit("duplicate enrollee ("),
-                masked,
-                pl.lit("), first on line "),
-                pl.col("__first_line").cast(pl.String),
+            message_expr(
+                _("duplicate enrollee ({id}), first on line {line}"),
+                id=masked,
+                line=pl.col("__first_line").cast(pl.String),
             ),
         ),
         _empty("name"),
@@ -172,20 +171,24 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
             "name",
             "BAD_TEXT",
             pl.col("name").str.len_chars() > MAX_NAME_CHARS,
-            pl.lit(f"is longer than {MAX_NAME_CHARS} characters"),
+            pl.lit(_("is longer than {n} characters").format(n=MAX_NAME_CHARS)),
         ),
         _Check(
             "sex",
             "BAD_VALUE",
             pl.col("__sex").is_not_null() & ~pl.col("__sex").is_in(["M", "F"]),
-            pl.concat_str(_quoted("sex", _col(raw, "sex")), pl.lit(" is not M or F (男/女)")),
+            message_expr(
+                _("{value} is not M or F (男/女)"), value=_quoted("sex", _col(raw, "sex"))
+            ),
         ),
         _Check(
             "sex",
             "ID_MISMATCH",
             ric_ok & pl.col("__sex").is_in(["M", "F"]) & (pl.col("__sex") != pl.col("__id_sex")),
-            pl.concat_str(
-                pl.lit("is "), pl.col("__sex"), pl.lit(" but the ID says "), pl.col("__id_sex")
+            message_expr(
+                _("is {sex} but the ID says {id_sex}"),
+                sex=pl.col("__sex"),
+                id_sex=pl.col("__id_sex"),
             ),
         ),
         _date_check("birth_date", "__birth") if "birth_date" in raw.columns else None,
@@ -197,10 +200,9 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
             & pl.col("__id_birth").is_not_null()
             & (pl.col("__birth") != pl.col("__id_birth")),
             # The ID's own birth date is not shown: with the masked ID it would give it away.
-            pl.concat_str(
-                pl.lit("is "),
-                pl.col("__birth").cast(pl.String),
-                pl.lit(", which is not the birth date in the ID"),
+            message_expr(
+                _("is {date}, which is not the birth date in the ID"),
+                date=pl.col("__birth").cast(pl.String),
             ),
         ),
         _empty("agency"),
@@ -209,26 +211,23 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
             "BAD_AGENCY",
             (pl.col("agency").str.len_chars() <= MAX_AGENCY_CHARS)
             & (pl.col("agency").str.len_bytes() > MAX_AGENCY_BYTES),
-            pl.concat_str(
-                pl.lit("is "),
-                pl.col("agency").str.len_bytes().cast(pl.String),
-                pl.lit(
-                    f" bytes in UTF-8; an agency code names a file of agencies/, at most "
-                    f"{MAX_AGENCY_BYTES} bytes"
+            message_expr(
+                _(
+                    "is {n} bytes in UTF-8; an agency code names a file of agencies/, at most "
+                    "{most} bytes"
                 ),
+                n=pl.col("agency").str.len_bytes().cast(pl.String),
+                most=pl.lit(str(MAX_AGENCY_BYTES)),
             ),
         ),
         _Check(
             "agency",
             "BAD_AGENCY",
             pl.col("agency").str.len_chars() > MAX_AGENCY_CHARS,
-            pl.concat_str(
-                pl.lit("is "),
-                pl.col("agency").str.len_chars().cast(pl.String),
-                pl.lit(
-                    f" characters; an agency code names a file of agencies/, at most "
-                    f"{MAX_AGENCY_CHARS}"
-                ),
+            message_expr(
+                _("is {n} characters; an agency code names a file of agencies/, at most {most}"),
+                n=pl.col("agency").str.len_chars().cast(pl.String),
+                most=pl.lit(str(MAX_AGENCY_CHARS)),
             ),
         ),
         _empty("status"),
@@ -236,9 +235,9 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
             "status",
             "BAD_VALUE",
             pl.col("status").is_not_null() & ~pl.col("status").is_in(STATUSES),
-            pl.concat_str(
-                _quoted("status"),
-                pl.lit(" is not one of active, suspended, terminated (正常参保, 暂停, 终止)"),
+            message_expr(
+                _("{value} is not one of active, suspended, terminated (正常参保, 暂停, 终止)"),
+                value=_quoted("status"),
             ),
         ),
         _empty("enrolled_on"),
@@ -247,9 +246,9 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
             "paid_through",
             "BAD_MONTH",
             _col(raw, "paid_through").is_not_null() & pl.col("__paid").is_null(),
-            pl.concat_str(
-                _quoted("paid_through", _col(raw, "paid_through")),
-                pl.lit(" is not a month YYYY-MM"),
+            message_expr(
+                _("{value} is not a month YYYY-MM"),
+                value=_quoted("paid_through", _col(raw, "paid_through")),
             ),
         ),
         _date_check("waiting_until", "__waiting") if "waiting_until" in raw.columns else None,
@@ -263,7 +262,7 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
             "monthly_premium",
             "BAD_AMOUNT",
             pl.col("premium_fen") <= 0,
-            pl.concat_str(_quoted("monthly_premium"), pl.lit(" must be more than 0")),
+            message_expr(_("{value} must be more than 0"), value=_quoted("monthly_premium")),
         ),
         *_account_checks(excel_number(raw, "account_no")),
     ]
@@ -340,13 +339,12 @@ def _area_warnings(valid: pl.DataFrame, shown: str) -> pl.DataFrame:
         "enrollee_id",
         "UNKNOWN_AREA",
         pl.col("enrollee_id").str.slice(0, 10).is_in(unknown),
-        pl.concat_str(
-            pl.lit("area code "),
-            pl.col("enrollee_id").str.slice(0, 6),
-            pl.lit(
-                " is not in python-stdnum's table for the birth year in the ID "
+        message_expr(
+            _(
+                "area code {area} is not in python-stdnum's table for the birth year in the ID "
                 "(accepted: old codes stay valid)"
             ),
+            area=pl.col("enrollee_id").str.slice(0, 6),
         ),
         severity="warning",
     )
@@ -373,15 +371,14 @@ def _agency_clashes(f: pl.DataFrame, shown: str) -> pl.DataFrame:
         "agency",
         "AGENCY_CLASH",
         pl.lit(True),
-        pl.concat_str(
-            _quoted("agency"),
-            pl.lit(" and "),
-            _quoted("agency", pl.col("__other")),
-            pl.lit(" on line "),
-            pl.col("__other_line").cast(pl.String),
-            pl.lit(" give the same file name agencies/"),
-            agency_file_stem(pl.col("agency")),
-            pl.lit(".csv; rename one"),
+        message_expr(
+            _("{agency} and {other} on line {line} give the same file name {file}; rename one"),
+            agency=_quoted("agency"),
+            other=_quoted("agency", pl.col("__other")),
+            line=pl.col("__other_line").cast(pl.String),
+            file=pl.concat_str(
+                pl.lit("agencies/"), agency_file_stem(pl.col("agency")), pl.lit(".csv")
+            ),
         ),
     )
     return _collect(clashing, [check], shown)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import polars as pl
 
-from mediins_cli.errors import BadInput, problems_frame
+from mediins_cli.errors import BadInput, message_expr, problems_frame
+from mediins_cli.i18n import _
 from mediins_cli.inputs.columns import LEDGER_COLUMNS
 from mediins_cli.inputs.source import PARQUET, Source
 from mediins_cli.inputs.table import (
@@ -30,6 +31,7 @@ from mediins_cli.inputs.table import (
 )
 from mediins_cli.mask import mask_account_expr
 from mediins_cli.money import MAX_ACCOUNT_FEN, MAX_AMOUNT_FEN, fen_to_yuan, yuan_to_fen
+from mediins_cli.words import NP_
 
 _POSTED_AT_FORMATS = (
     (_DATE_RE[:-1] + r" [0-9]{2}:[0-9]{2}:[0-9]{2}$", "%Y-%m-%d %H:%M:%S"),
@@ -39,7 +41,7 @@ _POSTED_AT_FORMATS = (
 
 def check_ledger(source: Source) -> Checked:
     """The ledger, typed, with its problems (frame is None if unusable)."""
-    return read_checked(source, LEDGER_COLUMNS, _check_ledger, "ledger rows")
+    return read_checked(source, LEDGER_COLUMNS, _check_ledger, NP_("no rows", "ledger rows"))
 
 
 def read_ledger(
@@ -83,10 +85,9 @@ def _account_checks(excel: pl.Expr | None = None) -> list[_Check]:
             pl.col("account_no").is_not_null()
             & ~mangled
             & ~pl.col("account_no").str.contains(r"^[0-9]{6,32}$"),
-            pl.concat_str(
-                pl.lit("an account number is 6–32 digits ("),
-                mask_account_expr(pl.col("account_no")),
-                pl.lit(")"),
+            message_expr(
+                _("an account number is 6–32 digits ({account})"),
+                account=mask_account_expr(pl.col("account_no")),
             ),
         ),
     ]
@@ -101,8 +102,8 @@ def _ledger_row_checks() -> list[_Check]:
             "posted_at",
             "BAD_DATE",
             pl.col("posted_at").is_not_null() & pl.col("__posted").is_null(),
-            pl.concat_str(
-                _quoted("posted_at"), pl.lit(" is not YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS]")
+            message_expr(
+                _("{value} is not YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS]"), value=_quoted("posted_at")
             ),
         ),
         _empty("amount"),
@@ -120,10 +121,10 @@ def _check_ledger(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.DataF
         "reference",
         "DUPLICATE_REFERENCE",
         pl.col("line") != pl.col("__first_line"),
-        pl.concat_str(
-            _quoted("reference"),
-            pl.lit(" already on line "),
-            pl.col("__first_line").cast(pl.String),
+        message_expr(
+            _("{value} already on line {line}"),
+            value=_quoted("reference"),
+            line=pl.col("__first_line").cast(pl.String),
         ),
     )
     problems = pl.concat(
@@ -180,13 +181,13 @@ def _account_bounds(f: pl.DataFrame, shown: str) -> pl.DataFrame:
         "amount",
         "ACCOUNT_TOO_LARGE",
         crossed[0] | crossed[1],
-        pl.concat_str(
-            pl.lit("account "),
-            mask_account_expr(pl.col("account_no")),
-            pl.lit(
-                f": its deposits or its withdrawals pass ±{fen_to_yuan(MAX_ACCOUNT_FEN)} yuan "
-                "here, more than one account's rows may sum to"
+        message_expr(
+            _(
+                "account {account}: its deposits or its withdrawals pass ±{most} yuan here, more "
+                "than one account's rows may sum to"
             ),
+            account=mask_account_expr(pl.col("account_no")),
+            most=pl.lit(fen_to_yuan(MAX_ACCOUNT_FEN)),
         ),
     )
     return _collect(rows, [check], shown)

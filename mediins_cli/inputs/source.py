@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from mediins_cli.errors import BadInput, Problem
+from mediins_cli.i18n import _
 from mediins_cli.inputs.columns import ENCODINGS
 from mediins_cli.inputs.xlsx import (
     MAX_WORKBOOK_BYTES,
@@ -89,7 +90,7 @@ class Source:
                         0,
                         "",
                         "FILE_CHANGED",
-                        "the file changed while mediins read it; run again once it is complete",
+                        _("the file changed while mediins read it; run again once it is complete"),
                     )
                 ]
             )
@@ -235,19 +236,25 @@ def open_source(path: Path, encoding: str = "auto", workbook: bool = False) -> I
     enc = ENCODINGS.get(encoding.lower())
     if enc is None:
         raise problem(
-            0, "BAD_ENCODING", f"unknown encoding {encoding!r} (use auto, utf-8 or gb18030)"
+            0,
+            "BAD_ENCODING",
+            _("unknown encoding {encoding!r} (use auto, utf-8 or gb18030)").format(
+                encoding=encoding
+            ),
         )
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise problem(0, "NO_FILE", "no such file") from None
+        raise problem(0, "NO_FILE", _("no such file")) from None
     except OSError as exc:
-        raise problem(0, "NO_FILE", f"cannot be opened: {exc.strerror}") from None
+        raise problem(
+            0, "NO_FILE", _("cannot be opened: {reason}").format(reason=exc.strerror)
+        ) from None
     with contextlib.ExitStack() as stack:
         stack.callback(os.close, fd)
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):  # a folder, a pipe or a device: never read endlessly
-            raise problem(0, "NO_FILE", "not a regular file")
+            raise problem(0, "NO_FILE", _("not a regular file"))
         raw = stack.enter_context(io.FileIO(fd, "rb", closefd=False))
         src = stack.enter_context(io.BufferedReader(raw, _CHUNK))
         head = os.pread(fd, 8, 0)

@@ -17,7 +17,14 @@ from pathlib import Path
 
 import polars as pl
 
-from mediins_cli.errors import Problem, problem_rows, problem_schema, problems_frame
+from mediins_cli.errors import (
+    Problem,
+    message_expr,
+    problem_rows,
+    problem_schema,
+    problems_frame,
+)
+from mediins_cli.i18n import N_, _, current_lang, translation
 from mediins_cli.inputs.columns import (
     ENGINE_COLUMNS,
     HOLDS,
@@ -81,7 +88,7 @@ def read_table(
         found = structure_problems(source, len(names))
         if not found:
             found = [
-                Problem(shown, 0, "", "BAD_CSV", "not a CSV file polars can read; no line found")
+                Problem(shown, 0, "", "BAD_CSV", _("not a CSV file polars can read; no line found"))
             ]
         return None, problems_frame(found)
     lines: pl.Expr | pl.Series
@@ -105,8 +112,10 @@ def read_table(
             start,
             "",
             "MULTILINE_VALUE",
-            f"a quoted value spans lines {start}–{end}; if a quote was left open by mistake, "
-            "rows were merged into it",
+            _(
+                "a quoted value spans lines {start}–{end}; if a quote was left open by mistake, "
+                "rows were merged into it"
+            ).format(start=start, end=end),
             "warning",
         )
         for start, end in spans
@@ -156,13 +165,17 @@ def _bad_parquet(source: Source) -> Problem:
         0,
         "",
         "BAD_PARQUET",
-        "not a Parquet file of plain columns polars can read (a nested or binary column is not)",
+        _("not a Parquet file of plain columns polars can read (a nested or binary column is not)"),
     )
 
 
 def _bad_workbook(source: Source) -> Problem:
     return Problem(
-        source.shown, 0, "", "BAD_WORKBOOK", "the workbook's first sheet cannot be read as a table"
+        source.shown,
+        0,
+        "",
+        "BAD_WORKBOOK",
+        _("the workbook's first sheet cannot be read as a table"),
     )
 
 
@@ -182,20 +195,22 @@ def _read_header(source: Source) -> tuple[list[str] | None, Problem | None]:
             1,
             "",
             "BAD_LINE_ENDINGS",
-            "lines end in a carriage return alone (old Mac style); save the file with LF or "
-            "CRLF line ends",
+            _(
+                "lines end in a carriage return alone (old Mac style); save the file with LF or "
+                "CRLF line ends"
+            ),
         )
     with source.text() as fh:
         first = fh.readline()
     if not first.strip("\r\n"):
         return None, Problem(
-            source.shown, 1, "", "EMPTY_FILE", "the file is empty: expected a header row"
+            source.shown, 1, "", "EMPTY_FILE", _("the file is empty: expected a header row")
         )
     try:
         return next(csv.reader([first.rstrip("\r\n")], strict=True)), None
     except csv.Error:
         return None, Problem(
-            source.shown, 1, "", "BAD_QUOTE", "the header row has an unbalanced quote"
+            source.shown, 1, "", "BAD_QUOTE", _("the header row has an unbalanced quote")
         )
 
 
@@ -215,7 +230,11 @@ def _map_header(
         problems.append(Problem(shown, 1, column, code, message))
 
     if len(header) > MAX_COLUMNS:
-        bad("", "TOO_MANY_COLUMNS", f"{len(header)} columns; at most {MAX_COLUMNS} are read")
+        bad(
+            "",
+            "TOO_MANY_COLUMNS",
+            _("{n} columns; at most {most} are read").format(n=len(header), most=MAX_COLUMNS),
+        )
         return [], problems
     seen: dict[str, int] = {}
     for position, raw in enumerate(header, start=1):
@@ -227,21 +246,29 @@ def _map_header(
             bad(
                 f"column_{position}",
                 "BAD_TEXT",
-                "the column name has control characters or is too long",
+                _("the column name has control characters or is too long"),
             )
             name = f"column_{position}"
         if name in seen:
             # a header row may be a data row (the header left out): what it says is masked
             known = name in lookup.values()
             said = name if known else shown_value(name, "label")[1:-1]
-            spelled = f" ({text})" if known else ""
-            bad(said, "DUPLICATE_COLUMN", f"column {position}{spelled} repeats column {seen[name]}")
+            spelled = _(" ({text})").format(text=text) if known else ""
+            bad(
+                said,
+                "DUPLICATE_COLUMN",
+                _("column {position}{spelled} repeats column {first}").format(
+                    position=position, spelled=spelled, first=seen[name]
+                ),
+            )
         elif name not in lookup.values() and (name in ENGINE_COLUMNS or name.startswith("__")):
             bad(
                 name,
                 "RESERVED_COLUMN",
-                f"'{name}' is a column mediins makes itself (names starting with __ too); "
-                "rename it",
+                _(
+                    "'{name}' is a column mediins makes itself (names starting with __ too); "
+                    "rename it"
+                ).format(name=name),
             )
         seen[name] = position
         names.append(name)
@@ -249,7 +276,9 @@ def _map_header(
         if col.required and col.name not in seen:
             aliases = " / ".join(col.aliases)
             bad(
-                col.name, "MISSING_COLUMN", f"required column is missing (also accepted: {aliases})"
+                col.name,
+                "MISSING_COLUMN",
+                _("required column is missing (also accepted: {aliases})").format(aliases=aliases),
             )
     return names, problems
 
@@ -271,10 +300,12 @@ def _physical_lines(
 
 # The rest of a quoted value: up to its closing quote ("" is a quote inside it).
 _QUOTED_REST = re.compile(r'(?:[^"]|"")*"(?!")')
-_AFTER_QUOTE = (
+_AFTER_QUOTE = N_(
     "text after a closing quote (quote the whole value and write a quote inside it twice)"
 )
-_QUOTE_INSIDE = "a quote inside an unquoted value (quote the whole value and write the quote twice)"
+_QUOTE_INSIDE = N_(
+    "a quote inside an unquoted value (quote the whole value and write the quote twice)"
+)
 
 
 @dataclass(frozen=True)
@@ -313,10 +344,12 @@ def _walk(source: Source) -> Iterator[_Record]:
                         break
                     if text[pos] != ",":
                         problem = (
-                            _AFTER_QUOTE
+                            _(_AFTER_QUOTE)
                             if number == start
-                            else f"a quote opened on this line closes on line {number} and is "
-                            "followed by more text: an unbalanced quote"
+                            else _(
+                                "a quote opened on this line closes on line {number} and is "
+                                "followed by more text: an unbalanced quote"
+                            ).format(number=number)
                         )
                         break
                     closed, pos, fields = False, pos + 1, fields + 1
@@ -331,7 +364,7 @@ def _walk(source: Source) -> Iterator[_Record]:
                     value = text[pos:] if end < 0 else text[pos:end]
                     lone = lone or "\r" in value
                     if '"' in value:
-                        problem = _QUOTE_INSIDE
+                        problem = _(_QUOTE_INSIDE)
                         break
                     if end < 0:
                         break
@@ -339,7 +372,7 @@ def _walk(source: Source) -> Iterator[_Record]:
             if not in_quote:
                 yield _Record(start, number, fields, problem, lone)
     if in_quote:
-        yield _Record(start, number, fields, "a quote opened on this line is never closed")
+        yield _Record(start, number, fields, _("a quote opened on this line is never closed"))
 
 
 def structure_problems(source: Source, width: int) -> list[Problem]:
@@ -351,13 +384,15 @@ def structure_problems(source: Source, width: int) -> list[Problem]:
         if r.problem is not None:
             problems.append(Problem(source.shown, r.start, "", "BAD_QUOTE", r.problem))
         elif r.fields > width and r.lone_return:
-            message = (
+            message = _(
                 "a carriage return alone (an old Mac line end?) joins this line to the next: "
-                f"{r.fields} fields, the header has {width}"
-            )
+                "{fields} fields, the header has {width}"
+            ).format(fields=r.fields, width=width)
             problems.append(Problem(source.shown, r.start, "", "BAD_LINE_ENDINGS", message))
         elif r.fields > width:
-            message = f"{r.fields} fields, the header has {width}"
+            message = _("{fields} fields, the header has {width}").format(
+                fields=r.fields, width=width
+            )
             problems.append(Problem(source.shown, r.start, "", "BAD_ROW", message))
     return problems
 
@@ -419,10 +454,10 @@ def _cell_checks(texts: list[str], known: set[str], long: set[str] | None = None
                     column,
                     "BAD_TEXT",
                     count > MAX_CELL_CHARS,
-                    pl.concat_str(
-                        pl.lit("is "),
-                        cell.str.len_chars().cast(pl.String),
-                        pl.lit(f" characters long; at most {MAX_CELL_CHARS}, what a cell holds"),
+                    message_expr(
+                        _("is {n} characters long; at most {most}, what a cell holds"),
+                        n=cell.str.len_chars().cast(pl.String),
+                        most=pl.lit(str(MAX_CELL_CHARS)),
                     ),
                 )
             )
@@ -433,7 +468,10 @@ def _cell_checks(texts: list[str], known: set[str], long: set[str] | None = None
                     "BAD_TEXT",
                     cell.str.contains(_INVISIBLE),
                     pl.lit(
-                        "holds a control or invisible character (a NUL, a line break, a stray BOM)"
+                        _(
+                            "holds a control or invisible character (a NUL, a line break, a "
+                            "stray BOM)"
+                        )
                     ),
                 )
             )
@@ -443,7 +481,7 @@ def _cell_checks(texts: list[str], known: set[str], long: set[str] | None = None
                     column,
                     "BAD_TEXT",
                     cell.str.contains("\x00", literal=True),
-                    pl.lit("holds a NUL byte"),
+                    pl.lit(_("holds a NUL byte")),
                 )
             )
     return checks
@@ -468,15 +506,20 @@ def _amount_check(column: str) -> list[_Check]:
             column,
             "BAD_AMOUNT",
             cell.is_not_null() & ~yuan_is_valid(cell),
-            pl.concat_str(
-                _quoted(column), pl.lit(" is not an amount in yuan with at most two decimals")
+            message_expr(
+                _("{value} is not an amount in yuan with at most two decimals"),
+                value=_quoted(column),
             ),
         ),
         _Check(
             column,
             "BAD_AMOUNT",
             yuan_to_fen(cell).abs() > MAX_AMOUNT_FEN,
-            pl.lit(f"is beyond ±{fen_to_yuan(MAX_AMOUNT_FEN)} yuan, the most one amount may be"),
+            pl.lit(
+                _("is beyond ±{most} yuan, the most one amount may be").format(
+                    most=fen_to_yuan(MAX_AMOUNT_FEN)
+                )
+            ),
         ),
     ]
 
@@ -493,21 +536,23 @@ def excel_number(frame: pl.DataFrame, column: str) -> pl.Expr:
 def excel_number_check(column: str, excel: pl.Expr) -> _Check:
     """EXCEL_NUMBER: the digits after the 15th (and any leading zero) are lost, so the value
     cannot be trusted or repaired; the fix is in the message (the value masked)."""
-    what = "ID" if HOLDS.get(column) == "id" else "account number"
+    template = (
+        _("Excel stored this ID as a number and lost its last digits ({value}): {fix}")
+        if HOLDS.get(column) == "id"
+        else _(
+            "Excel stored this account number as a number and lost its last digits ({value}): {fix}"
+        )
+    )
     return _Check(
         column,
         "EXCEL_NUMBER",
         excel,
-        pl.concat_str(
-            pl.lit(f"Excel stored this {what} as a number and lost its last digits ("),
-            _quoted(column),
-            pl.lit(f"): {EXCEL_NUMBER_FIX}"),
-        ),
+        message_expr(template, value=_quoted(column), fix=pl.lit(_(EXCEL_NUMBER_FIX))),
     )
 
 
 def _empty(column: str) -> _Check:
-    return _Check(column, "EMPTY", pl.col(column).is_null(), pl.lit("is empty"))
+    return _Check(column, "EMPTY", pl.col(column).is_null(), pl.lit(_("is empty")))
 
 
 def _parse_date(expr: pl.Expr) -> pl.Expr:
@@ -525,7 +570,7 @@ def _date_check(column: str, parsed: str) -> _Check:
         column,
         "BAD_DATE",
         pl.col(column).is_not_null() & pl.col(parsed).is_null(),
-        pl.concat_str(_quoted(column), pl.lit(" is not a date YYYY-MM-DD")),
+        message_expr(_("{value} is not a date YYYY-MM-DD"), value=_quoted(column)),
     )
 
 
@@ -572,7 +617,17 @@ def no_rows(frame: pl.DataFrame, shown: str, what: str) -> pl.DataFrame:
     if frame.height:
         return pl.DataFrame(schema=problem_schema())
     return problems_frame(
-        [Problem(shown, 0, "", "NO_ROWS", f"the file has a header and no rows: no {what}")]
+        [
+            Problem(
+                shown,
+                0,
+                "",
+                "NO_ROWS",
+                _("the file has a header and no rows: no {what}").format(
+                    what=translation(current_lang()).pgettext("no rows", what)
+                ),
+            )
+        ]
     )
 
 

@@ -28,6 +28,8 @@ from typing import Any
 
 import polars as pl
 
+from mediins_cli.i18n import N_
+
 #: Source.encoding of a workbook
 XLSX = "xlsx"
 #: names that say "workbook" whatever the bytes are
@@ -48,7 +50,7 @@ MAX_WIDTH = 256
 #: ``1.10101E+17``, or ``110101199003077000.0``
 EXCEL_NUMBER_TEXT = r"^[0-9]+(\.[0-9]+)?[Ee]\+?[0-9]+$|^[0-9]{9,}\.[0-9]+$"
 #: how an operator stops Excel doing it
-EXCEL_NUMBER_FIX = (
+EXCEL_NUMBER_FIX = N_(
     "format the column as Text (设置单元格格式 → 文本) before typing or pasting, then enter "
     "them again from the master system"
 )
