@@ -128,12 +128,15 @@ class Commands(TyperGroup):
     ) -> Any:
         given = tuple(sys.argv[1:] if args is None else args)
         token = _ARGS.set(given)
+        before = current_lang()
         try:
             return super().main(
                 list(given), prog_name, complete_var, standalone_mode, windows_expand_args, **extra
             )
         finally:
             _ARGS.reset(token)
+            _given_before[0] = None
+            set_lang(before)  # a command's language is its own: the library's after it as before
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         with _usage_errors(ctx):

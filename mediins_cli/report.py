@@ -175,7 +175,7 @@ def print_table(
         for c, cell in zip(columns[1:], cells[1:], strict=True):
             if cell:
                 shown = cell.replace("\n", "\n    ")
-                out.print(Text(f"  {c.heading}{_(': ')}{shown}", style=style or ""))
+                out.print(Text("  " + c.heading + _(": ") + shown, style=style or ""))
 
 
 # --------------------------------------------------------------------------- calendar

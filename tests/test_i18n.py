@@ -5,6 +5,7 @@ locale, dates are written as Chinese people write them."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import os
@@ -404,3 +405,171 @@ def test_refusals_are_chinese(run, tmp_path):
     )
     assert refused.exit_code == 3
     assert "首次扣款尚未" in refused.stderr
+
+
+# --------------------------------------------------------------------------- nothing but codes
+
+#: ASCII words a Chinese screen may hold besides :data:`CODES`: what an operator types or finds
+#: in files (commands, option values, settings keys, column names, file formats), Typer's
+#: metavars (``[OPTIONS]``, ``<int range> [1<=x<=2]``), the program's name. Upper-case codes
+#: (INSUFFICIENT_FUNDS, YYYY-MM), file names and option names (--month) are taken out before.
+TYPED = {"mediins", "auto", "utf-8", "gb18030", "zh", "en", "generic", "pipe-gb18030-fen"}
+TYPED |= {"deduct", "instruct", "simulate-bank", "replay", "status", "report", "sample"}
+TYPED |= {"validate", "calendar", "rules", "list", "show", "banks", "jilin-2022"}
+TYPED |= {"bank_format", "lang", "ledger", "enrollees", "returns", "out", "strict", "xlsx"}
+TYPED |= {"file", "line", "column", "code", "message", "severity", "paid_through"}
+TYPED |= {"waiting_until", "month", "round", "toml", "csv", "str", "int", "path", "range", "x"}
+TYPED |= {"Excel", "SHA-256", "UTF-8", "GB18030", "BOM", "CSV", "JSON", "chinese-calendar"}
+TYPED |= {"yuan", "fen", "account_no", "account_name", "amount", "reference", "seq", "purpose"}
+TYPED |= {"remark", "result", "settled_on", "enrollee_id", "monthly_premium", "status"}
+TYPED |= {"active", "suspended", "terminated", "round-1", "round-2"}
+
+
+def untranslated(text: str, also: set[str] = frozenset()) -> set[str]:
+    """The ASCII words of a Chinese ``text`` that are neither codes nor typed."""
+    text = re.sub(r"(?<![\w-])--?[a-z][a-z0-9-]*", " ", text)  # option names
+    text = re.sub(r"\S+\.(csv|json|toml|txt|xlsx|html)\b", " ", text)  # file names
+    return {
+        w
+        for w in english_words(text)
+        if w not in TYPED | also and not re.fullmatch(r"[A-Z][A-Z0-9_\-]*", w)
+    }
+
+
+def test_every_help_in_chinese_has_no_english_but_codes():
+    """Help is made as the command line is built: in a process whose locale is Chinese."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "MEDIINS_"))}
+    env |= {"LANG": "zh_CN.UTF-8", "COLUMNS": "200"}
+    script = (
+        "from typer.testing import CliRunner\n"
+        "from mediins_cli.cli import app\n"
+        "commands = ['', 'calendar', 'validate', 'deduct', 'instruct', 'simulate-bank',\n"
+        "            'replay', 'status', 'report', 'sample', 'rules', 'rules list',\n"
+        "            'rules show', 'rules banks']\n"
+        "for c in commands:\n"
+        "    result = CliRunner().invoke(app, [*c.split(), '--help'], env={'COLUMNS': '200'})\n"
+        "    assert result.exit_code == 0, (c, result.output)\n"
+        "    print('\\x00' + c + '\\x00' + result.output)\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    helps = shown.split("\x00")[1:]
+    assert len(helps) == 2 * 14
+    for command, text in zip(helps[::2], helps[1::2], strict=True):
+        assert untranslated(text) == set(), (command, text)
+        assert "用法：" in text and "显示本帮助并退出" in text, command
+    assert "示例：" in helps[helps.index("deduct") + 1]
+
+
+def chinese(run, *args: str):
+    return run(*(str(a) for a in args), "--lang", "zh")
+
+
+def test_a_broken_enrollee_file_is_told_in_chinese(run, write):
+    broken = write(
+        "enrollees.csv",
+        "enrollee_id,name,agency,status,enrolled_on,monthly_premium,account_no\n"
+        "11010119900307777X,张三,CY-ZJ03,happy,2020-01-01,abc,123\n",
+    )
+    result = chinese(run, "validate", "--enrollees", broken, "--ledger", SAMPLE / "ledger.csv")
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith(str(broken))]
+    assert len(lines) >= 4, result.stderr
+    assert untranslated(result.stderr, {"happy", "abc"}) == set(), result.stderr
+    assert (
+        "不是最多两位小数的元金额" in result.stderr and "银行账号应为 6–32 位数字" in result.stderr
+    )
+    assert "张三" not in result.stderr  # masked as in English
+    english = run("validate", "--enrollees", broken, "--ledger", SAMPLE / "ledger.csv")
+    assert "is not an amount in yuan with at most two decimals" in english.stderr
+
+
+def test_refusals_in_chinese_name_the_command_to_run_again(run, tmp_path):
+    args = ("deduct", "--round", "1", *MONTH, "--ledger", SAMPLE / "ledger.csv", "--out", tmp_path)
+    assert run(*args).exit_code == 0
+    again = chinese(run, *args)
+    assert again.exit_code == 3
+    assert untranslated(again.stderr) == set(), again.stderr
+    assert "运行过" in again.stderr
+    command = again.stderr.strip().splitlines()[-1].strip()
+    assert command.startswith("mediins deduct") and command.endswith("--lang zh --force")
+    other = chinese(
+        run,
+        "deduct",
+        "--round",
+        "1",
+        *MONTH,
+        "--ledger",
+        SAMPLE / "ledger-round2.csv",
+        "--out",
+        tmp_path,
+    )
+    assert other.exit_code == 3 and untranslated(other.stderr) == set(), other.stderr
+    assert other.stderr.strip().splitlines()[-1].strip().endswith("--force")
+
+
+def test_calendar_rules_sample_and_validate_in_chinese(run, tmp_path):
+    shown = {
+        "calendar": chinese(run, "calendar", "--month", "2024-02"),
+        "year": chinese(run, "calendar", "--year", "2024"),
+        "uncovered": chinese(run, "calendar", "--year", "2099"),
+        "banks": chinese(run, "rules", "banks"),
+        "sample": chinese(
+            run, "sample", "--enrollees", "20", "--month", "2024-02", "--out", tmp_path / "s"
+        ),
+        "validate": chinese(
+            run,
+            "validate",
+            "--enrollees",
+            SAMPLE / "enrollees.csv",
+            "--ledger",
+            SAMPLE / "ledger.csv",
+        ),
+    }
+    # the bank formats' titles are the formats' own words (rules/banks/*.toml), as pack titles
+    titles = {"Example", "pipe-delimited", "by", "position", "amounts", "in", "not", "a"}
+    titles |= {"real", "bank", "s", "spec", "header"}
+    for name, result in shown.items():
+        text = result.stdout + result.stderr
+        assert untranslated(text, titles if name == "banks" else set()) == set(), (name, text)
+    assert "遇休息日顺延：2024年2月12日 至 2024年2月17日 春节假期" in shown["calendar"].stdout
+    assert "没有工作日日历覆盖 2099 年" in shown["uncovered"].stderr
+    assert "行" in shown["sample"].stdout
+
+
+def test_status_and_report_in_chinese(run, tmp_path):
+    both_rounds(run, tmp_path)  # run in English: the status and the page follow the reader
+    status = chinese(run, "status", "--out", tmp_path)
+    assert status.exit_code == 0, status.stderr
+    assert untranslated(status.stdout) == set(), status.stdout
+    assert "工作日，未顺延" in status.stdout and "；" in status.stdout
+    made = chinese(run, "report", "--month", "2024-02", "--out", tmp_path)
+    assert made.exit_code == 0, made.stderr
+    page = (tmp_path / "2024-02" / "report.html").read_text(encoding="utf-8")
+    page = re.sub(r"<(style|script)\b.*?</\1>", " ", page, flags=re.S)
+    text = html.unescape(re.sub(r"<[^>]+>", " ", page))
+    hex_ids = {w for w in english_words(text) if re.fullmatch(r"[0-9a-f]*[a-f][0-9a-f]*", w)}
+    assert untranslated(text, hex_ids) == set(), text
+    assert "遇休息日顺延：2024年2月12日 至 2024年2月17日 春节假期" in text
+    assert "扣款日期" in text
+
+
+def test_a_stale_ledger_warning_is_said_again_in_chinese_on_a_rerun(run, tmp_path, write):
+    """summary.json keeps the warning in English (a machine file); an unchanged rerun says it
+    in the operator's language again, from the figures the summary holds."""
+    ledger = (SAMPLE / "ledger.csv").read_text(encoding="utf-8").splitlines()
+    early = [ledger[0], *(row for row in ledger[1:] if row.split(",")[1][:10] < "2024-02-05")]
+    stale = write("stale.csv", "\n".join(early) + "\n")
+    args = ("deduct", "--round", "1", *MONTH, "--ledger", stale, "--out", tmp_path)
+    first = chinese(run, *args)
+    assert first.exit_code == 0, first.stderr
+    said = [line.split("警告: ")[1] for line in first.stderr.splitlines() if "银行流水" in line]
+    assert said, first.stderr
+    again = chinese(run, *args)
+    assert again.exit_code == 0 and "已用相同的输入运行过" in again.stdout, again.stdout
+    shown = [line for line in again.stderr.splitlines() if "银行流水" in line]
+    assert [line.split("警告: ")[1] for line in shown] == said
+    assert untranslated(again.stderr) == set(), again.stderr
+    summary = json.loads((tmp_path / "2024-02" / "round-1" / "summary.json").read_bytes())
+    assert "is this the bank's latest export?" in summary["warnings"][0]["message"]

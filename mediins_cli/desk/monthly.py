@@ -524,7 +524,7 @@ def _dates_section(report: MonthReport) -> str:
             why = _("not run yet; by the rule pack's schedule: {why}").format(why=why)
         rows.append(
             [
-                f"<th scope=row>{_e(_('round {n}').format(n=d.round))}</th>",
+                "<th scope=row>" + _e(_("round {n}").format(n=d.round)) + "</th>",
                 f"<td class=d>{_e(_day(d.due))}</td>",
                 f"<td class=d>{_e(_day(d.effective))}</td>",
                 f"<td class=d>{_e(_day(d.deposit_by))}</td>",
@@ -534,7 +534,8 @@ def _dates_section(report: MonthReport) -> str:
         )
     head = [_("round"), _("due"), _("effective"), _("deposit by"), _("cut-off"), _("why")]
     table = _table(_("The month's dates and why they rolled"), head, rows, numeric_from=99)
-    return f'<section id="dates">\n<h2>{_e(_("Dates"))}</h2>\n{table}\n</section>'
+    heading = _e(_("Dates"))
+    return f'<section id="dates">\n<h2>{heading}</h2>\n{table}\n</section>'
 
 
 def write_report(out: Path, month: Month) -> tuple[Path, MonthReport]:
