@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -236,8 +237,11 @@ def test_status_lines_fit_80_columns_without_cutting(folder):
     console = Console(width=80, record=True, file=io.StringIO())
     render_status(console, read_history(folder))
     text = console.export_text()
-    assert all(len(line) <= 80 and line == line.rstrip() for line in text.splitlines())
-    assert "mediins deduct --round 2 --month 2024-02" in text  # the command on one line
+    lines = text.splitlines()
+    command = [line for line in lines if line.startswith("  mediins ")]
+    # the command to copy is never wrapped: it ends in the folder's path, however long
+    assert command == [f"  mediins deduct --round 2 --month 2024-02 --out {folder}"]
+    assert all(len(line) <= 80 and line == line.rstrip() for line in lines if line not in command)
 
 
 def test_return_mode_lists_instructions_and_the_next_step_is_to_instruct(tmp_path):
@@ -286,6 +290,7 @@ def test_an_empty_folder_has_no_runs_yet(tmp_path):
         "out": str(tmp_path),
         "months": [],
         "next": None,
+        "next_command": None,
     }
 
 
@@ -304,3 +309,17 @@ def test_status_loads_no_plotting_library():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_the_next_command_names_the_folder_it_reads(folder, run, tmp_path, monkeypatch):
+    """As refusal advice does: the command to copy keeps the --out the operator gave, and the
+    default folder needs none."""
+    doc = status_json(folder)
+    assert doc["next_command"] == (
+        f"mediins deduct --round 2 --month 2024-02 --out {shlex.quote(str(folder))}"
+    )
+    text = run("status", "--out", str(folder)).stdout
+    assert doc["next_command"] in text
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(folder, tmp_path / "out")
+    assert status_json(Path("out"))["next_command"] == "mediins deduct --round 2 --month 2024-02"

@@ -6,6 +6,8 @@ yuan text and rates as the summaries' four-place fractions, ``null`` where a run
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
 from typing import Any
 
 from rich.cells import cell_len
@@ -42,6 +44,7 @@ def status_dict(history: History) -> dict[str, Any]:
         "out": str(history.out),
         "months": [_month_dict(m) for m in history.months],
         "next": history.next.as_dict() if history.next else None,
+        "next_command": next_command(history.next, history.out) if history.next else None,
     }
 
 
@@ -192,7 +195,16 @@ def render_status(out: Console, history: History) -> None:
     if history.next is not None:
         n = history.next
         _hanging(out, _("next"), next_text(n), cell_len(_("next")) + 2, None)
-        out.print(f"  mediins {n.step} --round {n.round} --month {n.month}", markup=False)
+        out.print(f"  {next_command(n, history.out)}", markup=False, soft_wrap=True)
+
+
+def next_command(n: NextRound, out: Path) -> str:
+    """The command of the next step, with the folder it reads when it is not the default: the
+    operator copies it as it stands (the inputs come from the settings or are added)."""
+    line = f"mediins {n.step} --round {n.round} --month {n.month}"
+    if out != Path("out"):
+        line += f" --out {shlex.quote(str(out))}"
+    return line
 
 
 def _style(r: Run) -> str | None:
