@@ -68,6 +68,7 @@ import polars as pl
 from mediins_cli.bank.formats import DEFAULT_FORMAT, format_path, load_format
 from mediins_cli.bank.run import InstructRequest, instruct
 from mediins_cli.errors import BadInput, Problem, problems_frame
+from mediins_cli.i18n import N_, _
 from mediins_cli.inputs import ENROLLEE_COLUMNS
 from mediins_cli.inputs.source import SourceProblem, open_source
 from mediins_cli.inputs.table import read_table
@@ -96,6 +97,8 @@ MAX_DETAILS = 20
 CALENDARS = ("official", "weekends")
 
 Kind = Literal["missing", "unexpected", "changed"]
+#: the kinds in words (the JSON output keeps the codes)
+KINDS = {"missing": N_("missing"), "unexpected": N_("unexpected"), "changed": N_("changed")}
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,9 @@ class Difference:
     details: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        head = f"{self.month} round {self.round}: {self.file}: {self.kind}"
+        head = _("{month} round {round}: {file}: {kind}").format(
+            month=self.month, round=self.round, file=self.file, kind=_(KINDS[self.kind])
+        )
         return "\n".join([head, *(f"  {line}" for line in self.details)])
 
 
@@ -170,7 +175,9 @@ def replay(
         rewritten: set[str] = set()  # with update: the expected folders of the month rewritten
         for round_no in (1, 2):
             if returns:
-                progress(f"{month} round {round_no} instructions")
+                progress(
+                    _("{month} round {round} instructions").format(month=month, round=round_no)
+                )
                 sent = instruct(
                     InstructRequest(
                         round=round_no,
@@ -186,7 +193,7 @@ def replay(
                 name = f"instructions-{round_no}"
                 expected = folder / EXPECTED / name
                 _settle(report, expected, sent.dir, month, round_no, update, rewritten, f"{name}/")
-            progress(f"{month} round {round_no}")
+            progress(_("{month} round {round}").format(month=month, round=round_no))
             outcome = _deduct(folder, month, round_no, enrollees, scratch, settings, command)
             expected = folder / EXPECTED / f"round-{round_no}"
             _settle(report, expected, outcome.run_dir, month, round_no, update, rewritten)
@@ -237,11 +244,15 @@ def _settle(
     add its name to ``rewritten`` (the month's). A manifest that hashes a manifest rewritten
     before it is rewritten too when its hash is not the replay's: the comparison leaves such
     hashes out, the golden files keep them true."""
-    what = "instructions" if prefix else "outputs"
     if update and not expected.is_dir():
         _replace_expected(expected, got)
         report.updated.append(expected)
-        report.notes.append(f"{month} round {round_no}: expected {what} created")
+        created = (
+            _("{month} round {round}: expected instructions created")
+            if prefix
+            else _("{month} round {round}: expected outputs created")
+        )
+        report.notes.append(created.format(month=month, round=round_no))
         rewritten.add(expected.name)
         return
     compared, differences = compare_runs(expected, got, str(month), round_no, prefix)
@@ -249,17 +260,25 @@ def _settle(
     if not update:
         report.differences.extend(differences)
         return
-    changed = [f"{d.file} ({d.kind})" for d in differences]
+    changed = [f"{d.file} ({_(KINDS[d.kind])})" for d in differences]
     if not changed:
         hashed = {"round_1": "round-1", "instructions": f"instructions-{round_no}"}
         stored, now = _manifest_hashes(expected), _manifest_hashes(got)
         if any(hashed[k] in rewritten and stored.get(k) != now.get(k) for k in MANIFEST_HASHES):
-            changed = [f"{prefix}manifest.json (it hashes a manifest rewritten before it)"]
+            changed = [
+                _("{file} (it hashes a manifest rewritten before it)").format(
+                    file=f"{prefix}manifest.json"
+                )
+            ]
     if not changed:
         return
     _replace_expected(expected, got)
     report.updated.append(expected)
-    report.notes.append(f"{month} round {round_no}: rewrote expected: {', '.join(changed)}")
+    report.notes.append(
+        _("{month} round {round}: rewrote expected: {files}").format(
+            month=month, round=round_no, files=", ".join(changed)
+        )
+    )
     rewritten.add(expected.name)
 
 
@@ -283,13 +302,19 @@ def _chained_enrollees(
     the previous month's updates, when that month is the calendar month before."""
     stored = folder / ENROLLEES
     if previous is None:
-        report.notes.append(f"{month}: the chain starts with the stored {ENROLLEES}")
+        report.notes.append(
+            _("{month}: the chain starts with the stored {file}").format(
+                month=month, file=ENROLLEES
+            )
+        )
         return stored
     before, updates = previous
     if before != month.shift(-1):
         report.notes.append(
-            f"{month}: not chained (the month before in the history is {before}, not "
-            f"{month.shift(-1)}): used the stored {ENROLLEES}"
+            _(
+                "{month}: not chained (the month before in the history is {before}, not "
+                "{previous}): used the stored {file}"
+            ).format(month=month, before=before, previous=month.shift(-1), file=ENROLLEES)
         )
         return stored
     target = scratch / str(month) / ENROLLEES  # the name the manifest records, as stored
@@ -301,14 +326,22 @@ def _chained_enrollees(
 
 def _prepare_scratch(scratch: Path, history: Path) -> None:
     if scratch.exists() and not scratch.is_dir():
-        raise BadInput(f"{scratch}: the scratch folder is a file, not a folder")
+        raise BadInput(
+            _("{scratch}: the scratch folder is a file, not a folder").format(scratch=scratch)
+        )
     if scratch.is_dir() and any(scratch.iterdir()):
         raise BadInput(
-            f"{scratch}: the scratch folder is not empty; replay needs an empty one "
-            "(nothing in it was touched)"
+            _(
+                "{scratch}: the scratch folder is not empty; replay needs an empty one (nothing "
+                "in it was touched)"
+            ).format(scratch=scratch)
         )
     if scratch.resolve().is_relative_to(history.resolve()):
-        raise BadInput(f"{scratch}: the scratch folder must not be inside the history {history}")
+        raise BadInput(
+            _("{scratch}: the scratch folder must not be inside the history {history}").format(
+                scratch=scratch, history=history
+            )
+        )
     scratch.mkdir(parents=True, exist_ok=True)
 
 
@@ -353,7 +386,11 @@ def read_settings(history: Path) -> HistorySettings:
         raise BadInput([Problem(str(path), 0, "", "BAD_SETTINGS", str(exc))]) from None
     problems = [
         Problem(
-            str(path), 0, key, "BAD_SETTINGS", f"unknown key (known: {', '.join(SETTINGS_KEYS)})"
+            str(path),
+            0,
+            key,
+            "BAD_SETTINGS",
+            _("unknown key (known: {keys})").format(keys=", ".join(SETTINGS_KEYS)),
         )
         for key in sorted(set(data) - set(SETTINGS_KEYS))
     ]
@@ -361,14 +398,20 @@ def read_settings(history: Path) -> HistorySettings:
     calendar = data.get("calendar")
     bank_format = data.get("bank_format", DEFAULT_FORMAT)
     if not isinstance(rules, str) or not rules:
-        problems.append(Problem(str(path), 0, "rules", "BAD_SETTINGS", "a pack id or path"))
+        problems.append(Problem(str(path), 0, "rules", "BAD_SETTINGS", _("a pack id or path")))
     if calendar is not None and calendar not in CALENDARS:
         problems.append(
-            Problem(str(path), 0, "calendar", "BAD_SETTINGS", f"one of {', '.join(CALENDARS)}")
+            Problem(
+                str(path),
+                0,
+                "calendar",
+                "BAD_SETTINGS",
+                _("one of {choices}").format(choices=", ".join(CALENDARS)),
+            )
         )
     if not isinstance(bank_format, str) or not bank_format:
         problems.append(
-            Problem(str(path), 0, "bank_format", "BAD_SETTINGS", "a bank format id or path")
+            Problem(str(path), 0, "bank_format", "BAD_SETTINGS", _("a bank format id or path"))
         )
     elif not format_path(_relative_to(history, bank_format)).is_file():
         problems.append(
@@ -377,8 +420,10 @@ def read_settings(history: Path) -> HistorySettings:
                 0,
                 "bank_format",
                 "BAD_SETTINGS",
-                f"no bank format {bank_format!r} (see `mediins rules banks`; a path is relative "
-                "to the history folder and names a <id>.toml)",
+                _(
+                    "no bank format {ref} (see `mediins rules banks`; a path is relative to the "
+                    "history folder and names a <id>.toml)"
+                ).format(ref=repr(bank_format)),
             )
         )
     if problems:
@@ -400,7 +445,7 @@ def history_months(history: Path, *, need_expected: bool = True) -> list[tuple[M
     """The month folders of ``history`` in month order, each checked for its inputs (and its
     expected folders, unless they are about to be written). Every problem is reported."""
     if not history.is_dir():
-        raise BadInput([Problem(str(history), 0, "", "NO_FILE", "no such history folder")])
+        raise BadInput([Problem(str(history), 0, "", "NO_FILE", _("no such history folder"))])
     problems: list[Problem] = []
     months: list[tuple[Month, Path]] = []
     for entry in sorted(history.iterdir()):
@@ -412,14 +457,16 @@ def history_months(history: Path, *, need_expected: bool = True) -> list[tuple[M
                 raise ValueError(entry.name)
         except ValueError:
             problems.append(
-                Problem(str(entry), 0, "", "NOT_A_MONTH", "a history folder must be named YYYY-MM")
+                Problem(
+                    str(entry), 0, "", "NOT_A_MONTH", _("a history folder must be named YYYY-MM")
+                )
             )
             continue
         months.append((month, entry))
         problems += _month_problems(entry, need_expected)
     if not months and not problems:
         problems.append(
-            Problem(str(history), 0, "", "NO_MONTHS", "no month folders (YYYY-MM) to replay")
+            Problem(str(history), 0, "", "NO_MONTHS", _("no month folders (YYYY-MM) to replay"))
         )
     if problems:
         raise BadInput(problems)
@@ -446,17 +493,17 @@ def _month_problems(entry: Path, need_expected: bool) -> list[Problem]:
     for name in inputs:
         if not (entry / name).is_file():
             problems.append(
-                Problem(str(entry / name), 0, "", "NO_FILE", "missing: an input of the month")
+                Problem(str(entry / name), 0, "", "NO_FILE", _("missing: an input of the month"))
             )
     if returns:
         for round_no, name in RETURNS.items():
             path = entry / name
             if not path.is_dir():
-                what = (
-                    f"the bank's return files of round {round_no} (a month with "
-                    f"{RETURNS[3 - round_no]}/ is replayed in return mode and needs both)"
-                )
-                problems.append(Problem(str(path), 0, "", "NO_FILE", f"missing: {what}"))
+                what = _(
+                    "missing: the bank's return files of round {round} (a month with {other}/ "
+                    "is replayed in return mode and needs both)"
+                ).format(round=round_no, other=RETURNS[3 - round_no])
+                problems.append(Problem(str(path), 0, "", "NO_FILE", what))
             elif not return_files(path):
                 problems.append(
                     Problem(
@@ -464,7 +511,7 @@ def _month_problems(entry: Path, need_expected: bool) -> list[Problem]:
                         0,
                         "",
                         "NO_FILE",
-                        "no return file in it (hidden ones are not read)",
+                        _("no return file in it (hidden ones are not read)"),
                     )
                 )
         for name in LEDGERS.values():
@@ -475,8 +522,10 @@ def _month_problems(entry: Path, need_expected: bool) -> list[Problem]:
                         0,
                         "",
                         "BAD_MONTH",
-                        "a month holds ledgers or the bank's return files, not both: which "
-                        "mode it replays in would be a guess",
+                        _(
+                            "a month holds ledgers or the bank's return files, not both: which "
+                            "mode it replays in would be a guess"
+                        ),
                     )
                 )
     if need_expected:
@@ -486,8 +535,8 @@ def _month_problems(entry: Path, need_expected: bool) -> list[Problem]:
         for name in folders:
             path = entry / EXPECTED / name
             if not path.is_dir():
-                what = "expected outputs (replay with update to write them)"
-                problems.append(Problem(str(path), 0, "", "NO_FILE", f"missing: {what}"))
+                what = _("missing: expected outputs (replay with update to write them)")
+                problems.append(Problem(str(path), 0, "", "NO_FILE", what))
     return problems
 
 
@@ -507,12 +556,18 @@ def chain_enrollees(stored: Path, updates: Path) -> bytes:
     changes = _read_text_csv(updates)
     missing = {"enrollee_id", "paid_through", "waiting_until"} - set(changes.columns)
     if missing:
-        raise BadInput(f"{updates}: not an updates.csv (no {', '.join(sorted(missing))})")
+        raise BadInput(
+            _("{file}: not an updates.csv (no {columns})").format(
+                file=updates, columns=", ".join(sorted(missing))
+            )
+        )
     if changes["enrollee_id"].is_duplicated().any():
-        raise BadInput(f"{updates}: an enrollee_id appears twice")
+        raise BadInput(_("{file}: an enrollee_id appears twice").format(file=updates))
     names = _canonical_header(frame.columns)
     if "enrollee_id" not in names:
-        raise BadInput(f"{stored}: no enrollee_id column (or one of its aliases)")
+        raise BadInput(
+            _("{file}: no enrollee_id column (or one of its aliases)").format(file=stored)
+        )
     ident = names["enrollee_id"]
     frame = frame.filter(~pl.all_horizontal(pl.all().is_null()))  # blank lines, as the tool does
     for column in ("paid_through", "waiting_until"):
@@ -546,7 +601,7 @@ def chain_enrollees(stored: Path, updates: Path) -> bytes:
 def _read_text_csv(path: Path) -> pl.DataFrame:
     """Every cell as text; UTF-8 (a BOM is dropped) or GB18030."""
     if not path.is_file():
-        raise BadInput([Problem(str(path), 0, "", "NO_FILE", "no such file")])
+        raise BadInput([Problem(str(path), 0, "", "NO_FILE", _("no such file"))])
     data = path.read_bytes()
     try:
         text = data.decode("utf-8-sig")
@@ -555,7 +610,7 @@ def _read_text_csv(path: Path) -> pl.DataFrame:
             text = data.decode("gb18030")
         except UnicodeDecodeError:
             raise BadInput(
-                [Problem(str(path), 0, "", "BAD_ENCODING", "neither UTF-8 nor GB18030")]
+                [Problem(str(path), 0, "", "BAD_ENCODING", _("neither UTF-8 nor GB18030"))]
             ) from None
     try:
         return pl.read_csv(io.BytesIO(text.encode("utf-8")), infer_schema=False)
@@ -565,7 +620,9 @@ def _read_text_csv(path: Path) -> pl.DataFrame:
                 problems = read_table(source, ())[1]
         except SourceProblem as exc:
             problems = problems_frame([exc.problem])
-        raise BadInput(problems if problems.height else f"{path}: not a CSV file") from None
+        raise BadInput(
+            problems if problems.height else _("{file}: not a CSV file").format(file=path)
+        ) from None
 
 
 def _canonical_header(header: list[str]) -> dict[str, str]:
@@ -598,10 +655,12 @@ def compare_runs(
         file = prefix + name
         if name not in have:
             differences.append(
-                Difference(month, round_no, file, "missing", ["not written by this replay"])
+                Difference(month, round_no, file, "missing", [_("not written by this replay")])
             )
         elif name not in want:
-            differences.append(Difference(month, round_no, file, "unexpected", ["not in expected"]))
+            differences.append(
+                Difference(month, round_no, file, "unexpected", [_("not in expected")])
+            )
         else:
             details = compare_file(name, want[name].read_bytes(), have[name].read_bytes())
             if details is not None:
@@ -630,7 +689,7 @@ def compare_file(name: str, expected: bytes, got: bytes) -> list[str] | None:
         return _csv_details(expected, got)
     if name.endswith(".txt"):  # an instruction file of a format without commas
         return _line_details(expected, got)
-    return ["bytes differ"]
+    return [_("bytes differ")]
 
 
 def _line_details(expected: bytes, got: bytes) -> list[str]:
@@ -638,7 +697,9 @@ def _line_details(expected: bytes, got: bytes) -> list[str]:
     want, have = expected.splitlines(), got.splitlines()
     lines = []
     if len(want) != len(have):
-        lines.append(f"{len(want)} lines expected, {len(have)} in this replay")
+        lines.append(
+            _("{want} lines expected, {have} in this replay").format(want=len(want), have=len(have))
+        )
     differing = [
         str(i)
         for i in range(1, max(len(want), len(have)) + 1)
@@ -646,9 +707,14 @@ def _line_details(expected: bytes, got: bytes) -> list[str]:
     ]
     if differing:
         shown = ", ".join(differing[:MAX_DETAILS])
-        more = f" and {len(differing) - MAX_DETAILS} more" if len(differing) > MAX_DETAILS else ""
-        lines.append(f"lines {shown}{more} differ (not shown: may hold personal data)")
-    return lines or ["bytes differ (line endings)"]
+        extra = len(differing) - MAX_DETAILS
+        message = (
+            _("lines {lines} and {more} more differ (not shown: may hold personal data)")
+            if extra > 0
+            else _("lines {lines} differ (not shown: may hold personal data)")
+        )
+        lines.append(message.format(lines=shown, more=extra))
+    return lines or [_("bytes differ (line endings)")]
 
 
 # --------------------------------------------------------------------------- JSON
@@ -660,14 +726,14 @@ def _json_details(name: str, expected: bytes, got: bytes) -> list[str] | None:
     try:
         want, have = json.loads(expected), json.loads(got)
     except (ValueError, UnicodeDecodeError):
-        return ["bytes differ (not valid JSON)"]
+        return [_("bytes differ (not valid JSON)")]
     manifest = Path(name).name == "manifest.json"
     if manifest:
         _comparable_manifests(want, have)
     lines = _json_paths(want, have, "")
     if lines:
         return _capped(lines, len(lines))
-    return None if manifest else ["same values, bytes differ (formatting)"]
+    return None if manifest else [_("same values, bytes differ (formatting)")]
 
 
 def _comparable_manifests(want: Any, have: Any) -> None:
@@ -683,7 +749,7 @@ def _comparable_manifests(want: Any, have: Any) -> None:
         if isinstance(inputs, dict):
             for key in MANIFEST_HASHES:
                 if isinstance(inputs.get(key), str):
-                    inputs[key] = "(the hash of a manifest compared itself)"
+                    inputs[key] = _("(the hash of a manifest compared itself)")
         files = data.get("files")
         if isinstance(files, dict) and isinstance(files.get("returns"), list):
             files["returns"] = [
@@ -698,9 +764,9 @@ def _json_paths(want: Any, have: Any, path: str) -> list[str]:
         for key in sorted(set(want) | set(have)):
             sub = _key_path(path, key)
             if key not in have:
-                lines.append(f"{sub}: only in expected ({_json_value(want[key])})")
+                lines.append(_only_in_expected(sub, want[key]))
             elif key not in want:
-                lines.append(f"{sub}: only in this replay ({_json_value(have[key])})")
+                lines.append(_only_in_replay(sub, have[key]))
             else:
                 lines += _json_paths(want[key], have[key], sub)
         return lines
@@ -709,15 +775,27 @@ def _json_paths(want: Any, have: Any, path: str) -> list[str]:
         for i in range(max(len(want), len(have))):
             sub = f"{path}[{i}]"
             if i >= len(have):
-                lines.append(f"{sub}: only in expected ({_json_value(want[i])})")
+                lines.append(_only_in_expected(sub, want[i]))
             elif i >= len(want):
-                lines.append(f"{sub}: only in this replay ({_json_value(have[i])})")
+                lines.append(_only_in_replay(sub, have[i]))
             else:
                 lines += _json_paths(want[i], have[i], sub)
         return lines
     if type(want) is type(have) and want == have:
         return []
-    return [f"{path or '(top)'}: expected {_json_value(want)}, got {_json_value(have)}"]
+    return [
+        _("{path}: expected {want}, got {have}").format(
+            path=path or _("(top)"), want=_json_value(want), have=_json_value(have)
+        )
+    ]
+
+
+def _only_in_expected(path: str, value: Any) -> str:
+    return _("{path}: only in expected ({value})").format(path=path, value=_json_value(value))
+
+
+def _only_in_replay(path: str, value: Any) -> str:
+    return _("{path}: only in this replay ({value})").format(path=path, value=_json_value(value))
 
 
 def _key_path(path: str, key: str) -> str:
@@ -754,11 +832,13 @@ def _csv_details(expected: bytes, got: bytes) -> list[str]:
         want = pl.read_csv(io.BytesIO(expected), infer_schema=False)
         have = pl.read_csv(io.BytesIO(got), infer_schema=False)
     except pl.exceptions.PolarsError:
-        return ["bytes differ (not readable as CSV)"]
+        return [_("bytes differ (not readable as CSV)")]
     lines = []
     if want.columns != have.columns:
         lines.append(
-            f"columns: expected [{', '.join(want.columns)}], got [{', '.join(have.columns)}]"
+            _("columns: expected [{want}], got [{have}]").format(
+                want=", ".join(want.columns), have=", ".join(have.columns)
+            )
         )
     common = [c for c in want.columns if c in have.columns]
     key = "enrollee_id" if _is_key(want, have, common, "enrollee_id") else None
@@ -797,26 +877,28 @@ def _row_differences(
     rows = joined.filter(differs).sort(["__e", "__g"], nulls_last=True)
     lines = []
     for row in rows.head(max(limit, 0)).iter_rows(named=True):
-        label = f"row {key}={_shown(key, row[key])}" if key else f"row {row['__row']}"
+        label = _("row {row}").format(row=f"{key}={_shown(key, row[key])}" if key else row["__row"])
         if row["__g"] is None:
-            lines.append(f"{label}: only in expected")
+            lines.append(_("{row}: only in expected").format(row=label))
         elif row["__e"] is None:
-            lines.append(f"{label}: only in this replay")
+            lines.append(_("{row}: only in this replay").format(row=label))
         else:
             cells = [_cell(c, row[c], row[c + _GOT]) for c in values if row[c] != row[c + _GOT]]
-            lines.append(f"{label}: {'; '.join(cells)}")
+            lines.append(_("{row}: {cells}").format(row=label, cells=_("; ").join(cells)))
     return lines, rows.height
 
 
 def _cell(column: str, want: str | None, have: str | None) -> str:
     if column in _PLAIN or column in ("enrollee_id", "account_no", "name"):
-        return f"{column}: expected {_shown(column, want)}, got {_shown(column, have)}"
-    return f"{column}: values differ (not shown: may hold personal data)"
+        return _("{column}: expected {want}, got {have}").format(
+            column=column, want=_shown(column, want), have=_shown(column, have)
+        )
+    return _("{column}: values differ (not shown: may hold personal data)").format(column=column)
 
 
 def _shown(column: str, value: str | None) -> str:
     if value is None or value == "":
-        return "(empty)"
+        return _("(empty)")
     if column == "enrollee_id":
         return mask_id(value)
     if column == "account_no":
@@ -831,15 +913,15 @@ def _order_or_bytes(want: pl.DataFrame, have: pl.DataFrame, key: str | None) -> 
     if key is not None:
         for i, (a, b) in enumerate(zip(want[key], have[key], strict=True), start=1):
             if a != b:
-                return (
-                    f"same rows in another order: row {i} is {key}={_shown(key, a)} in "
-                    f"expected, {key}={_shown(key, b)} in this replay"
-                )
-    return "same values, bytes differ (quoting or line endings)"
+                return _(
+                    "same rows in another order: row {i} is {expected} in expected, {got} in this "
+                    "replay"
+                ).format(i=i, expected=f"{key}={_shown(key, a)}", got=f"{key}={_shown(key, b)}")
+    return _("same values, bytes differ (quoting or line endings)")
 
 
 def _capped(lines: list[str], total: int) -> list[str]:
     shown = lines[:MAX_DETAILS]
     if total > len(shown):
-        shown.append(f"… and {total - len(shown)} more")
+        shown.append(_("… and {n} more").format(n=total - len(shown)))
     return shown

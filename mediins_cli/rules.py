@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from mediins_cli.errors import BadInput, Problem
+from mediins_cli.i18n import N_, _
 from mediins_cli.months import Month
 from mediins_cli.resources import display_path, rules_dir
 
@@ -62,17 +63,19 @@ class Spec:
 
     def expectation(self) -> str:
         if self.kind in ("int", "optional_int"):
-            text = f"an integer {self.lo}–{self.hi}"
+            text = _("an integer {lo}–{hi}").format(lo=self.lo, hi=self.hi)
         elif self.kind == "choice":
-            text = "one of " + ", ".join(repr(c) for c in self.choices)
+            text = _("one of {choices}").format(choices=", ".join(repr(c) for c in self.choices))
         elif self.kind == "bool":
-            text = "true or false"
+            text = _("true or false")
         elif self.kind == "date":
-            text = "a date YYYY-MM-DD"
+            text = _("a date YYYY-MM-DD")
         else:
-            text = "a non-empty string"
+            text = _("a non-empty string")
         if self.kind.startswith("optional_"):
-            text += f" or {NOT_STATED!r}"
+            text = _("{expected} or {not_stated}").format(
+                expected=text, not_stated=repr(NOT_STATED)
+            )
         return text
 
 
@@ -82,58 +85,67 @@ def cited(kind: str, doc: str, **kw: Any) -> Any:
 
 @dataclass(frozen=True)
 class Schedule:
-    round_1_day: Cited[int] = cited("int", "day of the month round 1 is due", lo=1, hi=28)
-    round_2_day: Cited[int] = cited("int", "day of the month round 2 is due", lo=1, hi=28)
-    round_2_day_february: Cited[int] = cited("int", "round 2's day in February", lo=1, hi=28)
+    round_1_day: Cited[int] = cited("int", N_("day of the month round 1 is due"), lo=1, hi=28)
+    round_2_day: Cited[int] = cited("int", N_("day of the month round 2 is due"), lo=1, hi=28)
+    round_2_day_february: Cited[int] = cited("int", N_("round 2's day in February"), lo=1, hi=28)
     roll: Cited[str] = cited(
-        "choice", "what happens to a due date on a rest day", choices=("next_working_day",)
+        "choice", N_("what happens to a due date on a rest day"), choices=("next_working_day",)
     )
     calendar: Cited[str] = cited(
-        "choice", "working-day calendar used by default", choices=("official", "weekends")
+        "choice", N_("working-day calendar used by default"), choices=("official", "weekends")
     )
     deposit_by_days_before: Cited[int] = cited(
-        "int", "deposit-by date shown to enrollees: days before the effective date", lo=0, hi=7
+        "int", N_("deposit-by date shown to enrollees: days before the effective date"), lo=0, hi=7
     )
     deposit_day_round_1: Cited[int | None] = cited(
         "optional_int",
-        "the day of the month the source names for round 1's deposits (shown beside a rolled date)",
+        N_(
+            "the day of the month the source names for round 1's deposits (shown beside a "
+            "rolled date)"
+        ),
         lo=1,
         hi=28,
     )
     deposit_day_round_2: Cited[int | None] = cited(
-        "optional_int", "the day the source names for round 2's deposits", lo=1, hi=28
+        "optional_int", N_("the day the source names for round 2's deposits"), lo=1, hi=28
     )
     deposit_day_round_2_february: Cited[int | None] = cited(
-        "optional_int", "the day the source names for round 2's deposits in February", lo=1, hi=28
+        "optional_int",
+        N_("the day the source names for round 2's deposits in February"),
+        lo=1,
+        hi=28,
     )
 
 
 @dataclass(frozen=True)
 class Coverage:
     starts: Cited[str] = cited(
-        "choice", "when coverage and deductions start", choices=("month_after_enrollment",)
+        "choice", N_("when coverage and deductions start"), choices=("month_after_enrollment",)
     )
 
 
 @dataclass(frozen=True)
 class Continuity:
     window_unit: Cited[str] = cited(
-        "choice", "unit the continuity window is counted in", choices=("days", "months")
+        "choice", N_("unit the continuity window is counted in"), choices=("days", "months")
     )
     window_length: Cited[int] = cited(
-        "int", "a gap longer than this loses continuity; up to it keeps it", lo=1, hi=366
+        "int", N_("a gap longer than this loses continuity; up to it keeps it"), lo=1, hi=366
     )
 
 
 @dataclass(frozen=True)
 class WaitingPeriod:
-    unit: Cited[str] = cited("choice", "unit of the waiting period", choices=("days", "months"))
-    length: Cited[int] = cited("int", "length of a new waiting period", lo=1, hi=366)
+    unit: Cited[str] = cited("choice", N_("unit of the waiting period"), choices=("days", "months"))
+    length: Cited[int] = cited("int", N_("length of a new waiting period"), lo=1, hi=366)
     starts: Cited[str] = cited(
-        "choice", "when a new waiting period begins", choices=("day_after_payment",)
+        "choice", N_("when a new waiting period begins"), choices=("day_after_payment",)
     )
     reset_gap_months: Cited[int | None] = cited(
-        "optional_int", "a gap of this many months inside the waiting period resets it", lo=1, hi=12
+        "optional_int",
+        N_("a gap of this many months inside the waiting period resets it"),
+        lo=1,
+        hi=12,
     )
 
 
@@ -141,12 +153,12 @@ class WaitingPeriod:
 class Transfer:
     window_unit: Cited[str | None] = cited(
         "choice",
-        "unit of the window after earlier coverage ended in which enrolling is continuous",
+        N_("unit of the window after earlier coverage ended in which enrolling is continuous"),
         choices=("days", "months", NOT_STATED),
     )
     window_length: Cited[int | None] = cited(
         "optional_int",
-        "enrolled within this long after prior_coverage_end: continuous",
+        N_("enrolled within this long after prior_coverage_end: continuous"),
         lo=1,
         hi=366,
     )
@@ -156,7 +168,7 @@ class Transfer:
 class Suspension:
     benefits_suspended_from: Cited[str | None] = cited(
         "choice",
-        "when benefits stop after a missed payment",
+        N_("when benefits stop after a missed payment"),
         choices=("month_after_unpaid", NOT_STATED),
     )
 
@@ -164,35 +176,38 @@ class Suspension:
 @dataclass(frozen=True)
 class Backpay:
     allowed: Cited[str] = cited(
-        "choice", "whether a gap can be paid afterwards", choices=("never", "within_window")
+        "choice", N_("whether a gap can be paid afterwards"), choices=("never", "within_window")
     )
     within_months: Cited[int | None] = cited(
-        "optional_int", "months after the gap began in which back-payment is possible", lo=1, hi=24
+        "optional_int",
+        N_("months after the gap began in which back-payment is possible"),
+        lo=1,
+        hi=24,
     )
-    channel: Cited[str | None] = cited("optional_text", "where a back-payment is made")
+    channel: Cited[str | None] = cited("optional_text", N_("where a back-payment is made"))
     via_bank_withholding: Cited[bool] = cited(
-        "bool", "whether arrears are collected by bank withholding (never: 000 §七, 004)"
+        "bool", N_("whether arrears are collected by bank withholding (never: 000 §七, 004)")
     )
 
 
 @dataclass(frozen=True)
 class Retirement:
-    age_male: Cited[int | None] = cited("optional_int", "retirement age, men", lo=40, hi=80)
-    age_female: Cited[int | None] = cited("optional_int", "retirement age, women", lo=40, hi=80)
+    age_male: Cited[int | None] = cited("optional_int", N_("retirement age, men"), lo=40, hi=80)
+    age_female: Cited[int | None] = cited("optional_int", N_("retirement age, women"), lo=40, hi=80)
 
 
 @dataclass(frozen=True)
 class Premium:
     rate_percent: Cited[str | None] = cited(
         "optional_text",
-        "premium rate of the approved base (informational; amounts come from input)",
+        N_("premium rate of the approved base (informational; amounts come from input)"),
     )
 
 
 @dataclass(frozen=True)
 class Validity:
     in_force_from: Cited[date] = cited(
-        "date", "the day the sources are in force from: an earlier run month is refused"
+        "date", N_("the day the sources are in force from: an earlier run month is refused")
     )
 
 
@@ -250,7 +265,7 @@ class RulePack:
     def cite(self, value: Cited[Any]) -> str:
         """``000 §一`` → ``000 §一 (京社保发[2007]19号)``; ``local`` stays."""
         if value.is_local:
-            return "local setting"
+            return _("local setting")
         key = value.source.split(" ", 1)[0]
         source = self.sources.get(key)
         return f"{value.source} ({source.title})" if source else value.source
@@ -268,9 +283,9 @@ def read_toml(path: Path, bad: Callable[[str, str], None]) -> tuple[bytes, dict[
         content = path.read_bytes()
         return content, tomllib.loads(content.decode("utf-8"))
     except FileNotFoundError:
-        bad("", "no such file")
+        bad("", _("no such file"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        bad("", f"not valid TOML: {exc}")
+        bad("", _("not valid TOML: {error}").format(error=exc))
     return None
 
 
@@ -289,28 +304,31 @@ def parse_pack(path: Path) -> tuple[RulePack | None, list[Problem]]:
 
     known = {"pack", "sources", *SECTIONS}
     for key in sorted(set(data) - known):
-        bad(key, f"unknown section (expected {', '.join(sorted(known))})")
+        bad(key, _("unknown section (expected {names})").format(names=", ".join(sorted(known))))
 
     header = data.get("pack")
     meta: dict[str, Any] = {}
     if not isinstance(header, dict):
-        bad("pack", f"missing [pack] table with {', '.join(PACK_KEYS)}")
+        bad("pack", _("missing [pack] table with {keys}").format(keys=", ".join(PACK_KEYS)))
     else:
         for key in sorted(set(header) - set(PACK_KEYS)):
-            bad(f"pack.{key}", f"unknown key (expected {', '.join(PACK_KEYS)})")
+            bad(f"pack.{key}", _("unknown key (expected {keys})").format(keys=", ".join(PACK_KEYS)))
         for key in PACK_KEYS:
             value = header.get(key)
             if not isinstance(value, str) or not value.strip():
-                bad(f"pack.{key}", "expected a non-empty string")
+                bad(f"pack.{key}", _("expected a non-empty string"))
             else:
                 meta[key] = value
         if meta.get("id") and meta["id"] != path.stem:
-            bad("pack.id", f"expected {path.stem!r}, the file's name without .toml")
+            bad(
+                "pack.id",
+                _("expected {stem}, the file's name without .toml").format(stem=repr(path.stem)),
+            )
 
     sources: dict[str, Source] = {}
     raw_sources = data.get("sources")
     if not isinstance(raw_sources, dict) or not raw_sources:
-        bad("sources", "expected at least one [sources.<key>] table with file and title")
+        bad("sources", _("expected at least one [sources.<key>] table with file and title"))
     else:
         for key, item in raw_sources.items():
             if (
@@ -318,7 +336,7 @@ def parse_pack(path: Path) -> tuple[RulePack | None, list[Problem]]:
                 or set(item) != {"file", "title"}
                 or not all(isinstance(v, str) and v.strip() for v in item.values())
             ):
-                bad(f"sources.{key}", "expected a table with exactly file and title (strings)")
+                bad(f"sources.{key}", _("expected a table with exactly file and title (strings)"))
                 continue
             sources[key] = Source(key, item["file"], item["title"])
 
@@ -326,16 +344,19 @@ def parse_pack(path: Path) -> tuple[RulePack | None, list[Problem]]:
     for section, cls in SECTIONS.items():
         raw = data.get(section)
         if not isinstance(raw, dict):
-            bad(section, f"missing [{section}] table")
+            bad(section, _("missing [{section}] table").format(section=section))
             continue
         names = [f.name for f in fields(cls)]
         for key in sorted(set(raw) - set(names)):
-            bad(f"{section}.{key}", f"unknown key (expected {', '.join(names)})")
+            bad(
+                f"{section}.{key}", _("unknown key (expected {keys})").format(keys=", ".join(names))
+            )
         values = {}
         for f in fields(cls):
             key = f"{section}.{f.name}"
             if f.name not in raw:
-                bad(key, f"missing: {f.metadata['spec'].doc}")
+                spec: Spec = f.metadata["spec"]
+                bad(key, _("missing: {what}").format(what=_(spec.doc)))
                 continue
             value = _parse_cited(key, raw[f.name], f.metadata["spec"], sources, bad)
             if value is not None:
@@ -357,28 +378,41 @@ def _parse_cited(
     key: str, raw: Any, spec: Spec, sources: dict[str, Source], bad: Any
 ) -> Cited[Any] | None:
     if not isinstance(raw, dict) or "value" not in raw or "source" not in raw:
-        bad(key, f'expected {{ value = …, source = "…" }} with value {spec.expectation()}')
+        bad(
+            key,
+            _('expected {{ value = …, source = "…" }} with value {expected}').format(
+                expected=spec.expectation()
+            ),
+        )
         return None
     extra = set(raw) - {"value", "source", "note"}
     if extra:
-        bad(key, f"unknown field(s) {', '.join(sorted(extra))} (expected value, source, note)")
+        bad(
+            key,
+            _("unknown field(s) {fields} (expected value, source, note)").format(
+                fields=", ".join(sorted(extra))
+            ),
+        )
         return None
     source, note = raw["source"], raw.get("note", "")
     ok = True
     if not isinstance(note, str):
-        bad(f"{key}.note", "expected a string")
+        bad(f"{key}.note", _("expected a string"))
         ok = False
     if source == LOCAL:
         if not isinstance(note, str) or not note.strip():
-            bad(f"{key}.note", "a local setting must say why the sources do not give it")
+            bad(f"{key}.note", _("a local setting must say why the sources do not give it"))
             ok = False
     else:
         match = _SOURCE_REF.match(source) if isinstance(source, str) else None
         if not match:
-            bad(f"{key}.source", 'expected "<source key> <section>" (e.g. "000 §一") or "local"')
+            bad(f"{key}.source", _('expected "<source key> <section>" (e.g. "000 §一") or "local"'))
             ok = False
         elif match.group(1) not in sources:
-            bad(f"{key}.source", f"{match.group(1)!r} is not declared under [sources]")
+            bad(
+                f"{key}.source",
+                _("{key} is not declared under [sources]").format(key=repr(match.group(1))),
+            )
             ok = False
     value = _check_value(key, raw["value"], spec, bad)
     if value is _INVALID or not ok:
@@ -408,7 +442,12 @@ def _check_value(key: str, value: Any, spec: Spec, bad: Any) -> Any:
         return value
     if spec.kind in ("text", "optional_text") and isinstance(value, str) and value.strip():
         return value
-    bad(f"{key}.value", f"expected {spec.expectation()}, got {value!r}")
+    bad(
+        f"{key}.value",
+        _("expected {expected}, got {value}").format(
+            expected=spec.expectation(), value=repr(value)
+        ),
+    )
     return _INVALID
 
 
@@ -416,24 +455,26 @@ def _cross_checks(pack: RulePack) -> list[tuple[str, str]]:
     out = []
     t = pack.transfer
     if (t.window_unit.value is None) != (t.window_length.value is None):
-        out.append(("transfer.window_length", "expected a length exactly when the unit is stated"))
+        out.append(
+            ("transfer.window_length", _("expected a length exactly when the unit is stated"))
+        )
     s = pack.schedule
     if s.round_2_day.value <= s.round_1_day.value:
-        out.append(("schedule.round_2_day", "expected a day after round_1_day"))
+        out.append(("schedule.round_2_day", _("expected a day after round_1_day")))
     if s.round_2_day_february.value <= s.round_1_day.value:
-        out.append(("schedule.round_2_day_february", "expected a day after round_1_day"))
+        out.append(("schedule.round_2_day_february", _("expected a day after round_1_day")))
     b = pack.backpay
     if b.via_bank_withholding.value:
         out.append(
             (
                 "backpay.via_bank_withholding",
-                "expected false: arrears are never collected by bank withholding (000 §七, 004)",
+                _("expected false: arrears are never collected by bank withholding (000 §七, 004)"),
             )
         )
     if b.allowed.value == "within_window" and b.within_months.value is None:
-        out.append(("backpay.within_months", "expected a number of months when allowed"))
+        out.append(("backpay.within_months", _("expected a number of months when allowed")))
     if b.allowed.value == "within_window" and b.channel.value is None:
-        out.append(("backpay.channel", "expected the channel when back-payment is allowed"))
+        out.append(("backpay.channel", _("expected the channel when back-payment is allowed")))
     return out
 
 
@@ -443,8 +484,12 @@ def check_in_force(pack: RulePack, month: Month) -> None:
     since = pack.validity.in_force_from
     if month < Month.of(since.value):
         raise BadInput(
-            f"{month} is before rule pack {pack.id} is in force ({since.value.isoformat()}, "
-            f"{pack.cite(since)}): use the rules of that time"
+            _(
+                "{month} is before rule pack {pack} is in force ({since}, {cited}): use the "
+                "rules of that time"
+            ).format(
+                month=month, pack=pack.id, since=since.value.isoformat(), cited=pack.cite(since)
+            )
         )
 
 
@@ -460,7 +505,7 @@ def load_pack(ref: str = DEFAULT_PACK, given_as: str = "--rules") -> RulePack:
     """Load and validate a pack; an unusable one raises :class:`BadInput` with every problem.
     ``given_as``: how the operator named it, for the message (``""``: an argument)."""
     path = pack_path(ref)
-    missing = f"no rule pack {ref!r}"
+    missing = _("no rule pack {ref}").format(ref=repr(ref))
     message = f"{given_as}: {missing}" if given_as else missing
     return load_file(path, rules_dir(), parse_pack, message)
 
@@ -478,8 +523,12 @@ def load_file(path: Path, folder: Path, parse: Parser[Parsed], missing: str) -> 
     """A data file (a rule pack, a bank format) parsed and validated: :class:`BadInput` with
     every problem, or ``missing`` and the ids ``folder`` holds when there is no such file."""
     if not path.is_file():
-        known = ", ".join(p.stem for p in sorted(folder.glob("*.toml"))) or "none"
-        raise BadInput(f"{missing} (known: {known}; or give a path to a .toml)")
+        known = ", ".join(p.stem for p in sorted(folder.glob("*.toml"))) or _("none")
+        raise BadInput(
+            _("{missing} (known: {known}; or give a path to a .toml)").format(
+                missing=missing, known=known
+            )
+        )
     loaded, problems = parse(path)
     if loaded is None:
         raise BadInput(problems)

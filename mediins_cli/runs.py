@@ -201,7 +201,7 @@ def deduct(
             from mediins_cli.bank.run import sent_instructions
 
             sent = sent_instructions(request, dates)
-        progress("reading inputs")
+        progress(_("reading inputs"))
         paths = {"enrollees": request.enrollees}
         if sent is None:
             paths["ledger"] = request.ledger
@@ -242,15 +242,15 @@ def deduct(
         )
 
         problems = pl.concat([problems, _transfer_ignored(enrollees, pack, sources["enrollees"])])
-        progress("debiting")
+        progress(_("debiting"))
         continuity = None
         extras = extra_columns(enrollees)
         if sent is not None:
-            progress("reading the bank's return files")
+            progress(_("reading the bank's return files"))
             result = sent.result(enrollees, returns, dates, second, previous)
             if request.round == 2:
                 assert previous is not None
-                progress("assessing continuity")
+                progress(_("assessing continuity"))
                 continuity = _continuity(result, enrollees, previous, pack)
         elif request.round == 1:
             assert ledger is not None
@@ -260,7 +260,7 @@ def deduct(
             result = round_two(
                 enrollees, previous.retry_ids, previous.debits, ledger.balances, dates
             )
-            progress("assessing continuity")
+            progress(_("assessing continuity"))
             continuity = _continuity(result, enrollees, previous, pack)
         milestones = None
         if request.round == 1:  # who reaches retirement this month: the agencies are told
@@ -294,7 +294,7 @@ def deduct(
         if request.dry_run:
             return DeductOutcome("dry_run", run_dir, summary, warnings=problems, dates=dates)
 
-        progress("writing")
+        progress(_("writing"))
         moved = move_aside(run_dir) if existing is not None else None
         with staged_run_dir(run_dir) as staging:
             for name, frame in frames.items():
@@ -339,13 +339,13 @@ def _read_inputs(
     ledger: LedgerPass | None = None
     l_problems = problems_frame([])
     if "ledger" in sources:
-        progress("reading the ledger")
+        progress(_("reading the ledger"))
         try:
             ledger = ledger_balances_at(sources["ledger"], dates.cutoff, references)
             l_problems = ledger.warnings
         except BadInput as exc:
             l_problems = exc.frame
-    progress("reading enrollees")
+    progress(_("reading enrollees"))
     enrollees, e_problems = check_enrollees(sources["enrollees"])
     if enrollees is not None and not enrollees["enrollee_id"].is_sorted():
         # once, here: every file is in enrollee_id order, so nothing later sorts wide rows

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mediins_cli.errors import Problem
-from mediins_cli.i18n import N_
+from mediins_cli.i18n import N_, _
 from mediins_cli.resources import display_path, rules_dir
 from mediins_cli.rules import load_file, load_folder, read_toml
 
@@ -124,7 +124,7 @@ def load_format(ref: str = DEFAULT_FORMAT, given_as: str = "--bank-format") -> B
     """Load and validate a format; an unusable one raises :class:`BadInput` with every problem.
     ``given_as``: how the operator named it, for the message (``""``: an argument)."""
     path = format_path(ref)
-    missing = f"no bank format {ref!r}"
+    missing = _("no bank format {ref}").format(ref=repr(ref))
     message = f"{given_as}: {missing}" if given_as else missing
     return load_file(path, banks_dir(), parse_format, message)
 
@@ -148,82 +148,103 @@ def parse_format(path: Path) -> tuple[BankFormat | None, list[Problem]]:
     content, data = read
 
     for key in sorted(set(data) - set(_KEYS) - set(_SECTIONS)):
-        bad(key, f"unknown key (expected {', '.join(_KEYS + _SECTIONS)})")
+        bad(key, _("unknown key (expected {keys})").format(keys=", ".join(_KEYS + _SECTIONS)))
     for key in _KEYS + _SECTIONS:
         if key not in data and key != "name":  # every key but name (DESIGN §11)
-            bad(key, "missing" + (" (a table)" if key in _SECTIONS else ""))
+            bad(key, _("missing (a table)") if key in _SECTIONS else _("missing"))
     if problems:
         return None, problems
 
     def text(key: str, choices: tuple[str, ...] | None = None) -> str:
         value = data[key]
         if not isinstance(value, str) or not value.strip():
-            bad(key, "expected a non-empty string")
+            bad(key, _("expected a non-empty string"))
             return ""
         if choices is not None and value not in choices:
-            bad(key, f"expected one of {', '.join(choices)}, not {value!r}")
+            bad(
+                key,
+                _("expected one of {choices}, not {value}").format(
+                    choices=", ".join(choices), value=repr(value)
+                ),
+            )
         return value
 
     fid = text("id")
     name = text("name") if "name" in data else fid
     if fid and fid != path.stem:
-        bad("id", f"expected {path.stem!r}, the file's name without .toml")
+        bad("id", _("expected {stem}, the file's name without .toml").format(stem=repr(path.stem)))
     encoding, unit = text("encoding", ENCODINGS), text("amount_unit", AMOUNT_UNITS)
     delimiter = data["delimiter"]
     if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
-        bad("delimiter", "expected one character, not a quote or a line end")
+        bad("delimiter", _("expected one character, not a quote or a line end"))
     elif delimiter.isalnum() or delimiter in _IN_VALUES:
         # references (MI-202402-R1-…), months, dates, amounts in yuan and a header hold these
         bad(
             "delimiter",
-            f"{delimiter!r} is in the values mediins writes: not a letter, digit, "
-            f"or any of {_IN_VALUES!r}",
+            _(
+                "{delimiter} is in the values mediins writes: not a letter, digit, or any of "
+                "{characters}"
+            ).format(delimiter=repr(delimiter), characters=repr(_IN_VALUES)),
         )
     header = data["header"]
     if not isinstance(header, bool):
-        bad("header", "expected true (a header row of the column names) or false (by position)")
+        bad(
+            "header",
+            _("expected true (a header row of the column names) or false (by position)"),
+        )
 
     def columns(section: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> list[str]:
         table = data[section]
         key = f"{section}.columns"
         if not isinstance(table, dict):
-            bad(section, "expected a table with columns")
+            bad(section, _("expected a table with columns"))
             return []
         for extra in sorted(set(table) - {"columns"}):
-            bad(f"{section}.{extra}", "unknown key (expected columns)")
+            bad(f"{section}.{extra}", _("unknown key (expected columns)"))
         cols = table.get("columns")
         if not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols):
-            bad(key, f"expected a list of column names from {', '.join(allowed)}")
+            bad(
+                key,
+                _("expected a list of column names from {names}").format(names=", ".join(allowed)),
+            )
             return []
         for c in cols:
             if c not in allowed:
-                bad(key, f"{c!r} is not one of {', '.join(allowed)}")
+                bad(
+                    key,
+                    _("{column} is not one of {names}").format(
+                        column=repr(c), names=", ".join(allowed)
+                    ),
+                )
         named = [c for c in cols if c != "ignore"]
         for c in sorted({c for c in named if named.count(c) > 1}):
-            bad(key, f"{c!r} is listed twice")
+            bad(key, _("{column} is listed twice").format(column=repr(c)))
         for c in required:
             if c not in cols:
-                bad(key, f"{c!r} is required")
+                bad(key, _("{column} is required").format(column=repr(c)))
         return list(cols)
 
     instruction = columns("instruction", INSTRUCTION_COLUMNS, ("reference", "account_no", "amount"))
     returns = columns("return", RETURN_COLUMNS, REQUIRED_RETURN)
     if header is True and "ignore" in returns:
-        bad("return.columns", "'ignore' is for columns by position (header = false)")
+        bad("return.columns", _("'ignore' is for columns by position (header = false)"))
     results: dict[str, str] = {}
     table = data["results"]
     if not isinstance(table, dict) or not table:
-        bad("results", "expected a table: the bank's result value = a result code")
+        bad("results", _("expected a table: the bank's result value = a result code"))
     else:
         for value, code in table.items():
             if not isinstance(code, str) or code not in RESULT_CODES:
-                bad(f"results.{value}", f"expected one of {', '.join(RESULT_CODES)}")
+                bad(
+                    f"results.{value}",
+                    _("expected one of {codes}").format(codes=", ".join(RESULT_CODES)),
+                )
             elif not value.strip():
-                bad("results", "an empty result value")
+                bad("results", _("an empty result value"))
             else:
                 results[value] = code
         if OK not in results.values():
-            bad("results", "no value means OK: the format could never report a debit")
+            bad("results", _("no value means OK: the format could never report a debit"))
     if problems:
         return None, problems
     return BankFormat(

@@ -16,7 +16,8 @@ from datetime import date
 import polars as pl
 
 from mediins_cli.bank.formats import BankFormat
-from mediins_cli.errors import BadInput, Problem, problem_rows, problems_frame
+from mediins_cli.errors import BadInput, Problem, message_expr, problem_rows, problems_frame
+from mediins_cli.i18n import _
 from mediins_cli.inputs.source import Source
 from mediins_cli.inputs.table import (
     Check,
@@ -72,7 +73,11 @@ def read_returns(
         if source.sha256 in seen:
             problems.append(
                 problems_frame(
-                    [Problem(source.shown, 0, "", "REPEATED_FILE", "the same file is given twice")]
+                    [
+                        Problem(
+                            source.shown, 0, "", "REPEATED_FILE", _("the same file is given twice")
+                        )
+                    ]
                 )
             )
             continue
@@ -91,7 +96,7 @@ def read_returns(
             found = pl.concat([found, _early(answers, effective)])
     if found.height or not frames:
         if not found.height:
-            found = problems_frame([Problem("", 0, "", "NO_RETURNS", "no return file given")])
+            found = problems_frame([Problem("", 0, "", "NO_RETURNS", _("no return file given"))])
         raise BadInput(found)
     return Returns(
         answers.select(
@@ -111,7 +116,15 @@ def _read_one(source: Source, fmt: BankFormat) -> tuple[pl.DataFrame | None, pl.
     shown = source.shown
     if source.encoding not in ("utf-8", "gb18030"):
         return None, problems_frame(
-            [Problem(shown, 0, "", "BAD_RETURN_FILE", f"not a text file of {fmt.encoding} lines")]
+            [
+                Problem(
+                    shown,
+                    0,
+                    "",
+                    "BAD_RETURN_FILE",
+                    _("not a text file of {encoding} lines").format(encoding=fmt.encoding),
+                )
+            ]
         )
     if source.encoding != fmt.encoding and not _ascii(source):
         # an ASCII-only file is both; a file with other text decodes one way only
@@ -122,8 +135,10 @@ def _read_one(source: Source, fmt: BankFormat) -> tuple[pl.DataFrame | None, pl.
                     0,
                     "",
                     "BAD_ENCODING",
-                    f"the file is {source.encoding}, but bank format {fmt.id} is {fmt.encoding}: "
-                    "is it another bank's file, or was it re-saved?",
+                    _(
+                        "the file is {encoding}, but bank format {format} is {expected}: is it "
+                        "another bank's file, or was it re-saved?"
+                    ).format(encoding=source.encoding, format=fmt.id, expected=fmt.encoding),
                 )
             ]
         )
@@ -161,11 +176,11 @@ def _cells(source: Source, fmt: BankFormat) -> tuple[pl.DataFrame | None, list[P
         raise_if_empty=False,
     )
     if lines.width != 1:  # a NUL in the file: no bank file has one
-        return None, [Problem(shown, 0, "", "BAD_TEXT", "holds a NUL byte")]
+        return None, [Problem(shown, 0, "", "BAD_TEXT", _("holds a NUL byte"))]
     lines = lines.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("line"))
     expected = source.newlines + (0 if source.ends_with_newline else 1)
     if lines.height != expected and source.newlines:
-        return None, [Problem(shown, 0, "", "BAD_RETURN_FILE", "its lines cannot be told apart")]
+        return None, [Problem(shown, 0, "", "BAD_RETURN_FILE", _("its lines cannot be told apart"))]
     names = [c if c != "ignore" else f"__ignore{i}" for i, c in enumerate(fmt.returns)]
     lines = lines.with_columns(pl.col("raw").str.strip_chars_start("\ufeff"))
     if fmt.header:
@@ -186,8 +201,11 @@ def _cells(source: Source, fmt: BankFormat) -> tuple[pl.DataFrame | None, list[P
                 int(r["line"]),
                 "",
                 "BAD_ROW",
-                f"{r['__n']} fields separated by {fmt.delimiter!r}; bank format {fmt.id} has "
-                f"{len(names)}",
+                _(
+                    "{n} fields separated by {delimiter}; bank format {format} has {expected}"
+                ).format(
+                    n=r["__n"], delimiter=repr(fmt.delimiter), format=fmt.id, expected=len(names)
+                ),
             )
             for r in wrong.head(1000).iter_rows(named=True)
         ]
@@ -219,10 +237,10 @@ def _quoted_cells(source: Source, fmt: BankFormat) -> tuple[pl.DataFrame | None,
     except pl.exceptions.PolarsError:  # its message quotes raw rows: never shown
         found = structure_problems(source, len(names)) if fmt.header else []
         return None, found or [
-            Problem(shown, 0, "", "BAD_RETURN_FILE", "not a CSV file polars can read")
+            Problem(shown, 0, "", "BAD_RETURN_FILE", _("not a CSV file polars can read"))
         ]
     if fmt.header:
-        lines, _ = physical_lines(source, frame.height)
+        lines, _counted = physical_lines(source, frame.height)
     else:
         lines = pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias("line")
     frame = frame.with_columns(lines).with_columns(stripped(n) for n in names)
@@ -237,11 +255,15 @@ def _header(
     """Names for a header row: the format's return columns matched by name (any order, any
     case); others are kept aside as ``__ignore…``. Problems on line 1."""
     if text is None:
-        return None, [Problem(shown, 1, "", "EMPTY_FILE", "the file is empty: expected a header")]
+        return None, [
+            Problem(shown, 1, "", "EMPTY_FILE", _("the file is empty: expected a header"))
+        ]
     try:
         cells = next(csv.reader([text], delimiter=fmt.delimiter, strict=True))
     except csv.Error:
-        return None, [Problem(shown, 1, "", "BAD_QUOTE", "the header row has an unbalanced quote")]
+        return None, [
+            Problem(shown, 1, "", "BAD_QUOTE", _("the header row has an unbalanced quote"))
+        ]
     wanted = {c for c in fmt.returns if c != "ignore"}
     names, seen, problems = [], set(), []
     for position, cell in enumerate(cells, start=1):
@@ -253,7 +275,13 @@ def _header(
             names.append(f"__ignore{position}")
     for missing in sorted(wanted - seen):
         problems.append(
-            Problem(shown, 1, missing, "MISSING_COLUMN", f"bank format {fmt.id} needs this column")
+            Problem(
+                shown,
+                1,
+                missing,
+                "MISSING_COLUMN",
+                _("bank format {format} needs this column").format(format=fmt.id),
+            )
         )
     return (None, problems) if problems else (names, [])
 
@@ -269,11 +297,11 @@ def _typed(frame: pl.DataFrame, fmt: BankFormat, shown: str) -> tuple[pl.DataFra
     if fmt.amount_unit == "yuan":
         fen = yuan_to_fen(text("amount"))
         well_formed = yuan_is_valid(text("amount"))
-        unit = "an amount in yuan with at most two decimals"
+        not_unit = _("{value} is not an amount in yuan with at most two decimals")
     else:
         fen = pl.when(text("amount").str.contains(_FEN)).then(text("amount").cast(pl.Int64))
         well_formed = text("amount").str.contains(_FEN)
-        unit = "an amount in fen (whole digits)"
+        not_unit = _("{value} is not an amount in fen (whole digits)")
     results = pl.DataFrame(
         {"result": list(fmt.results), "__code": list(fmt.results.values())},
         schema={"result": pl.String, "__code": pl.String},
@@ -295,29 +323,31 @@ def _typed(frame: pl.DataFrame, fmt: BankFormat, shown: str) -> tuple[pl.DataFra
         .with_columns(pl.lit(shown).alias("file"))
     )
     checks = [
-        Check("reference", "EMPTY", text("reference").is_null(), pl.lit("is empty")),
-        Check("account_no", "EMPTY", text("account_no").is_null(), pl.lit("is empty")),
-        Check("amount", "EMPTY", text("amount").is_null(), pl.lit("is empty")),
+        Check("reference", "EMPTY", text("reference").is_null(), pl.lit(_("is empty"))),
+        Check("account_no", "EMPTY", text("account_no").is_null(), pl.lit(_("is empty"))),
+        Check("amount", "EMPTY", text("amount").is_null(), pl.lit(_("is empty"))),
         Check(
             "amount",
             "BAD_AMOUNT",
             text("amount").is_not_null() & ~well_formed,
-            pl.concat_str(_shown("amount"), pl.lit(f" is not {unit}")),
+            message_expr(not_unit, value=_shown("amount")),
         ),
         Check(
             "amount",
             "BAD_AMOUNT",
             pl.col("amount_fen").abs() > MAX_AMOUNT_FEN,
-            pl.lit("is beyond the bound one amount may be"),
+            pl.lit(_("is beyond the bound one amount may be")),
         ),
-        Check("result", "EMPTY", text("result").is_null(), pl.lit("is empty")),
+        Check("result", "EMPTY", text("result").is_null(), pl.lit(_("is empty"))),
         Check(
             "result",
             "UNKNOWN_RESULT",
             text("result").is_not_null() & pl.col("__code").is_null(),
-            pl.concat_str(
-                _shown("result"),
-                pl.lit(f" is not a result value of bank format {fmt.id} ({fmt.path} [results])"),
+            message_expr(
+                _("{value} is not a result value of bank format {format} ({path} [results])"),
+                value=_shown("result"),
+                format=pl.lit(fmt.id),
+                path=pl.lit(fmt.path),
             ),
         ),
     ]
@@ -327,15 +357,15 @@ def _typed(frame: pl.DataFrame, fmt: BankFormat, shown: str) -> tuple[pl.DataFra
                 "settled_on",
                 "BAD_DATE",
                 text("settled_on").is_not_null() & pl.col("__settled").is_null(),
-                pl.concat_str(
-                    _shown("settled_on"), pl.lit(" is not a date YYYY-MM-DD or YYYYMMDD")
+                message_expr(
+                    _("{value} is not a date YYYY-MM-DD or YYYYMMDD"), value=_shown("settled_on")
                 ),
             ),
             Check(
                 "settled_on",
                 "EMPTY",
                 text("settled_on").is_null() & (pl.col("__code") == "OK"),
-                pl.lit("is empty on a debit the bank reports as done"),
+                pl.lit(_("is empty on a debit the bank reports as done")),
             ),
         ]
     problems = collect_checks(typed, checks, shown)
@@ -361,9 +391,10 @@ def _early(answers: pl.DataFrame, effective: date) -> pl.DataFrame:
         answers.filter(pl.col("settled_on") < effective),
         "settled_on",
         "BAD_DATE",
-        pl.concat_str(
-            pl.col("settled_on").dt.to_string("%Y-%m-%d"),
-            pl.lit(f" is before the round's effective date {effective.isoformat()}"),
+        message_expr(
+            _("{value} is before the round's effective date {effective}"),
+            value=pl.col("settled_on").dt.to_string("%Y-%m-%d"),
+            effective=pl.lit(effective.isoformat()),
         ),
     )
 
@@ -390,7 +421,9 @@ def _match(
         foreign = others.filter(alien).with_columns(parts.alias("__p"))
         for file, group in foreign.group_by("file", maintain_order=True):
             first = group.row(0, named=True)["__p"]
-            other = f"round {first['3']} of {first['1']}-{first['2']}"
+            other = _("round {round} of {month}").format(
+                round=first["3"], month=f"{first['1']}-{first['2']}"
+            )
             problems.append(
                 problems_frame(
                     [
@@ -399,8 +432,15 @@ def _match(
                             int(group["line"][0]),
                             "reference",
                             "OTHER_ROUND",
-                            f"this file answers {other}, not {what} ({group.height} such rows, "
-                            f"references {group['reference'][0].rsplit('-', 1)[0]}-…)",
+                            _(
+                                "this file answers {other}, not {what} ({n} such rows, "
+                                "references {prefix}-…)"
+                            ).format(
+                                other=other,
+                                what=what,
+                                n=group.height,
+                                prefix=group["reference"][0].rsplit("-", 1)[0],
+                            ),
                         )
                     ]
                 )
@@ -422,8 +462,10 @@ def _match(
             repeated,
             "reference",
             "REPEATED_REFERENCE",
-            pl.concat_str(
-                _shown("reference"), pl.lit(" is answered already at "), pl.col("__where")
+            message_expr(
+                _("{value} is answered already at {where}"),
+                value=_shown("reference"),
+                where=pl.col("__where"),
             ),
         )
     joined = once.join(
@@ -439,29 +481,31 @@ def _match(
         joined.filter(pl.col("__account").is_null()),
         "reference",
         "UNKNOWN_REFERENCE",
-        pl.concat_str(_shown("reference"), pl.lit(f" is not an instruction of {what}")),
+        message_expr(
+            _("{value} is not an instruction of {what}"),
+            value=_shown("reference"),
+            what=pl.lit(what),
+        ),
     )
     known = joined.filter(pl.col("__account").is_not_null())
     rows(
         known.filter(pl.col("account_no") != pl.col("__account")),
         "account_no",
         "CHANGED_ACCOUNT",
-        pl.concat_str(
-            _shown("account_no"),
-            pl.lit(" is not the account instructed ("),
-            shown_expr(pl.col("__account"), "account"),
-            pl.lit(")"),
+        message_expr(
+            _("{value} is not the account instructed ({instructed})"),
+            value=_shown("account_no"),
+            instructed=shown_expr(pl.col("__account"), "account"),
         ),
     )
     rows(
         known.filter(pl.col("amount_fen") != pl.col("__amount")),
         "amount",
         "CHANGED_AMOUNT",
-        pl.concat_str(
-            fen_to_yuan_expr(pl.col("amount_fen")),
-            pl.lit(" yuan is not the amount instructed ("),
-            fen_to_yuan_expr(pl.col("__amount")),
-            pl.lit(" yuan)"),
+        message_expr(
+            _("{value} yuan is not the amount instructed ({instructed} yuan)"),
+            value=fen_to_yuan_expr(pl.col("amount_fen")),
+            instructed=fen_to_yuan_expr(pl.col("__amount")),
         ),
     )
     answered = known.height  # each reference once: an instruction answered, or not
@@ -483,9 +527,11 @@ def _match(
                         0,
                         "reference",
                         "MISSING_ANSWER",
-                        f"{missing.height} instructions of {what} have no answer in the return "
-                        f"files (by instruction file: {files}); first: {few}{more}. Is a return "
-                        "file missing?",
+                        _(
+                            "{n} instructions of {what} have no answer in the return files (by "
+                            "instruction file: {files}); first: {few}{more}. Is a return file "
+                            "missing?"
+                        ).format(n=missing.height, what=what, files=files, few=few, more=more),
                     )
                 ]
             )

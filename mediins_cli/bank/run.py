@@ -33,7 +33,8 @@ from mediins_cli.bank.instructions import (
 )
 from mediins_cli.bank.returns import read_returns
 from mediins_cli.calendar import RoundDates
-from mediins_cli.errors import BadInput, Refused, command_line, problem_rows
+from mediins_cli.errors import BadInput, Refused, command_line, message_expr, problem_rows
+from mediins_cli.i18n import _
 from mediins_cli.inputs import Source, check_enrollees, open_sources
 from mediins_cli.money import fen_to_yuan, sum_fen, yuan_text_to_fen
 from mediins_cli.months import CHINA, Month
@@ -114,7 +115,9 @@ def instruct(
     )
     dates = first if request.round == 1 else second
     target = instructions_dir(request.out, request.month, request.round)
-    what = f"the instructions of round {request.round} of {request.month}"
+    what = _("the instructions of round {round} of {month}").format(
+        round=request.round, month=request.month
+    )
     with contextlib.ExitStack() as stack:
         stack.enter_context(month_lock(target.parent, what))
         remove_staging(target.parent, target.name)
@@ -123,20 +126,23 @@ def instruct(
             previous = round_one_state(request.out, request.month)
             if previous.mode != "returns":
                 raise Refused(
-                    f"round 1 of {request.month} ran on a ledger, not on the bank's return "
-                    "files: round 2's instructions are round 1's retryable failures in return "
-                    "mode (run round 2 with --ledger instead)"
+                    _(
+                        "round 1 of {month} ran on a ledger, not on the bank's return files: "
+                        "round 2's instructions are round 1's retryable failures in return mode "
+                        "(run round 2 with --ledger instead)"
+                    ).format(month=request.month)
                 )
-        progress("reading enrollees")
+        progress(_("reading enrollees"))
         sources = stack.enter_context(
             open_sources({"enrollees": request.enrollees}, request.encoding)
         )
         source = sources["enrollees"]
         if previous is not None and previous.manifest["inputs"]["enrollees"] != source.sha256:
             raise Refused(
-                f"the enrollee file differs from the one round 1 of {request.month} used "
-                f"({previous.manifest['files']['enrollees']}); round 2 instructs round 1's "
-                "retry list and needs the same enrollees"
+                _(
+                    "the enrollee file differs from the one round 1 of {month} used ({file}); "
+                    "round 2 instructs round 1's retry list and needs the same enrollees"
+                ).format(month=request.month, file=previous.manifest["files"]["enrollees"])
             )
         years = {dates.due.year, dates.effective.year}
         fingerprint: dict[str, Any] = {
@@ -156,20 +162,29 @@ def instruct(
             if not changed and not damaged:
                 return InstructOutcome("unchanged", target, existing["summary"])
             if not request.force:
-                reason = (
-                    f"from other inputs ({', '.join(changed)} differ)"
+                message = (
+                    _(
+                        "{what} are already in {target} from other inputs ({changed} differ); "
+                        "they are untouched. Use --force to write them again: the earlier ones "
+                        "are kept, moved aside."
+                    )
                     if changed
-                    else f"and its files changed since ({', '.join(damaged)})"
+                    else _(
+                        "{what} are already in {target} and its files changed since ({changed}); "
+                        "they are untouched. Use --force to write them again: the earlier ones "
+                        "are kept, moved aside."
+                    )
                 )
                 raise Refused(
-                    f"{what} are already in {target} {reason}; they are untouched. Use --force "
-                    "to write them again: the earlier ones are kept, moved aside.",
+                    message.format(what=what, target=target, changed=", ".join(changed or damaged)),
                     again="--force",
                 )
             if round_dir(request.out, request.month, request.round).exists():
                 raise Refused(
-                    f"round {request.round} of {request.month} has already run on these "
-                    "instructions: they can no longer be replaced"
+                    _(
+                        "round {round} of {month} has already run on these instructions: they "
+                        "can no longer be replaced"
+                    ).format(round=request.round, month=request.month)
                 )
             replace = True
         enrollees, problems = check_enrollees(source)
@@ -184,7 +199,7 @@ def instruct(
         sent = instructions(attempts, request.month, request.round, fmt)
         _check_files(sent, fmt, source.shown)
         totals = control_totals(sent)
-        progress("writing")
+        progress(_("writing"))
         summary = {
             "month": str(request.month),
             "round": request.round,
@@ -285,17 +300,23 @@ def _check_files(sent: pl.DataFrame, fmt: BankFormat, shown: str) -> None:
             long,
             "bank",
             "BAD_BANK",
-            pl.lit(f"a bank code names its instruction file: at most {_MAX_FILE_NAME - 4} bytes"),
+            pl.lit(
+                _("a bank code names its instruction file: at most {n} bytes").format(
+                    n=_MAX_FILE_NAME - 4
+                )
+            ),
             shown,
         ),
         problem_rows(
             clashes,
             "bank",
             "BANK_CLASH",
-            pl.concat_str(
-                pl.lit("this bank code and another give one instruction file name ("),
-                pl.col("file"),
-                pl.lit("): make the codes differ by more than case or punctuation"),
+            message_expr(
+                _(
+                    "this bank code and another give one instruction file name ({file}): make "
+                    "the codes differ by more than case or punctuation"
+                ),
+                file=pl.col("file"),
             ),
             shown,
         ),
@@ -304,8 +325,10 @@ def _check_files(sent: pl.DataFrame, fmt: BankFormat, shown: str) -> None:
             "",
             "BANK_DELIMITER",
             pl.lit(
-                f"a value holds {fmt.delimiter!r}, the delimiter of bank format {fmt.id}, "
-                "whose files are not quoted: correct it in the master system"
+                _(
+                    "a value holds {delimiter}, the delimiter of bank format {format}, whose "
+                    "files are not quoted: correct it in the master system"
+                ).format(delimiter=repr(fmt.delimiter), format=fmt.id)
             ),
             shown,
         ),
@@ -319,7 +342,9 @@ def _read_manifest(target: Path) -> dict[str, Any]:
     path = target / "manifest.json"
     if not path.is_file():
         raise Refused(
-            f"{target} exists but has no manifest.json: not mediins's instructions; move it"
+            _(
+                "{target} exists but has no manifest.json: not mediins's instructions; move it"
+            ).format(target=target)
         )
     data: dict[str, Any] = json.loads(path.read_bytes())
     return data
@@ -372,8 +397,10 @@ class SentInstructions:
     def check_enrollees(self, sha256: str) -> None:
         if self.manifest["inputs"]["enrollees"] != sha256:
             raise Refused(
-                f"the enrollee file differs from the one the instructions in {self.dir} were "
-                f"made from ({self.manifest['enrollees']}): the bank answered those"
+                _(
+                    "the enrollee file differs from the one the instructions in {folder} were "
+                    "made from ({file}): the bank answered those"
+                ).format(folder=self.dir, file=self.manifest["enrollees"])
             )
 
     def fingerprint(self, returns: list[Source]) -> dict[str, Any]:
@@ -403,10 +430,12 @@ class SentInstructions:
         listed = {n: (f["count"], f["sum_fen"]) for n, f in self.manifest["files"].items()}
         if {n: (t.count, t.sum_fen) for n, t in totals.items()} != listed:
             raise Refused(
-                f"the instructions in {self.dir} are not what these inputs give (other rules or "
-                "calendar?): the bank's answers cannot be matched to them"
+                _(
+                    "the instructions in {folder} are not what these inputs give (other rules or "
+                    "calendar?): the bank's answers cannot be matched to them"
+                ).format(folder=self.dir)
             )
-        what = f"round {number} of {month}"
+        what = _("round {round} of {month}").format(round=number, month=month)
         prefix = reference_prefix(month, number)
         answered = read_returns(returns, self.format, sent, prefix, what, dates.effective)
         return from_returns(
@@ -490,46 +519,65 @@ def sent_instructions(request: DeductRequest, dates: RoundDates) -> SentInstruct
     instruct = f"instruct --round {request.round} --month {request.month}"  # as advice: the same
     if not manifest_path.is_file():
         raise Refused(
-            f"no instructions of round {request.round} of {request.month} in {request.out}: run "
-            f"`{command_line(instruct, request.out)}` first, and send its files to the banks"
+            _(
+                "no instructions of round {round} of {month} in {out}: run `{command}` first, "
+                "and send its files to the banks"
+            ).format(
+                round=request.round,
+                month=request.month,
+                out=request.out,
+                command=command_line(instruct, request.out),
+            )
         )
     raw = manifest_path.read_bytes()
     manifest: dict[str, Any] = json.loads(raw)
     damaged = _damaged(target, manifest)
     if damaged:
         raise Refused(
-            f"the instruction files in {target} are missing or changed since they were "
-            f"written ({', '.join(damaged)}): the bank's answers cannot be matched to them"
+            _(
+                "the instruction files in {folder} are missing or changed since they were "
+                "written ({files}): the bank's answers cannot be matched to them"
+            ).format(folder=target, files=", ".join(damaged))
         )
     format_id = manifest["format"]["id"]
     if request.bank_format is not None:  # may only repeat the instructions' (a path, say)
         fmt = load_format(request.bank_format)
         if fmt.id != format_id:
             raise Refused(
-                f"the instructions were written in bank format {format_id}, not "
-                f"{request.bank_format}: the returns are read in the instructions' format "
-                "(leave --bank-format out)"
+                _(
+                    "the instructions were written in bank format {format}, not {given}: the "
+                    "returns are read in the instructions' format (leave --bank-format out)"
+                ).format(format=format_id, given=request.bank_format)
             )
     else:
         fmt = load_format(format_id)
     if fmt.sha256 != manifest["format"]["sha256"]:
         raise Refused(
-            f"bank format {format_id} ({fmt.path}) changed since the instructions were written: "
-            "restore it, or write the instructions again before sending them: "
-            f"`{command_line(instruct, request.out, '--force')}`"
+            _(
+                "bank format {format} ({path}) changed since the instructions were written: "
+                "restore it, or write the instructions again before sending them: `{command}`"
+            ).format(
+                format=format_id,
+                path=fmt.path,
+                command=command_line(instruct, request.out, "--force"),
+            )
         )
     if request.round == 2:
         r1 = request.out / str(request.month) / "round-1" / "manifest.json"
         current = sha256_bytes(r1.read_bytes()) if r1.is_file() else None
         if manifest["inputs"].get("round_1") != current:
             raise Refused(
-                f"the instructions in {target} were made from another run of round 1 (it ran "
-                "again since): write round 2's instructions again "
-                f"(`{command_line(instruct, request.out, '--force')}`) and send those to the banks"
+                _(
+                    "the instructions in {folder} were made from another run of round 1 (it ran "
+                    "again since): write round 2's instructions again (`{command}`) and send "
+                    "those to the banks"
+                ).format(folder=target, command=command_line(instruct, request.out, "--force"))
             )
     if manifest["dates"]["effective"] != dates.effective.isoformat():
         raise Refused(
-            f"the instructions are for {manifest['dates']['effective']}, this round is on "
-            f"{dates.effective}: other rules or calendar?"
+            _(
+                "the instructions are for {effective}, this round is on {day}: other rules or "
+                "calendar?"
+            ).format(effective=manifest["dates"]["effective"], day=dates.effective)
         )
     return SentInstructions(target, manifest, sha256_bytes(raw), fmt)

@@ -23,6 +23,7 @@ from mediins_cli.bank.formats import BankFormat, load_format
 from mediins_cli.bank.run import instructions_dir
 from mediins_cli.calendar import make_calendar, schedule_dates
 from mediins_cli.errors import BadInput, Refused
+from mediins_cli.i18n import _
 from mediins_cli.inputs import ledger_balances_at, open_sources
 from mediins_cli.money import fen_to_yuan_expr, yuan_to_fen
 from mediins_cli.months import Month
@@ -57,12 +58,18 @@ def simulate_bank(
     folder = instructions_dir(out, month, round_no)
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
-        raise Refused(f"no instructions of round {round_no} of {month} in {out}")
+        raise Refused(
+            _("no instructions of round {round} of {month} in {out}").format(
+                round=round_no, month=month, out=out
+            )
+        )
     manifest = json.loads(manifest_path.read_bytes())
     fmt = load_format(bank_format or manifest["format"]["id"])
     if fmt.id != manifest["format"]["id"]:
         raise Refused(
-            f"the instructions are in bank format {manifest['format']['id']}, not {fmt.id}"
+            _("the instructions are in bank format {format}, not {given}").format(
+                format=manifest["format"]["id"], given=fmt.id
+            )
         )
     pack = load_pack(rules)
     calendar_obj = make_calendar(calendar or pack.schedule.calendar.value)
@@ -146,7 +153,11 @@ def return_bytes(rows: pl.DataFrame, fmt: BankFormat, settled: date) -> bytes:
         value_of.setdefault(code, value)
     missing = {str(c) for c in rows["code"].unique()} - set(value_of)
     if missing:
-        raise BadInput(f"bank format {fmt.id} has no result value for {', '.join(sorted(missing))}")
+        raise BadInput(
+            _("bank format {format} has no result value for {codes}").format(
+                format=fmt.id, codes=", ".join(sorted(missing))
+            )
+        )
     day = settled.isoformat() if fmt.header else settled.strftime("%Y%m%d")
     amount = (
         fen_to_yuan_expr(pl.col("amount_fen"))

@@ -28,7 +28,7 @@ from typing import Any
 
 import polars as pl
 
-from mediins_cli.i18n import N_
+from mediins_cli.i18n import N_, _
 
 #: Source.encoding of a workbook
 XLSX = "xlsx"
@@ -138,32 +138,39 @@ def read_workbook(data: bytes) -> Sheet:
     if data.startswith(_OLE):
         raise BadWorkbook(
             "BAD_WORKBOOK",
-            "a password-protected workbook or an old .xls one: save it from Excel or WPS as "
-            "an Excel Workbook (.xlsx) without a password, or as CSV",
+            _(
+                "a password-protected workbook or an old .xls one: save it from Excel or WPS as "
+                "an Excel Workbook (.xlsx) without a password, or as CSV"
+            ),
         )
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         parts = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
         raise BadWorkbook(
-            "BAD_WORKBOOK", "not an Excel workbook (.xlsx): save it as .xlsx or as CSV"
+            "BAD_WORKBOOK", _("not an Excel workbook (.xlsx): save it as .xlsx or as CSV")
         ) from None
     names = {p.filename for p in parts}
     sheets = [p for p in parts if re.fullmatch(r"xl/worksheets/[^/]+\.xml", p.filename)]
     if "[Content_Types].xml" not in names or not sheets:
         raise BadWorkbook(
             "BAD_WORKBOOK",
-            "a zip archive but not an Excel workbook (.xlsx): save it as .xlsx or as CSV",
+            _("a zip archive but not an Excel workbook (.xlsx): save it as .xlsx or as CSV"),
         )
     if sum(p.file_size for p in parts) > MAX_UNPACKED_BYTES:
-        raise _too_large(f"its parts unpack to more than {MAX_UNPACKED_BYTES >> 30} GB")
+        raise _too_large(
+            _("its parts unpack to more than {n} GB").format(n=MAX_UNPACKED_BYTES >> 30)
+        )
     for part in sheets:
         _check_extent(archive, part)
     return _first_sheet(data)
 
 
 def _too_large(why: str) -> BadWorkbook:
-    return BadWorkbook("WORKBOOK_TOO_LARGE", f"the workbook is too large to read ({why}); give CSV")
+    return BadWorkbook(
+        "WORKBOOK_TOO_LARGE",
+        _("the workbook is too large to read ({why}); give CSV").format(why=why),
+    )
 
 
 #: a cell's reference (letters and digits: only cells have one) and a row's (digits); a tag
@@ -203,12 +210,14 @@ def _check_extent(archive: zipfile.ZipFile, part: zipfile.ZipInfo) -> None:
         while chunk := stream.read(1 << 22):
             unpacked += len(chunk)
             if unpacked > MAX_UNPACKED_BYTES:
-                raise _too_large(f"a sheet unpacks to more than {MAX_UNPACKED_BYTES >> 30} GB")
+                raise _too_large(
+                    _("a sheet unpacks to more than {n} GB").format(n=MAX_UNPACKED_BYTES >> 30)
+                )
             text = carry + chunk
             end = text.rfind(b">") + 1
             text, carry = text[:end], text[end:]
             if len(carry) > 1 << 20:
-                raise BadWorkbook("BAD_WORKBOOK", "the workbook's sheet is not well-formed")
+                raise BadWorkbook("BAD_WORKBOOK", _("the workbook's sheet is not well-formed"))
             # a few passes of C over the text, no Python loop over its cells
             columns = set(_CELL_COLUMN.findall(text))
             cell_rows, row_numbers = _CELL_ROW.findall(text), _ROW_NUMBER.findall(text)
@@ -220,10 +229,16 @@ def _check_extent(archive: zipfile.ZipFile, part: zipfile.ZipInfo) -> None:
                 rows = max(rows, *map(int, set(cell_rows) | set(row_numbers)))
     width, rows = width + loose_cells, rows + loose_rows  # the most they can reach
     if width > MAX_WIDTH:
-        raise _too_large(f"a sheet spans {width} columns; at most {MAX_WIDTH} are read")
+        raise _too_large(
+            _("a sheet spans {width} columns; at most {most} are read").format(
+                width=width, most=MAX_WIDTH
+            )
+        )
     if width * rows > MAX_CELLS:
         raise _too_large(
-            f"a sheet spans {rows} rows by {width} columns; at most {MAX_CELLS:,} cells"
+            _("a sheet spans {rows} rows by {width} columns; at most {most} cells").format(
+                rows=rows, width=width, most=f"{MAX_CELLS:,}"
+            )
         )
 
 
@@ -233,18 +248,18 @@ def _first_sheet(data: bytes) -> Sheet:
     try:
         reader = fastexcel.read_excel(data)
         if not reader.sheet_names:
-            raise BadWorkbook("EMPTY_FILE", "the workbook has no sheet")
+            raise BadWorkbook("EMPTY_FILE", _("the workbook has no sheet"))
         cells = pl.DataFrame(reader.load_sheet(0, header_row=None, skip_rows=0, dtypes="string"))
     except fastexcel.FastExcelError:  # its message may quote cells: never shown
         raise BadWorkbook(
-            "BAD_WORKBOOK", "the workbook cannot be read (damaged?): save it again, or as CSV"
+            "BAD_WORKBOOK", _("the workbook cannot be read (damaged?): save it again, or as CSV")
         ) from None
     found = None
     if cells.width:  # the header: the first row with anything in it
         filled = (pl.col(c).str.strip_chars() != "" for c in cells.columns)
         found = cells.select(pl.any_horizontal(*filled).arg_true().first()).item()
     if found is None:
-        raise BadWorkbook("EMPTY_FILE", "the first sheet is empty: expected a header row")
+        raise BadWorkbook("EMPTY_FILE", _("the first sheet is empty: expected a header row"))
     header = [v or "" for v in cells.row(found)]
     # columns with neither a header nor a value (formatted, never filled) are not read
     used = cells.select(pl.col(c).is_not_null().any() for c in cells.columns).row(0)
