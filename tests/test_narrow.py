@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
 from datetime import date
 
 import pytest
@@ -157,3 +162,61 @@ def test_no_cell_is_cut_with_an_ellipsis(run):
         text = "".join("".join(shown(run, "rules", "show", "dalian-2025", columns=columns)).split())
         for _key, value, _s in load_pack("dalian-2025").items():
             assert "".join(value.note.split()) in text, value.note
+
+
+#: every command whose help is checked at narrow widths
+HELP_COMMANDS = ("", "calendar", "validate", "deduct", "instruct", "simulate-bank", "replay")
+HELP_COMMANDS += ("status", "report", "sample", "rules", "rules list", "rules show", "rules banks")
+#: what must stay whole in help: option names, UPPER_CASE codes (YYYY-MM, INSUFFICIENT_FUNDS,
+#: SHA-256, CSV), and the settings key of ``[setting: KEY]`` / ``[设置项 KEY]``
+_WHOLE = re.compile(
+    r"(?<![\w-])--?[a-z][a-z0-9-]*[a-z0-9]"
+    r"|(?<![\w-])[A-Z][A-Z0-9]*(?:[_-][A-Z0-9]+)*(?![\w-])"
+    r"|(?:setting:|设置项：?)\s*[a-z_]+\]"
+)
+_HELP_SCRIPT = (
+    "import sys\n"
+    "from typer.testing import CliRunner\n"
+    "from mediins_cli.cli import app\n"
+    "for c in sys.argv[2:]:\n"
+    "    r = CliRunner().invoke(app, [*c.split(), '--help'], env={'COLUMNS': sys.argv[1]})\n"
+    "    assert r.exit_code == 0, (c, r.output)\n"
+    "    print('\\x00' + c + '\\x00' + r.output)\n"
+)
+
+
+def helps(lang: str, columns: str) -> dict[str, str]:
+    """Every command's help as a person whose locale is ``lang`` sees it (help is made as the
+    command line is built: in a process of its own)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "MEDIINS_"))}
+    env |= {"LANG": lang, "COLUMNS": columns}
+    shown = subprocess.run(
+        [sys.executable, "-c", _HELP_SCRIPT, columns, *HELP_COMMANDS],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\x00")[1:]
+    return dict(zip(shown[::2], shown[1::2], strict=True))
+
+
+def kept_whole(text: str) -> Counter[str]:
+    """The option names, codes and settings keys of ``text``, a setting's key with the words
+    before it (which may wrap at the space) left out; box-drawing characters are spaces."""
+    text = re.sub(r"[│╭╮╰╯─]", " ", text)
+    return Counter(re.sub(r"^(setting:|设置项：?)\s*", "", t) for t in _WHOLE.findall(text))
+
+
+@pytest.mark.parametrize("lang", ["zh_CN.UTF-8", "en_US.UTF-8"])
+def test_every_help_keeps_option_names_and_codes_whole_at_80_and_100_columns(lang):
+    """Rich wraps at spaces only, and folds a run longer than the line anywhere: in Chinese a
+    code glued to Chinese text (（INSUFFICIENT_FUNDS、…, [设置项：strict]) could be cut in two.
+    Every token seen on one line of a wide help is on one line at 80 and 100 columns too."""
+    wide = helps(lang, "1000")
+    assert len(wide) == len(HELP_COMMANDS)
+    for columns in ("80", "100"):
+        narrow = helps(lang, columns)
+        for command in HELP_COMMANDS:
+            want, got = kept_whole(wide[command]), kept_whole(narrow[command])
+            assert want, command
+            assert got == want, (columns, command, want - got, narrow[command])
