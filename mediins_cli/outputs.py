@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import polars as pl
 
 from mediins_cli.errors import Refused
+from mediins_cli.i18n import _
 from mediins_cli.tempnames import remove_leftovers, temp_name
 
 #: files holding personal data are readable by their owner only
@@ -358,7 +359,7 @@ def month_lock(month_dir: Path, what: str) -> Iterator[None]:
     path = month_dir / LOCK_NAME
     fd: int | None = None
     try:
-        for _ in range(20):
+        for _attempt in range(20):
             made += _made_dirs(month_dir)
             try:
                 candidate = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -370,7 +371,9 @@ def month_lock(month_dir: Path, what: str) -> Iterator[None]:
                 said = os.read(candidate, 4096).decode("utf-8", "replace").strip()
                 os.close(candidate)
                 raise Refused(
-                    f"another run holds the lock of {month_dir}: {said or 'another process'}"
+                    _("another run holds the lock of {folder}: {holder}").format(
+                        folder=month_dir, holder=said or _("another process")
+                    )
                 ) from None
             try:
                 same = os.path.samestat(os.fstat(candidate), os.stat(path))
@@ -381,7 +384,9 @@ def month_lock(month_dir: Path, what: str) -> Iterator[None]:
                 break
             os.close(candidate)  # locked a file that was removed meanwhile: take the new one
         else:
-            raise Refused(f"could not take the lock of {month_dir}; try again")
+            raise Refused(
+                _("could not take the lock of {folder}; try again").format(folder=month_dir)
+            )
         os.ftruncate(fd, 0)
         started = datetime.now().astimezone().isoformat(timespec="seconds")
         os.write(

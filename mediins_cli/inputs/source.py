@@ -280,7 +280,9 @@ def open_source(path: Path, encoding: str = "auto", workbook: bool = False) -> I
                 found = _read_pass(src, "utf-8", None)
             except _DecodeFailure as exc:
                 if enc == "utf-8":
-                    raise _undecodable(shown, exc, "not UTF-8 (try --encoding gb18030)") from None
+                    raise _undecodable(
+                        shown, exc, _("not UTF-8 (try --encoding gb18030)")
+                    ) from None
                 failure = exc
             if failure is None:
                 yield Source(
@@ -305,9 +307,9 @@ def open_source(path: Path, encoding: str = "auto", workbook: bool = False) -> I
         except _DecodeFailure as exc:
             if failure is not None:  # report where the encoding that got further broke
                 raise _undecodable(
-                    shown, max(failure, exc, key=lambda f: f.line), "neither UTF-8 nor GB18030"
+                    shown, max(failure, exc, key=lambda f: f.line), _("neither UTF-8 nor GB18030")
                 ) from None
-            raise _undecodable(shown, exc, "not GB18030") from None
+            raise _undecodable(shown, exc, _("not GB18030")) from None
         yield Source(
             shown,
             "gb18030",
@@ -332,12 +334,12 @@ def _workbook_source(
 
     if not allowed:
         raise problem(
-            "BAD_WORKBOOK", "an Excel workbook: only the enrollee file may be one; give CSV"
+            "BAD_WORKBOOK", _("an Excel workbook: only the enrollee file may be one; give CSV")
         )
     if st.st_size > MAX_WORKBOOK_BYTES:
         raise problem(
             "WORKBOOK_TOO_LARGE",
-            f"the workbook is larger than {MAX_WORKBOOK_BYTES >> 20} MB; give CSV",
+            _("the workbook is larger than {n} MB; give CSV").format(n=MAX_WORKBOOK_BYTES >> 20),
         )
     src.seek(0)
     data = src.read(MAX_WORKBOOK_BYTES + 1)
@@ -351,5 +353,11 @@ def _workbook_source(
 
 def _undecodable(shown: str, exc: _DecodeFailure, tried: str) -> SourceProblem:
     return SourceProblem(
-        Problem(shown, exc.line, "", "BAD_ENCODING", f"undecodable byte 0x{exc.byte:02x}: {tried}")
+        Problem(
+            shown,
+            exc.line,
+            "",
+            "BAD_ENCODING",
+            _("undecodable byte {byte}: {tried}").format(byte=f"0x{exc.byte:02x}", tried=tried),
+        )
     )
