@@ -10,6 +10,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -573,3 +574,175 @@ def test_a_stale_ledger_warning_is_said_again_in_chinese_on_a_rerun(run, tmp_pat
     assert untranslated(again.stderr) == set(), again.stderr
     summary = json.loads((tmp_path / "2024-02" / "round-1" / "summary.json").read_bytes())
     assert "is this the bank's latest export?" in summary["warnings"][0]["message"]
+
+
+# --------------------------------------------------------------------------- bank, rules, replay
+
+
+def _sent(run, out: Path) -> list[Path]:
+    """Round 1's instructions of the sample month in the generic format, and the bank's answers
+    to them (simulate-bank): the return files, the longest first (to be spoiled by a test)."""
+    made = run("instruct", "--round", "1", *MONTH, "--out", out)
+    assert made.exit_code == 0, made.stderr
+    answered = run(
+        "simulate-bank",
+        "--round",
+        "1",
+        "--month",
+        "2024-02",
+        "--ledger",
+        SAMPLE / "ledger.csv",
+        "--to",
+        out / "returns",
+        "--out",
+        out,
+    )
+    assert answered.exit_code == 0, answered.stderr
+    files = sorted((out / "returns").iterdir())
+    return sorted(files, key=lambda f: -len(f.read_bytes().splitlines()))
+
+
+def test_a_bad_return_file_is_told_in_chinese_and_masked_as_in_english(run, tmp_path):
+    returned, *others = _sent(run, tmp_path / "out")
+    rows = list(csv.reader(returned.read_text(encoding="utf-8").splitlines()))
+    header, body = rows[0], rows[1:]
+    at = {name: header.index(name) for name in header}
+    account = body[2][at["account_no"]]
+    body[0][at["amount"]] = "abc"  # BAD_AMOUNT
+    body[1][at["result"]] = "WHAT"  # UNKNOWN_RESULT
+    body[2][at["account_no"]] = account[:-1] + str((int(account[-1]) + 1) % 10)  # CHANGED_ACCOUNT
+    body[3][at["reference"]] = "MI-202402-R1-99999999"  # UNKNOWN_REFERENCE
+    body[4][at["settled_on"]] = "2024-02-01"  # BAD_DATE: before the effective date
+    body[5][at["settled_on"]] = "someday"  # BAD_DATE
+    body.append(list(body[6]))  # REPEATED_REFERENCE
+    del body[7]  # MISSING_ANSWER
+    other = tmp_path / "other.csv"  # OTHER_ROUND
+    first = [*body[8]]
+    first[at["reference"]] = "MI-202401-R1-00000001"
+    other.write_text(",".join(header) + "\n" + ",".join(first) + "\n", encoding="utf-8")
+    spoiled = tmp_path / "returns.csv"
+    spoiled.write_text("\n".join(",".join(r) for r in [header, *body]) + "\n", encoding="utf-8")
+    args = ("deduct", "--round", "1", *MONTH, "--returns", spoiled, "--returns", other)
+    args += tuple(a for f in others for a in ("--returns", f))
+    args += ("--out", tmp_path / "out")
+    english = run(*args)
+    chinese_ = chinese(run, *args)
+    assert english.exit_code == chinese_.exit_code == 2
+    codes = re.findall(r"\b[A-Z][A-Z_]+[A-Z]\b", english.stderr)
+    assert len(english.stderr.splitlines()) == len(chinese_.stderr.splitlines())
+    for said in ("is not an amount in yuan", "is not a result value of bank format generic"):
+        assert said in english.stderr
+    assert untranslated(chinese_.stderr, {"abc", "someday", "results"}) == set(), chinese_.stderr
+    assert "不是以元为单位" in chinese_.stderr or "元金额" in chinese_.stderr
+    assert "不是扣款指令中的账号" in chinese_.stderr and "没有回复" in chinese_.stderr
+    assert "此文件回复的是 2024-01 第 1 轮扣款" in chinese_.stderr
+    # masked as in English: the changed account and the instructed one never in full
+    assert account not in chinese_.stderr and account not in english.stderr
+    assert codes  # the English run says its problems too
+
+
+def test_return_mode_refusals_are_told_in_chinese(run, tmp_path):
+    out = tmp_path / "out"
+    answers = tmp_path / "answers.csv"
+    answers.write_text("reference,account_no,amount,result\n", encoding="utf-8")
+    nothing_sent = chinese(
+        run, "deduct", "--round", "1", *MONTH, "--returns", answers, "--out", out
+    )
+    assert nothing_sent.exit_code == 3, nothing_sent.stderr
+    assert "没有 2024-02 第 1 轮扣款的扣款指令" in nothing_sent.stderr
+    assert "mediins instruct --round 1 --month 2024-02" in nothing_sent.stderr  # typed: as is
+    both_rounds(run, out)  # on ledgers: round 2 has no instructions to make
+    refused = chinese(run, "instruct", "--round", "2", *MONTH, "--out", out)
+    assert refused.exit_code == 3
+    assert "按银行流水运行" in refused.stderr
+    for result in (nothing_sent, refused):
+        assert untranslated(result.stderr) == set(), result.stderr
+
+
+def test_a_broken_rule_pack_and_a_broken_bank_format_are_told_in_chinese(run, write):
+    pack = (ROOT / "rules" / "beijing-2007.toml").read_text(encoding="utf-8")
+    pack = pack.replace("round_1_day = { value = 12", "round_1_day = { value = 40", 1)
+    pack = pack.replace("[transfer]", "[transfer]\nsurprise = 1", 1)
+    broken = write("rules/broken.toml", pack.replace('id = "beijing-2007"', 'id = "broken"'))
+    shown = chinese(run, "rules", "show", broken)
+    assert shown.exit_code == 2
+    assert "应为 1–28 之间的整数，实际为 40" in shown.stderr and "未知的键" in shown.stderr
+    lines = [line for line in shown.stderr.splitlines() if line.startswith(str(broken))]
+    assert len(lines) == 2, shown.stderr
+    # file: key: message; the keys are the file's own (typed), as are the keys expected
+    said = [line.split(": ", 2)[2] for line in lines]
+    assert untranslated("\n".join(said), {"window_unit", "window_length"}) == set(), said
+    assert untranslated(shown.stderr.splitlines()[-1]) == set()
+    gone = chinese(run, "rules", "show", "nosuch")
+    assert gone.exit_code == 2 and "没有规则包 'nosuch'" in gone.stderr
+    assert untranslated(gone.stderr, {"nosuch", "dalian-2025", "jiangsu-huaian-2021"}) == set()
+    fmt = write(
+        "banks/odd.toml",
+        'id = "even"\nname = "x"\nencoding = "latin-1"\ndelimiter = "-"\nheader = 1\n'
+        'amount_unit = "yuan"\n[instruction]\ncolumns = ["seq", "nope"]\n'
+        '[return]\ncolumns = ["reference"]\n[results]\n"00" = "WRONG"\n',
+    )
+    bank = chinese(run, "instruct", "--round", "1", *MONTH, "--bank-format", fmt)
+    assert bank.exit_code == 2
+    lines = [line for line in bank.stderr.splitlines() if line.startswith(str(fmt))]
+    assert len(lines) >= 8, bank.stderr
+    from mediins_cli.bank.formats import INSTRUCTION_COLUMNS, RETURN_COLUMNS
+
+    typed = {"even", "latin-1", "odd", "nope", "true", "false", *INSTRUCTION_COLUMNS}
+    typed |= set(RETURN_COLUMNS)
+    said = [line.split(": ", 2)[2] for line in lines]
+    assert untranslated("\n".join(said), typed) == set(), said
+    assert "不在" in bank.stderr and "分隔符" in bank.stderr
+    english = run("rules", "show", broken)
+    assert "expected an integer 1–28, got 40" in english.stderr
+
+
+def test_a_bad_workbook_and_an_excel_number_are_told_in_chinese(run, write, tmp_path):
+    import xlsxwriter
+
+    fake = write("enrollees.xlsx", "PK\x03\x04 not really a workbook")
+    bad = chinese(run, "validate", "--enrollees", fake, "--ledger", SAMPLE / "ledger.csv")
+    assert bad.exit_code == 2 and "不是 Excel 工作簿" in bad.stderr
+    assert untranslated(bad.stderr, {"zip"}) == set(), bad.stderr
+
+    rows = list(csv.reader((SAMPLE / "enrollees.csv").read_text(encoding="utf-8").splitlines()))
+    path = tmp_path / "numbers.xlsx"
+    book = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False})
+    sheet = book.add_worksheet()
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            sheet.write_string(r, c, value)
+    ident = rows[1][0]
+    sheet.write_number(1, 0, int(ident[:17]))  # an ID Excel made a number: row 2
+    book.close()
+    result = chinese(run, "validate", "--enrollees", path, "--ledger", SAMPLE / "ledger.csv")
+    assert result.exit_code == 2
+    assert "Excel 把这个证件号码存成了数字" in result.stderr
+    assert "设置单元格格式 → 文本" in result.stderr
+    assert untranslated(result.stderr) == set(), result.stderr
+    assert ident not in result.stderr and ident[:15] not in result.stderr  # masked
+
+
+def test_replay_reports_in_chinese(run, tmp_path):
+    history = tmp_path / "history"
+    shutil.copytree(SAMPLE / "history", history, ignore=shutil.ignore_patterns("*.py", "*.md"))
+    success = history / "2024-06" / "expected" / "round-1" / "success.csv"
+    lines = success.read_text(encoding="utf-8").splitlines()
+    ident = lines[1].split(",")[0]
+    lines[1] = ",".join([*lines[1].split(",")[:4], "1.00", *lines[1].split(",")[5:]])
+    success.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (history / "2024-06" / "expected" / "round-1" / "extra.csv").write_text("a\n1\n")
+    shown = chinese(run, "replay", history, "--chain")
+    assert shown.exit_code == 1
+    text = " ".join(shown.stdout.split())
+    assert "2024-06 第 1 轮扣款：success.csv：有变化" in text
+    assert "extra.csv：缺少" in text and "本次重放未写出" in text
+    assert "：应为 1.00，实际为" in text and "接续从存档的 enrollees.csv 开始" in text
+    assert untranslated(shown.stdout, {"amount", "enrollee_id"}) == set(), shown.stdout
+    assert ident not in shown.stdout  # masked
+    # the engine ran in English: the agency lists it wrote are the expected ones, byte for byte
+    assert "agencies" not in shown.stdout
+    data = json.loads(chinese(run, "replay", history, "--json").stdout)
+    assert {d["kind"] for d in data["differences"]} == {"changed", "missing"}  # codes
+    english = run("replay", history)
+    assert "2024-06 round 1: success.csv: changed" in " ".join(english.stdout.split())
