@@ -33,6 +33,7 @@ from mediins_cli.inputs.table import (
     _quoted,
     excel_number,
     excel_number_check,
+    per_value,
     read_checked,
     read_path,
 )
@@ -73,18 +74,22 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
         _coded(raw, "sex").alias("__sex"),
         _coded(raw, "status").alias("status"),
         _parse_date(_col(raw, "birth_date")).alias("__birth"),
-        _parse_date(pl.col("enrolled_on")).alias("__enrolled"),
-        _parse_month(_col(raw, "paid_through")).alias("__paid"),
+        # columns of few distinct values are parsed once per value (per_value)
+        per_value(raw, "enrolled_on", _parse_date).alias("__enrolled"),
+        per_value(raw, "paid_through", _parse_month).alias("__paid"),
         _parse_date(_col(raw, "waiting_until")).alias("__waiting"),
         _parse_date(_col(raw, "prior_coverage_end")).alias("__prior_end"),
         _parse_date(_col(raw, "retirement_date")).alias("__retires"),
-        yuan_to_fen(pl.col("monthly_premium")).alias("premium_fen"),
+        per_value(raw, "monthly_premium", yuan_to_fen).alias("premium_fen"),
     )
     ident = pl.col("enrollee_id")
     is_ric = pl.col("id_type") == "ric"
     mangled = excel_number(raw, "enrollee_id")  # said as such, not as a bad ID
     shape_ok = ident.str.contains(r"^[0-9]{17}[0-9X]$") & ~mangled
     f = f.with_columns(
+        # kept as columns: the checks, in a plan of their own, and the area codes use them again
+        mangled.alias("__mangled"),
+        shape_ok.alias("__shape_ok"),
         pl.when(is_ric & shape_ok).then(_id_check_digit(ident)).alias("__check_digit"),
         pl.when(is_ric & shape_ok & ident.str.slice(6, 2).is_in(["19", "20"]))
         .then(ident.str.slice(6, 8).str.to_date("%Y%m%d", strict=False))
@@ -102,6 +107,7 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
         if f.select(ident.hash().n_unique()).item() < f.height
         else pl.col("line").alias("__first_line"),
     )
+    mangled, shape_ok = pl.col("__mangled"), pl.col("__shape_ok")
     ric_ok = is_ric & shape_ok & (pl.col("__check_digit") == ident.str.slice(17, 1))
     masked = mask_id_expr(ident)
     checks = [
@@ -257,7 +263,7 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
         else None,
         _date_check("retirement_date", "__retires") if "retirement_date" in raw.columns else None,
         _empty("monthly_premium"),
-        *_amount_check("monthly_premium"),
+        *_amount_check("monthly_premium", pl.col("premium_fen")),
         _Check(
             "monthly_premium",
             "BAD_AMOUNT",
@@ -271,9 +277,7 @@ def _check_enrollees(raw: pl.DataFrame, shown: str) -> tuple[pl.DataFrame, pl.Da
         [
             problems,
             _agency_clashes(f, shown),
-            _area_warnings(
-                f.select("enrollee_id", "line", ric_ok.alias("__ok")).filter("__ok"), shown
-            ),
+            _area_warnings(f.lazy().filter(ric_ok).select("enrollee_id", "line"), shown),
         ]
     )
     typed = f.with_columns(
@@ -326,19 +330,21 @@ def unknown_area_years(prefixes: list[str]) -> list[str]:
     return unknown
 
 
-def _area_warnings(valid: pl.DataFrame, shown: str) -> pl.DataFrame:
+def _area_warnings(valid: pl.LazyFrame, shown: str) -> pl.DataFrame:
     """An area code python-stdnum does not know for the birth year is a warning at most: codes
-    change and old numbers stay valid (LIBRARIES.md). Checked once per (area, year) pair."""
-    if valid.height == 0:
-        return pl.DataFrame(schema=problem_schema())
-    pairs = valid.select(pl.col("enrollee_id").str.slice(0, 10).alias("__area_year")).unique()
-    unknown = unknown_area_years(pairs["__area_year"].to_list())
+    change and old numbers stay valid (LIBRARIES.md). Checked once per (area, year) pair.
+
+    ``valid``: the well-formed resident IDs and their lines, as a plan: only their distinct
+    pairs, and the rows of unknown ones, are ever collected (not a copy of 10 M IDs)."""
+    area_year = pl.col("enrollee_id").str.slice(0, 10)
+    pairs = valid.select(area_year.unique()).collect().to_series()
+    unknown = unknown_area_years(pairs.to_list())
     if not unknown:
         return pl.DataFrame(schema=problem_schema())
     check = _Check(
         "enrollee_id",
         "UNKNOWN_AREA",
-        pl.col("enrollee_id").str.slice(0, 10).is_in(unknown),
+        area_year.is_in(unknown),
         message_expr(
             _(
                 "area code {area} is not in python-stdnum's table for the birth year in the ID "
@@ -348,7 +354,7 @@ def _area_warnings(valid: pl.DataFrame, shown: str) -> pl.DataFrame:
         ),
         severity="warning",
     )
-    return _collect(valid, [check], shown)
+    return _collect(valid.filter(check.failed).collect(), [check], shown)
 
 
 def _agency_clashes(f: pl.DataFrame, shown: str) -> pl.DataFrame:
