@@ -770,7 +770,10 @@ def render_continuity(out: Console, c: dict[str, Any]) -> None:
         out.print(line, markup=False)
     if c["unpaid_months"]:
         lengths = ", ".join(
-            ngettext("{k} month: {n}", "{k} months: {n}", int(k)).format(k=k, n=count(n))
+            # "4+" gathers the long gaps (continuity.summarize_continuity): plural
+            ngettext("{k} month: {n}", "{k} months: {n}", int(k.rstrip("+"))).format(
+                k=k, n=count(n)
+            )
             for k, n in c["unpaid_months"].items()
         )
         out.print(_("gap lengths: {lengths}").format(lengths=lengths), markup=False)

@@ -382,6 +382,31 @@ def test_first_payments_are_counted_in_the_summary_and_shown_on_the_terminal():
     assert "FIRST_PAYMENT" in buffer.getvalue()
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_gaps_of_four_months_or_more_are_shown_as_such_on_the_terminal(lang):
+    """``summary.json`` counts gaps of 4 months or more under "4+" (a long tail in one line):
+    the terminal says so, in either language, instead of failing after the files are written
+    (a 1 M month did: int("4+"))."""
+    import io
+
+    from rich.console import Console
+
+    from mediins_cli import i18n
+    from mediins_cli.continuity import summarize_continuity
+    from mediins_cli.report import render_continuity
+
+    result = picture(BEIJING, "2024-02", "2023-09")  # unpaid since 2023-10: 5 months
+    summary = summarize_continuity(result, date(2024, 3, 12))
+    assert summary["unpaid_months"] == {"4+": 1}
+    buffer = io.StringIO()
+    i18n.set_lang(lang)
+    try:
+        render_continuity(Console(file=buffer, width=120), summary)
+    finally:
+        i18n.set_lang("en")
+    assert ("4+ months: 1" if lang == "en" else "4+ 个月：1 人") in buffer.getvalue()
+
+
 # --------------------------------------------------------------------------- transfers
 
 
