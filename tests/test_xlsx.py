@@ -23,7 +23,14 @@ MONTH = "2024-02"
 ID = "110101199003077777"  # not a valid ID: never in the sample, only to show what is lost
 
 
-def deduct(run, out: Path, *extra: object, round_no: int = 1, enrollees: Path | None = None):
+def deduct(
+    run,
+    out: Path,
+    *extra: object,
+    round_no: int = 1,
+    enrollees: Path | None = None,
+    env: dict[str, str] | None = None,
+):
     ledger = SAMPLE / ("ledger.csv" if round_no == 1 else "ledger-round2.csv")
     return run(
         "deduct",
@@ -38,6 +45,7 @@ def deduct(run, out: Path, *extra: object, round_no: int = 1, enrollees: Path | 
         "--out",
         out,
         *extra,
+        env=env,
     )
 
 
@@ -186,36 +194,10 @@ def test_without_xlsx_nothing_changes(run, tmp_path):
 
 def test_setting_xlsx_asks_for_workbooks(run, tmp_path):
     (tmp_path / "mediins.toml").write_text("xlsx = true\n")
-    result = run(
-        "deduct",
-        "--round",
-        "1",
-        "--month",
-        MONTH,
-        "--enrollees",
-        SAMPLE / "enrollees.csv",
-        "--ledger",
-        SAMPLE / "ledger.csv",
-        "--out",
-        tmp_path / "out",
-        env={"MEDIINS_CONFIG": str(tmp_path / "mediins.toml")},
-    )
+    result = deduct(run, tmp_path / "out", env={"MEDIINS_CONFIG": str(tmp_path / "mediins.toml")})
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "out" / MONTH / "round-1" / "workbook.xlsx").is_file()
-    result = run(
-        "deduct",
-        "--round",
-        "1",
-        "--month",
-        MONTH,
-        "--enrollees",
-        SAMPLE / "enrollees.csv",
-        "--ledger",
-        SAMPLE / "ledger.csv",
-        "--out",
-        tmp_path / "env",
-        env={"MEDIINS_XLSX": "1"},
-    )
+    result = deduct(run, tmp_path / "env", env={"MEDIINS_XLSX": "1"})
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "env" / MONTH / "round-1" / "workbook.xlsx").is_file()
 
