@@ -63,6 +63,55 @@ def classify(enrollees: pl.DataFrame, month: Month) -> pl.DataFrame:
     return enrollees.with_columns(reason.alias("skip_reason"))
 
 
+def split_due(
+    enrollees: pl.DataFrame, month: Month, *, release: bool = False
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The enrollees due in ``month`` and those not, with ``skip_reason`` (:func:`classify`),
+    each in ``enrollee_id`` order. ``release``: see :func:`take_rows` (the wide rows then exist
+    once, not twice, while the two are made)."""
+    reason = classify(enrollees.select("status", "enrolled_on", "paid_through"), month)
+    order = _id_order(enrollees)
+    in_order = reason["skip_reason"].gather(order)
+    due, skipped = (order.filter(in_order.is_null()), order.filter(in_order.is_not_null()))
+    reasons = reason["skip_reason"].gather(skipped)
+    due_rows, skipped_rows = take_rows(enrollees, [due, skipped], release=release)
+    return due_rows, skipped_rows.with_columns(reasons.alias("skip_reason"))
+
+
+def in_id_order(frame: pl.DataFrame, *, release: bool = False) -> pl.DataFrame:
+    """``frame`` sorted by ``enrollee_id`` (itself when it already is); ``release``: see
+    :func:`take_rows`."""
+    if frame["enrollee_id"].is_sorted():
+        return frame
+    return take_rows(frame, [_id_order(frame)], release=release)[0]
+
+
+def _id_order(frame: pl.DataFrame) -> pl.Series:
+    """The row numbers of ``frame`` in ``enrollee_id`` order (ties in file order)."""
+    if frame["enrollee_id"].is_sorted():
+        return pl.Series("__row", range(frame.height), dtype=pl.UInt32)
+    return frame.select(pl.arg_sort_by("enrollee_id", maintain_order=True))["enrollee_id"]
+
+
+def take_rows(
+    frame: pl.DataFrame, rows: list[pl.Series], *, release: bool = False
+) -> list[pl.DataFrame]:
+    """For each series of row numbers in ``rows``, those rows of ``frame`` in that order.
+
+    Made column by column. With ``release`` each column is taken out of ``frame`` as soon as it
+    is copied, so a province's wide rows are held once plus one column, not twice (DESIGN §10);
+    ``frame`` is then left empty, and the caller must not use it again."""
+    if not release:
+        return [frame[r] for r in rows]
+    parts: list[list[pl.Series]] = [[] for _ in rows]
+    for name in frame.columns:
+        column = frame.drop_in_place(name)
+        for part, r in zip(parts, rows, strict=True):
+            part.append(column.gather(r))
+        del column
+    return [pl.DataFrame(part) for part in parts]
+
+
 # --------------------------------------------------------------------------- balances
 
 
@@ -99,24 +148,24 @@ def debit(attempts: pl.DataFrame, balances: pl.DataFrame) -> pl.DataFrame:
     """
     index = pl.int_range(pl.len())
     first_of_account = (pl.col("__key") != pl.col("__key").shift(1)).fill_null(True)
-    # the debits are decided on a narrow frame (the row's place, its account key, amount and
-    # enrollee) and joined back by place, so the enrollees' wide rows are never sorted here
-    narrow = attempts.select("enrollee_id", "account_no", "amount_fen").with_row_index("__row")
+    # The debits are decided on a narrow frame of integers (the row's place, its account key,
+    # its amount, its rank by enrollee_id) and joined back by place: the enrollees' wide rows
+    # are never sorted or copied here, nor is any text carried through the join and the sorts.
+    ids = attempts["enrollee_id"]
+    place = pl.int_range(pl.len(), dtype=pl.UInt32)
+    tie = place if ids.is_sorted() else pl.lit(ids.rank("ordinal"))  # members' order
+    narrow = attempts.select(
+        place.alias("__row"),
+        tie.alias("__tie"),
+        "amount_fen",
+        "account_no",
+    )
     known = balances.select("account_no", "balance_fen")
-    keyed = [f.with_columns(account_key().alias("__key")) for f in (narrow, known)]
-    if all(f["__key"].null_count() == 0 for f in keyed):  # every account digits only: one-to-one
-        narrow, known = keyed
-    else:  # the engine's functions take other text too: keyed by the text itself
-        narrow, known = (
-            f.with_columns(pl.col("account_no").alias("__key")) for f in (narrow, known)
-        )
-    # members of an account in enrollee_id order: the row's place when the rows come sorted
-    tie = "__row" if narrow["enrollee_id"].is_sorted() else "enrollee_id"
+    narrow, known = _keyed(narrow, known)
     frame = (
-        narrow.drop("account_no")
-        .join(known.drop("account_no"), on="__key", how="left")
+        narrow.join(known, on="__key", how="left")
         .rename({"balance_fen": "balance_at_cutoff_fen"})
-        .sort("__key", tie)
+        .sort("__key", "__tie")
         # position among the members of the account: 0, 1, 2, … (rows are sorted by account)
         .with_columns((index - pl.when(first_of_account).then(index).forward_fill()).alias("__pos"))
     )
@@ -144,12 +193,28 @@ def debit(attempts: pl.DataFrame, balances: pl.DataFrame) -> pl.DataFrame:
         step = _settle(members.join(left, on="__key", how="left"))
         settled.append(step)
         position += 1
+    del frame
     decided = pl.concat(settled).sort("__row")
     outcome = decided.select("balance_at_cutoff_fen", "balance_available_fen", "outcome", "reason")
     frame = attempts.hstack(outcome)
-    if frame.height and not frame["enrollee_id"].is_sorted():
+    if frame.height and not ids.is_sorted():
         frame = frame.sort("enrollee_id")
     return frame
+
+
+def _keyed(*frames: pl.DataFrame) -> list[pl.DataFrame]:
+    """``frames`` with ``__key`` in place of ``account_no``: :func:`account_key` when every
+    account in them is digits only (as an Int64 when every key fits one: the join and sort are
+    cheaper still), else the text itself (the engine's functions take other text too)."""
+    keyed = [f.with_columns(account_key().alias("__key")) for f in frames]
+    if any(f["__key"].null_count() for f in keyed):
+        keyed = [f.with_columns(pl.col("account_no").alias("__key")) for f in frames]
+    elif all(f.height == 0 or f["__key"].max() <= _INT64_MAX for f in keyed):  # type: ignore[operator]
+        keyed = [f.with_columns(pl.col("__key").cast(pl.Int64)) for f in keyed]
+    return [f.drop("account_no") for f in keyed]
+
+
+_INT64_MAX = 2**63 - 1
 
 
 def account_key() -> pl.Expr:
@@ -266,15 +331,19 @@ class RoundResult:
 
 
 def round_one(
-    enrollees: pl.DataFrame, balances: pl.DataFrame, dates: RoundDates, round_two: RoundDates
+    enrollees: pl.DataFrame,
+    balances: pl.DataFrame,
+    dates: RoundDates,
+    round_two: RoundDates,
+    *,
+    release: bool = False,
 ) -> RoundResult:
-    """Round 1: attempt everyone due in the month against the balances at round 1's cut-off."""
-    classified = classify(enrollees, dates.month)
-    due = classified.filter(pl.col("skip_reason").is_null()).drop("skip_reason")
+    """Round 1: attempt everyone due in the month against the balances at round 1's cut-off.
+    ``release``: ``enrollees`` is emptied as the attempts are made (:func:`take_rows`)."""
+    due, skipped = split_due(enrollees, dates.month, release=release)
     attempts = debit(due.rename({"premium_fen": "amount_fen"}), balances)
     attempts = with_references(attempts, dates.month, 1)
     check_invariants(attempts)
-    skipped = classified.filter(pl.col("skip_reason").is_not_null()).sort("enrollee_id")
     return RoundResult(dates.month, 1, dates, round_two, attempts, skipped)
 
 

@@ -250,7 +250,8 @@ def deduct(
                 continuity = _continuity(result, enrollees, previous, pack)
         elif request.round == 1:
             assert ledger is not None
-            result = round_one(enrollees, ledger.balances, dates, second)
+            # the enrollees' frame is emptied into the attempts and the skipped: held once
+            result = round_one(enrollees, ledger.balances, dates, second, release=True)
         else:
             assert previous is not None and ledger is not None
             result = round_two(
@@ -342,10 +343,9 @@ def _read_inputs(
         except BadInput as exc:
             l_problems = exc.frame
     progress(_("reading enrollees"))
+    # in the file's order: the rounds put the rows they write in enrollee_id order
+    # themselves, and sort only the rows they attempt (rounds.split_due, rounds.round_two)
     enrollees, e_problems = check_enrollees(sources["enrollees"])
-    if enrollees is not None and not enrollees["enrollee_id"].is_sorted():
-        # once, here: every file is in enrollee_id order, so nothing later sorts wide rows
-        enrollees = enrollees.sort("enrollee_id")
     problems = pl.concat([e_problems, l_problems])
     unread = ledger is None and "ledger" in sources
     if enrollees is None or unread or (problems["severity"] == "error").any():

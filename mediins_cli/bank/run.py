@@ -49,7 +49,7 @@ from mediins_cli.outputs import (
     sha256_file,
     staged_run_dir,
 )
-from mediins_cli.rounds import FAILURE, SUCCESS, RoundResult, classify, from_returns
+from mediins_cli.rounds import FAILURE, SUCCESS, RoundResult, from_returns, in_id_order, split_due
 
 if TYPE_CHECKING:
     from mediins_cli.runs import DeductRequest, RoundOne
@@ -60,17 +60,21 @@ def instructions_dir(out: Path, month: Month, round_no: int) -> Path:
 
 
 def attempts_of(
-    enrollees: pl.DataFrame, month: Month, round_no: int, retry_ids: pl.Series | None
+    enrollees: pl.DataFrame,
+    month: Month,
+    round_no: int,
+    retry_ids: pl.Series | None,
+    *,
+    release: bool = False,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Whom a round instructs (the enrollee rows, ``amount_fen``), and round 1's skipped:
-    everyone due in round 1 (DESIGN §4), round 1's retry list in round 2."""
+    everyone due in round 1 (DESIGN §4), round 1's retry list in round 2; both in
+    ``enrollee_id`` order. ``release``: see :func:`mediins_cli.rounds.take_rows`."""
     if round_no == 1:
-        classified = classify(enrollees, month)
-        due = classified.filter(pl.col("skip_reason").is_null()).drop("skip_reason")
-        skipped = classified.filter(pl.col("skip_reason").is_not_null()).sort("enrollee_id")
+        due, skipped = split_due(enrollees, month, release=release)
     else:
         assert retry_ids is not None
-        due = enrollees.filter(pl.col("enrollee_id").is_in(retry_ids.implode()))
+        due = in_id_order(enrollees.filter(pl.col("enrollee_id").is_in(retry_ids.implode())))
         skipped = enrollees.clear().with_columns(pl.lit(None, dtype=pl.String).alias("skip_reason"))
     return due.rename({"premium_fen": "amount_fen"}), skipped
 
@@ -191,11 +195,11 @@ def instruct(
         if enrollees is None or (problems["severity"] == "error").any():
             raise BadInput(problems)
         source.check()
-        if not enrollees["enrollee_id"].is_sorted():
-            enrollees = enrollees.sort("enrollee_id")
         retry_ids = previous.retry_ids if previous is not None else None
-        attempts, skipped = attempts_of(enrollees, request.month, request.round, retry_ids)
-        del enrollees
+        attempts, skipped = attempts_of(
+            enrollees, request.month, request.round, retry_ids, release=True
+        )
+        del enrollees  # emptied: its rows are in the attempts and the skipped now
         sent = instructions(attempts, request.month, request.round, fmt)
         _check_files(sent, fmt, source.shown)
         totals = control_totals(sent)
