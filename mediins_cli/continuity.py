@@ -14,6 +14,7 @@ still open in month M is inside the window while M < R, lost in month R, lost be
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -203,35 +204,62 @@ def assess(
                 month_index(pl.col("enrolled_on")) + 1,
             ).alias("__s")
         )
-        .with_columns(resume_by_index(s, rules).alias("__r"))
+    )
+    # R depends on S alone: worked out once per month a gap can begin, not once per enrollee
+    frame = frame.with_columns(
+        per_value(frame, "__s", lambda v: resume_by_index(v, rules)).alias("__r")
     )
     # Seed 000 §七(一): a gap of N months or more that begins inside the waiting period resets it.
-    in_waiting = pl.col("waiting_until").is_not_null() & (pl.col("waiting_until") >= first_day(s))
+    # (waiting_until on or after the first day of month S: its month is S or later)
+    waiting = pl.col("waiting_until")
+    in_waiting = waiting.is_not_null() & (month_index(waiting) >= s)
     if rules.reset_gap_months is None:
         resets_open = resets_closed = pl.lit(False)
     else:
         resets_open = in_waiting & (pl.lit(m) - s + 1 >= rules.reset_gap_months)  # gap S..M
         resets_closed = in_waiting & (pl.lit(m) - s >= rules.reset_gap_months)  # gap S..M-1
 
-    breaks = _breaks(frame.filter(pl.col("paid_on").is_null()), m, rules, resets_open)
+    # Everyone due has one event this month: a break (unpaid after round 2), a resumption (paid
+    # after a gap), a first payment, or simply paid. It is a column of the one frame, which
+    # updates.csv is selected from: no join of a province's rows back onto themselves.
     paid_now = pl.col("paid_on").is_not_null()
     # never paid and never given a waiting period: a first payment, not a resumption
     first_time = pl.col("paid_through").is_null() & pl.col("waiting_until").is_null()
-    resumed = frame.filter(paid_now & (s < m) & ~first_time)
-    resumptions = _resumptions(resumed, m, rules, resets_closed)
+    resumed = paid_now & (s < m) & ~first_time
     transferred = _transferred(frame, rules)
-    firsts = frame.filter(paid_now & first_time).select(
-        "enrollee_id",
-        pl.when(transferred)
-        .then(pl.lit(CONTINUOUS_TRANSFER))
-        .otherwise(pl.lit(FIRST_PAYMENT))
-        .alias("event"),
-        pl.when(~transferred)
+    resumption = _resumption_category(m, resets_closed)
+    frame = frame.with_columns(
+        pl.when(~paid_now)
+        .then(_break_category(m, resets_open))
+        .when(resumed)
+        .then(resumption)
+        .when(first_time)
+        .then(
+            pl.when(transferred).then(pl.lit(CONTINUOUS_TRANSFER)).otherwise(pl.lit(FIRST_PAYMENT))
+        )
+        .otherwise(pl.lit(PAID))
+        .alias("__event"),
+        # a waiting period begins the day after the payment: a first payment (not one made
+        # continuous by a transfer), or a resumption that is not continuous
+        pl.when(
+            (paid_now & first_time & ~transferred) | (resumed & (resumption != RESUMED_CONTINUOUS))
+        )
         .then(new_waiting_until(pl.col("paid_on"), rules))
         .alias("__new_waiting"),
     )
-    updates = _updates(frame, month, breaks, resumptions, firsts)
+    breaks = _breaks(frame.filter(~paid_now), m, rules)
+    resumptions = _resumptions(frame.filter(resumed), m, rules)
+    updates = _updates(frame, month)
     return Continuity(breaks, resumptions, updates)
+
+
+def per_value(frame: pl.DataFrame, column: str, derive: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
+    """``derive`` of ``column``, worked out once per distinct value and looked up for each row
+    (months and dates repeat across millions of enrollees; building a date or a text per row
+    is what costs). Null stays null."""
+    values = frame.get_column(column).drop_nulls().unique()
+    derived = pl.select(derive(pl.lit(values))).to_series()
+    return pl.col(column).replace_strict(values, derived, default=None, return_dtype=derived.dtype)
 
 
 def _transferred(frame: pl.DataFrame, rules: ContinuityRules) -> pl.Expr:
@@ -247,10 +275,10 @@ def _transferred(frame: pl.DataFrame, rules: ContinuityRules) -> pl.Expr:
     return (end.is_not_null() & (pl.col("enrolled_on") <= limit)).fill_null(False)
 
 
-def _breaks(frame: pl.DataFrame, m: int, rules: ContinuityRules, resets: pl.Expr) -> pl.DataFrame:
+def _break_category(m: int, resets: pl.Expr) -> pl.Expr:
+    """What a gap still open in month ``m`` means (breaks.csv's category)."""
     s, r = pl.col("__s"), pl.col("__r")
-    open_window = pl.lit(m) < r
-    category = (
+    return (
         pl.when(pl.lit(m) == r)
         .then(pl.lit(CONTINUITY_LOST))
         .when(pl.lit(m) > r)
@@ -261,6 +289,22 @@ def _breaks(frame: pl.DataFrame, m: int, rules: ContinuityRules, resets: pl.Expr
         .then(pl.lit(NEW_BREAK))
         .otherwise(pl.lit(ONGOING))
     )
+
+
+def _resumption_category(m: int, resets: pl.Expr) -> pl.Expr:
+    """What paying in month ``m`` after a gap means (resumptions.csv's category)."""
+    return (
+        pl.when(pl.lit(m) > pl.col("__r"))
+        .then(pl.lit(RESUMED_NEW_ENROLLMENT))
+        .when(resets)
+        .then(pl.lit(RESUMED_WAITING_RESET))
+        .otherwise(pl.lit(RESUMED_CONTINUOUS))
+    )
+
+
+def _breaks(frame: pl.DataFrame, m: int, rules: ContinuityRules) -> pl.DataFrame:
+    s, r = pl.col("__s"), pl.col("__r")
+    open_window = pl.lit(m) < r
     if rules.suspension == "month_after_unpaid":
         suspended = _yyyymm(s + 1)
     else:
@@ -270,7 +314,7 @@ def _breaks(frame: pl.DataFrame, m: int, rules: ContinuityRules, resets: pl.Expr
         "enrollee_id",
         "name",
         "agency",
-        category.alias("category"),
+        pl.col("__event").alias("category"),
         _yyyymm(s).alias("unpaid_since"),
         (pl.lit(m) - s + 1).alias("unpaid_months"),
         (first_day(pl.lit(m) + 1) - first_day(s)).dt.total_days().alias("unpaid_days"),
@@ -286,21 +330,11 @@ def _breaks(frame: pl.DataFrame, m: int, rules: ContinuityRules, resets: pl.Expr
     ).sort("enrollee_id")
 
 
-def _resumptions(
-    frame: pl.DataFrame, m: int, rules: ContinuityRules, resets: pl.Expr
-) -> pl.DataFrame:
+def _resumptions(frame: pl.DataFrame, m: int, rules: ContinuityRules) -> pl.DataFrame:
     s, r = pl.col("__s"), pl.col("__r")
-    category = (
-        pl.when(pl.lit(m) > r)
-        .then(pl.lit(RESUMED_NEW_ENROLLMENT))
-        .when(resets)
-        .then(pl.lit(RESUMED_WAITING_RESET))
-        .otherwise(pl.lit(RESUMED_CONTINUOUS))
-    )
-    new_waiting = category != RESUMED_CONTINUOUS
     backpay_until, channel = _backpay(rules, pl.lit(m) <= r)
     return (
-        frame.with_columns(category.alias("category"))
+        frame.with_columns(pl.col("__event").alias("category"))
         .select(
             "enrollee_id",
             "name",
@@ -311,10 +345,10 @@ def _resumptions(
             (first_day(pl.lit(m)) - first_day(s)).dt.total_days().alias("gap_days"),
             "paid_on",
             "reference",
-            pl.when(new_waiting).then(pl.col("paid_on").dt.offset_by("1d")).alias("waiting_from"),
-            pl.when(new_waiting)
-            .then(new_waiting_until(pl.col("paid_on"), rules))
-            .alias("waiting_until"),
+            pl.when(pl.col("__new_waiting").is_not_null())
+            .then(pl.col("paid_on").dt.offset_by("1d"))
+            .alias("waiting_from"),
+            pl.col("__new_waiting").alias("waiting_until"),
             backpay_until.alias("backpay_until"),
             channel.alias("backpay_channel"),
         )
@@ -338,45 +372,20 @@ def _backpay(rules: ContinuityRules, open_window: pl.Expr) -> tuple[pl.Expr, pl.
     return until, channel
 
 
-def _updates(
-    frame: pl.DataFrame,
-    month: Month,
-    breaks: pl.DataFrame,
-    resumptions: pl.DataFrame,
-    firsts: pl.DataFrame,
-) -> pl.DataFrame:
+def _updates(frame: pl.DataFrame, month: Month) -> pl.DataFrame:
     """The new ``paid_through`` and ``waiting_until`` of everyone due (DESIGN §8 updates.csv)."""
-    events = pl.concat(
-        [
-            firsts,
-            breaks.select(
-                "enrollee_id",
-                pl.col("category").alias("event"),
-                pl.lit(None, dtype=pl.Date).alias("__new_waiting"),
-            ),
-            resumptions.select(
-                "enrollee_id",
-                pl.col("category").alias("event"),
-                pl.col("waiting_until").alias("__new_waiting"),
-            ),
-        ]
-    )
-    paid = pl.col("paid_on").is_not_null()
-    return (
-        frame.join(events, on="enrollee_id", how="left")
-        .select(
-            "enrollee_id",
-            pl.when(paid)
-            .then(pl.lit(str(month)))
-            .otherwise(pl.col("paid_through").dt.strftime("%Y-%m"))
-            .alias("paid_through"),
-            pl.coalesce(pl.col("__new_waiting"), pl.col("waiting_until")).alias("waiting_until"),
-            pl.col("paid_through").dt.strftime("%Y-%m").alias("paid_through_before"),
-            pl.col("waiting_until").alias("waiting_until_before"),
-            pl.col("event").fill_null(pl.lit(PAID)),
-        )
-        .sort("enrollee_id")
-    )
+    before = per_value(frame, "paid_through", lambda d: d.dt.strftime("%Y-%m"))
+    return frame.select(
+        "enrollee_id",
+        pl.when(pl.col("paid_on").is_not_null())
+        .then(pl.lit(str(month)))
+        .otherwise(before)
+        .alias("paid_through"),
+        pl.coalesce(pl.col("__new_waiting"), pl.col("waiting_until")).alias("waiting_until"),
+        before.alias("paid_through_before"),
+        pl.col("waiting_until").alias("waiting_until_before"),
+        pl.col("__event").alias("event"),
+    ).sort("enrollee_id")
 
 
 # --------------------------------------------------------------------------- summary
