@@ -22,6 +22,7 @@ from typing import Any
 import polars as pl
 
 from mediins_cli.months import Month
+from mediins_cli.order import by_id
 from mediins_cli.rules import RulePack
 
 # Categories of an enrollee due this month and still unpaid after round 2 (breaks.csv).
@@ -310,32 +311,33 @@ def _breaks(frame: pl.DataFrame, m: int, rules: ContinuityRules) -> pl.DataFrame
     else:
         suspended = pl.lit(None, dtype=pl.String)
     backpay_until, channel = _backpay(rules, open_window)
-    return frame.select(
-        "enrollee_id",
-        "name",
-        "agency",
-        pl.col("__event").alias("category"),
-        _yyyymm(s).alias("unpaid_since"),
-        (pl.lit(m) - s + 1).alias("unpaid_months"),
-        (first_day(pl.lit(m) + 1) - first_day(s)).dt.total_days().alias("unpaid_days"),
-        pl.when(open_window).then(_yyyymm(r)).alias("resume_by_month"),
-        suspended.alias("benefits_suspended_from"),
-        backpay_until.cast(pl.String).alias("backpay_until"),
-        channel.alias("backpay_channel"),
-        "amount_fen",
-        "reason",
-        cause(pl.col("reason")).alias("cause"),
-        "account_no",
-        "waiting_until",
-    ).sort("enrollee_id")
+    return by_id(
+        frame.select(
+            "enrollee_id",
+            "name",
+            "agency",
+            pl.col("__event").alias("category"),
+            _yyyymm(s).alias("unpaid_since"),
+            (pl.lit(m) - s + 1).alias("unpaid_months"),
+            (first_day(pl.lit(m) + 1) - first_day(s)).dt.total_days().alias("unpaid_days"),
+            pl.when(open_window).then(_yyyymm(r)).alias("resume_by_month"),
+            suspended.alias("benefits_suspended_from"),
+            backpay_until.cast(pl.String).alias("backpay_until"),
+            channel.alias("backpay_channel"),
+            "amount_fen",
+            "reason",
+            cause(pl.col("reason")).alias("cause"),
+            "account_no",
+            "waiting_until",
+        )
+    )
 
 
 def _resumptions(frame: pl.DataFrame, m: int, rules: ContinuityRules) -> pl.DataFrame:
     s, r = pl.col("__s"), pl.col("__r")
     backpay_until, channel = _backpay(rules, pl.lit(m) <= r)
-    return (
-        frame.with_columns(pl.col("__event").alias("category"))
-        .select(
+    return by_id(
+        frame.with_columns(pl.col("__event").alias("category")).select(
             "enrollee_id",
             "name",
             "agency",
@@ -352,7 +354,6 @@ def _resumptions(frame: pl.DataFrame, m: int, rules: ContinuityRules) -> pl.Data
             backpay_until.alias("backpay_until"),
             channel.alias("backpay_channel"),
         )
-        .sort("enrollee_id")
     )
 
 
@@ -375,17 +376,19 @@ def _backpay(rules: ContinuityRules, open_window: pl.Expr) -> tuple[pl.Expr, pl.
 def _updates(frame: pl.DataFrame, month: Month) -> pl.DataFrame:
     """The new ``paid_through`` and ``waiting_until`` of everyone due (DESIGN §8 updates.csv)."""
     before = per_value(frame, "paid_through", lambda d: d.dt.strftime("%Y-%m"))
-    return frame.select(
-        "enrollee_id",
-        pl.when(pl.col("paid_on").is_not_null())
-        .then(pl.lit(str(month)))
-        .otherwise(before)
-        .alias("paid_through"),
-        pl.coalesce(pl.col("__new_waiting"), pl.col("waiting_until")).alias("waiting_until"),
-        before.alias("paid_through_before"),
-        pl.col("waiting_until").alias("waiting_until_before"),
-        pl.col("__event").alias("event"),
-    ).sort("enrollee_id")
+    return by_id(
+        frame.select(
+            "enrollee_id",
+            pl.when(pl.col("paid_on").is_not_null())
+            .then(pl.lit(str(month)))
+            .otherwise(before)
+            .alias("paid_through"),
+            pl.coalesce(pl.col("__new_waiting"), pl.col("waiting_until")).alias("waiting_until"),
+            before.alias("paid_through_before"),
+            pl.col("waiting_until").alias("waiting_until_before"),
+            pl.col("__event").alias("event"),
+        )
+    )
 
 
 # --------------------------------------------------------------------------- summary

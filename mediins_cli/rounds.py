@@ -19,6 +19,7 @@ import polars as pl
 from mediins_cli.calendar import RoundDates
 from mediins_cli.money import MAX_ACCOUNT_FEN, MAX_AMOUNT_FEN, fen_to_yuan, sum_fen, total_fen
 from mediins_cli.months import Month
+from mediins_cli.order import id_order
 
 # Reasons an enrollee is not attempted in round 1 (DESIGN §4), first match wins.
 INACTIVE = "INACTIVE"
@@ -70,7 +71,7 @@ def split_due(
     each in ``enrollee_id`` order. ``release``: see :func:`take_rows` (the wide rows then exist
     once, not twice, while the two are made)."""
     reason = classify(enrollees.select("status", "enrolled_on", "paid_through"), month)
-    order = _id_order(enrollees)
+    order = id_order(enrollees)
     in_order = reason["skip_reason"].gather(order)
     due, skipped = (order.filter(in_order.is_null()), order.filter(in_order.is_not_null()))
     reasons = reason["skip_reason"].gather(skipped)
@@ -83,14 +84,7 @@ def in_id_order(frame: pl.DataFrame, *, release: bool = False) -> pl.DataFrame:
     :func:`take_rows`."""
     if frame["enrollee_id"].is_sorted():
         return frame
-    return take_rows(frame, [_id_order(frame)], release=release)[0]
-
-
-def _id_order(frame: pl.DataFrame) -> pl.Series:
-    """The row numbers of ``frame`` in ``enrollee_id`` order (ties in file order)."""
-    if frame["enrollee_id"].is_sorted():
-        return pl.Series("__row", range(frame.height), dtype=pl.UInt32)
-    return frame.select(pl.arg_sort_by("enrollee_id", maintain_order=True))["enrollee_id"]
+    return take_rows(frame, [id_order(frame)], release=release)[0]
 
 
 def take_rows(
@@ -373,7 +367,7 @@ def round_two(
         )
         .drop("__debited")
     )
-    retry = enrollees.filter(pl.col("enrollee_id").is_in(retry_ids.implode()))
+    retry = in_id_order(enrollees.filter(pl.col("enrollee_id").is_in(retry_ids.implode())))
     attempts = debit(retry.rename({"premium_fen": "amount_fen"}), adjusted)
     attempts = with_references(attempts, dates.month, 2)
     check_invariants(attempts)

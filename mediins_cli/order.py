@@ -1,0 +1,38 @@
+"""Rows in ``enrollee_id`` order, cheaply (DESIGN §10).
+
+Every file a round writes is in ``enrollee_id`` order, and a province's enrollee file need not
+be. Sorting millions of rows by their ID text is the costliest sort a round does; but a resident
+ID (18 characters: 17 digits and a check character, a digit or ``X``) orders exactly as the
+integer of its 17 digits times 11 plus its check character (``X`` as 10): the texts have one
+length, and ``X`` comes after every digit. When every ID has that shape the rows are sorted by
+that integer (a third of the time, measured); otherwise by the text. Ties keep the rows' order.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+#: a resident ID's shape, once upper-cased (the enrollee check upper-cases the ID)
+RIC_SHAPE = r"^[0-9]{17}[0-9X]$"
+
+
+def id_order(frame: pl.DataFrame, column: str = "enrollee_id") -> pl.Series:
+    """The row numbers of ``frame`` in ``column`` order (ties in the frame's order)."""
+    ids = frame.get_column(column)
+    if ids.is_sorted():
+        return pl.Series("order", range(frame.height), dtype=pl.get_index_type())
+    key: pl.Expr = pl.col(column)
+    if ids.null_count() == 0 and frame.select(key.str.contains(RIC_SHAPE).all()).item():
+        check = key.str.slice(17)
+        key = key.str.slice(0, 17).str.to_integer(dtype=pl.Int64) * 11 + check.replace_strict(
+            {"X": 10}, default=check, return_dtype=pl.Int64
+        )
+    return frame.select(pl.arg_sort_by(key, maintain_order=True).alias("order")).to_series()
+
+
+def by_id(frame: pl.DataFrame, column: str = "enrollee_id") -> pl.DataFrame:
+    """``frame`` sorted by ``column`` (itself when it already is), as ``frame.sort(column,
+    maintain_order=True)`` would give it."""
+    if frame.get_column(column).is_sorted():
+        return frame
+    return frame[id_order(frame, column)]

@@ -1,0 +1,43 @@
+"""Rows in enrollee_id order by an integer key (mediins_cli.order): the same order as the text."""
+
+from __future__ import annotations
+
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mediins_cli.order import by_id, id_order
+
+RIC = st.builds(
+    lambda digits, check: digits + check,
+    st.text("0123456789", min_size=17, max_size=17),
+    st.sampled_from("0123456789X"),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(RIC, max_size=40), st.booleans())
+def test_resident_ids_order_as_their_text(ids: list[str], doubled: bool) -> None:
+    if doubled:  # ties keep the frame's order, as a stable sort of the text would
+        ids = ids + ids[: len(ids) // 2]
+    frame = pl.DataFrame({"enrollee_id": ids, "n": range(len(ids))})
+    assert by_id(frame).rows() == frame.sort("enrollee_id", maintain_order=True).rows()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(RIC, st.text("0123456789Xx-AB", max_size=20)), max_size=40))
+def test_any_other_text_orders_as_the_text(ids: list[str]) -> None:
+    frame = pl.DataFrame({"enrollee_id": ids, "n": range(len(ids))})
+    assert by_id(frame).rows() == frame.sort("enrollee_id", maintain_order=True).rows()
+
+
+def test_the_check_character_x_comes_after_every_digit() -> None:
+    frame = pl.DataFrame({"enrollee_id": ["11010519491231002X", "110105194912310029"]})
+    assert id_order(frame).to_list() == [1, 0]
+    assert by_id(frame)["enrollee_id"].to_list() == ["110105194912310029", "11010519491231002X"]
+
+
+def test_a_sorted_frame_is_returned_as_it_is() -> None:
+    frame = pl.DataFrame({"enrollee_id": ["110105194912310019", "110105194912310028"]})
+    assert by_id(frame) is frame
+    assert id_order(frame).to_list() == [0, 1]
