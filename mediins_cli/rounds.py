@@ -144,52 +144,63 @@ def debit(attempts: pl.DataFrame, balances: pl.DataFrame) -> pl.DataFrame:
     first_of_account = (pl.col("__key") != pl.col("__key").shift(1)).fill_null(True)
     # The debits are decided on a narrow frame of integers (the row's place, its account key,
     # its amount, its rank by enrollee_id) and joined back by place: the enrollees' wide rows
-    # are never sorted or copied here, nor is any text carried through the join and the sorts.
+    # are never sorted or copied here, nor is any text carried through the join and the sorts;
+    # the outcome's words are written once, at the end.
     ids = attempts["enrollee_id"]
     place = pl.int_range(pl.len(), dtype=pl.UInt32)
     tie = place if ids.is_sorted() else pl.lit(ids.rank("ordinal"))  # members' order
-    narrow = attempts.select(
-        place.alias("__row"),
-        tie.alias("__tie"),
-        "amount_fen",
-        "account_no",
+    narrow, known = _keyed(
+        attempts.select(place.alias("__row"), tie.alias("__tie"), "amount_fen", "account_no"),
+        balances.select("account_no", pl.col("balance_fen").alias("balance_at_cutoff_fen")),
     )
-    known = balances.select("account_no", "balance_fen")
-    narrow, known = _keyed(narrow, known)
+    frame = narrow.join(known, on="__key", how="left")
+    del narrow, known
     frame = (
-        narrow.join(known, on="__key", how="left")
-        .rename({"balance_fen": "balance_at_cutoff_fen"})
-        .sort("__key", "__tie")
+        frame.sort("__key", "__tie")
+        .drop("__tie")
         # position among the members of the account: 0, 1, 2, … (rows are sorted by account)
         .with_columns((index - pl.when(first_of_account).then(index).forward_fill()).alias("__pos"))
     )
+    available = pl.col("balance_available_fen")
+    ok = (available.is_not_null() & (available >= pl.col("amount_fen"))).alias("__ok")
     # Position 0 sees the whole balance: one pass over every account at once.
-    step = _settle(
-        frame.filter(pl.col("__pos") == 0).with_columns(
-            pl.col("balance_at_cutoff_fen").alias("balance_available_fen")
-        )
+    step = frame.filter(pl.col("__pos") == 0).select(
+        pl.exclude("__pos"), pl.col("balance_at_cutoff_fen").alias("balance_available_fen")
     )
+    step = step.with_columns(ok)
     settled = [step]
     # Later positions exist only on shared accounts; each sees what the one before left.
     shared = frame.filter(pl.col("__pos") == 1).select("__key")
     position = 1
     while True:
-        left = step.join(shared, on="__key", how="semi").select(
-            "__key",
-            pl.when(pl.col("outcome") == SUCCESS)
-            .then(pl.col("balance_available_fen") - pl.col("amount_fen"))
-            .otherwise(pl.col("balance_available_fen"))
-            .alias("balance_available_fen"),
-        )
-        members = frame.filter(pl.col("__pos") == position)
+        members = frame.filter(pl.col("__pos") == position).drop("__pos")
         if members.height == 0:
             break
-        step = _settle(members.join(left, on="__key", how="left"))
+        left = step.join(shared, on="__key", how="semi").select(
+            "__key",
+            pl.when(pl.col("__ok"))
+            .then(available - pl.col("amount_fen"))
+            .otherwise(available)
+            .alias("balance_available_fen"),
+        )
+        step = members.join(left, on="__key", how="left").with_columns(ok)
         settled.append(step)
         position += 1
-    del frame
+    del frame, step, members, shared
     decided = pl.concat(settled).sort("__row")
-    outcome = decided.select("balance_at_cutoff_fen", "balance_available_fen", "outcome", "reason")
+    del settled
+    outcome = decided.select(
+        "balance_at_cutoff_fen",
+        "balance_available_fen",
+        pl.when("__ok").then(pl.lit(SUCCESS)).otherwise(pl.lit(FAILURE)).alias("outcome"),
+        pl.when("__ok")
+        .then(pl.lit(None, dtype=pl.String))
+        .when(available.is_null())
+        .then(pl.lit(NO_ACCOUNT))
+        .otherwise(pl.lit(INSUFFICIENT_FUNDS))
+        .alias("reason"),
+    )
+    del decided
     frame = attempts.hstack(outcome)
     if frame.height and not ids.is_sorted():
         frame = frame.sort("enrollee_id")
@@ -217,21 +228,6 @@ def account_key() -> pl.Expr:
     is faster and smaller than by the text (PERFORMANCE.md). Null where the text is not digits
     only (or longer than 37): such a frame is keyed by its text."""
     return pl.concat_str(pl.lit("1"), pl.col("account_no")).cast(pl.Int128, strict=False)
-
-
-def _settle(step: pl.DataFrame) -> pl.DataFrame:
-    """Outcome and reason of debits that each see ``balance_available_fen``."""
-    available = pl.col("balance_available_fen")
-    ok = available.is_not_null() & (available >= pl.col("amount_fen"))
-    return step.with_columns(
-        pl.when(ok).then(pl.lit(SUCCESS)).otherwise(pl.lit(FAILURE)).alias("outcome"),
-        pl.when(ok)
-        .then(pl.lit(None, dtype=pl.String))
-        .when(available.is_null())
-        .then(pl.lit(NO_ACCOUNT))
-        .otherwise(pl.lit(INSUFFICIENT_FUNDS))
-        .alias("reason"),
-    )
 
 
 def with_references(result: pl.DataFrame, month: Month, round_no: int) -> pl.DataFrame:
