@@ -350,11 +350,17 @@ def round_two(
     successful debits; ``balances`` carries ``booked_fen``, the part of them the ledger already
     holds before round 2's cut-off. The rest is subtracted here, so a debit counts once.
     """
-    pending = round_one_debits.group_by("account_no").agg(
-        pl.col("amount_fen").sum().alias("__debited")  # one account: within Int64 (§3)
+    retry = in_id_order(enrollees.filter(pl.col("enrollee_id").is_in(retry_ids.implode())))
+    # only the accounts round 2 debits are looked at: a small part of a province's accounts
+    attempted = pl.col("account_no").is_in(retry.get_column("account_no").unique().implode())
+    pending = (
+        round_one_debits.filter(attempted)
+        .group_by("account_no")
+        .agg(pl.col("amount_fen").sum().alias("__debited"))  # one account: within Int64 (§3)
     )
     adjusted = (
-        balances.join(pending, on="account_no", how="left")
+        balances.filter(attempted)
+        .join(pending, on="account_no", how="left")
         .with_columns(
             (
                 pl.col("balance_fen")
@@ -363,7 +369,6 @@ def round_two(
         )
         .drop("__debited")
     )
-    retry = in_id_order(enrollees.filter(pl.col("enrollee_id").is_in(retry_ids.implode())))
     attempts = debit(retry.rename({"premium_fen": "amount_fen"}), adjusted)
     attempts = with_references(attempts, dates.month, 2)
     check_invariants(attempts)
