@@ -193,8 +193,18 @@ def assess(
     """
     m = _index_of(month)
     s = pl.col("__s")
+    # who the enrollee is (name, agency, account) matters only on the few rows of breaks.csv and
+    # resumptions.csv: it is looked up by row there, not carried through the joins of everyone
+    details = due.select(c for c in _DETAILS if c in due.columns)
     frame = (
-        due.join(paid.select("enrollee_id", "paid_on", "reference"), on="enrollee_id", how="left")
+        due.drop(details.columns)
+        .with_row_index("__due_row")
+        .join(
+            # the debit's reference too is looked up by row, for resumptions.csv alone
+            paid.select("enrollee_id", "paid_on", pl.int_range(pl.len()).alias("__paid_row")),
+            on="enrollee_id",
+            how="left",
+        )
         .join(unpaid.select("enrollee_id", "amount_fen", "reason"), on="enrollee_id", how="left")
         .with_columns(
             # the first unpaid month: the month after paid_through, but never before coverage
@@ -248,10 +258,21 @@ def assess(
         .then(new_waiting_until(pl.col("paid_on"), rules))
         .alias("__new_waiting"),
     )
-    breaks = _breaks(frame.filter(~paid_now), m, rules)
-    resumptions = _resumptions(frame.filter(resumed), m, rules)
+    breaks = _breaks(_with_details(frame.filter(~paid_now), details), m, rules)
+    resumed_rows = _with_details(frame.filter(resumed), details)
+    references = paid.get_column("reference").gather(resumed_rows.get_column("__paid_row"))
+    resumptions = _resumptions(resumed_rows.with_columns(references), m, rules)
     updates = _updates(frame, month)
     return Continuity(breaks, resumptions, updates)
+
+
+#: the enrollee columns only breaks.csv and resumptions.csv show
+_DETAILS = ("name", "agency", "account_no")
+
+
+def _with_details(rows: pl.DataFrame, details: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` of the due frame with their :data:`_DETAILS` again, by row number."""
+    return rows.hstack(details[rows.get_column("__due_row")])
 
 
 def per_value(frame: pl.DataFrame, column: str, derive: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
