@@ -184,22 +184,25 @@ def assess(
     paid: pl.DataFrame,
     unpaid: pl.DataFrame,
     rules: ContinuityRules,
+    details: pl.DataFrame | None = None,
 ) -> Continuity:
     """Breaks, resumptions and updates for everyone ``due`` in ``month``.
 
     ``due``: the enrollees attempted in round 1 (typed enrollee columns). ``paid``:
     ``enrollee_id, paid_on, reference`` of this month's successful debits (either round).
-    ``unpaid``: ``enrollee_id, amount_fen, reason`` of round 2's failures.
+    ``unpaid``: ``enrollee_id, amount_fen, reason`` of round 2's failures. ``details``: the
+    :data:`DETAILS` of the enrollee file's rows, when ``due`` does not hold them but numbers
+    its rows in that file (``__enrollee_row``): a province's names are then never copied.
     """
     m = _index_of(month)
     s = pl.col("__s")
     # who the enrollee is (name, agency, account) matters only on the few rows of breaks.csv and
     # resumptions.csv: it is looked up by row there, not carried through the joins of everyone
-    details = due.select(c for c in _DETAILS if c in due.columns)
+    if details is None:
+        details = due.select(DETAILS)
+        due = due.drop(DETAILS).with_row_index("__enrollee_row")
     frame = (
-        due.drop(details.columns)
-        .with_row_index("__due_row")
-        .join(
+        due.join(
             # the debit's reference too is looked up by row, for resumptions.csv alone
             paid.select("enrollee_id", "paid_on", pl.int_range(pl.len()).alias("__paid_row")),
             on="enrollee_id",
@@ -267,12 +270,12 @@ def assess(
 
 
 #: the enrollee columns only breaks.csv and resumptions.csv show
-_DETAILS = ("name", "agency", "account_no")
+DETAILS = ("name", "agency", "account_no")
 
 
 def _with_details(rows: pl.DataFrame, details: pl.DataFrame) -> pl.DataFrame:
-    """``rows`` of the due frame with their :data:`_DETAILS` again, by row number."""
-    return rows.hstack(details[rows.get_column("__due_row")])
+    """``rows`` of the due frame with their :data:`DETAILS` again, by row number."""
+    return rows.hstack(details[rows.get_column("__enrollee_row")])
 
 
 def per_value(frame: pl.DataFrame, column: str, derive: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:

@@ -29,6 +29,7 @@ from mediins_cli.calendar import (
     schedule_dates,
 )
 from mediins_cli.continuity import (
+    DETAILS,
     Continuity,
     ContinuityRules,
     assess,
@@ -257,6 +258,11 @@ def deduct(
             result = round_two(
                 enrollees, previous.retry_ids, previous.debits, ledger.balances, dates
             )
+            # continuity reads a few columns of the enrollees and of round 1's debits, and no
+            # balance: the rest goes now, so its memory serves continuity (DESIGN §10)
+            enrollees = enrollees.select(CONTINUITY_READS)
+            previous = replace(previous, debits=previous.debits.select(PAID_COLUMNS))
+            ledger = replace(ledger, balances=ledger.balances.clear())
             progress(_("assessing continuity"))
             continuity = _continuity(result, enrollees, previous, pack)
         milestones = None
@@ -816,15 +822,18 @@ def _continuity(
     result: RoundResult, enrollees: pl.DataFrame, previous: RoundOne, pack: RulePack
 ) -> Continuity:
     """After round 2: breaks, resumptions and updates of everyone due this month."""
-    # the columns continuity reads: a copy of these only, not of every enrollee's whole row
-    needed = ["enrollee_id", "name", "agency", "account_no", "status", "enrolled_on"]
-    needed += ["paid_through", "waiting_until", "prior_coverage_end"]
-    due = classify(enrollees.select(needed), result.month).filter(pl.col("skip_reason").is_null())
+    # a copy of the columns continuity works on, for those due; who they are (name, agency,
+    # account) is looked up by row for the few rows that show it
+    due = (
+        classify(enrollees.select(CONTINUITY_READS).drop(DETAILS), result.month)
+        .with_row_index("__enrollee_row")
+        .filter(pl.col("skip_reason").is_null())
+    )
     # paid on the effective date, or (return mode) on the day the bank says it settled
     settled = "deducted_on" in result.attempts.columns
     paid = pl.concat(
         [
-            previous.debits.select("enrollee_id", "paid_on", "reference"),
+            previous.debits.select(PAID_COLUMNS),
             result.narrow(
                 SUCCESS, "enrollee_id", "reference", *(["deducted_on"] if settled else [])
             ).select(
@@ -839,7 +848,22 @@ def _continuity(
     unpaid = result.narrow(FAILURE, "enrollee_id", "amount_fen", "reason")
     if previous.permanent is not None:  # return mode: round 1's permanent failures too
         unpaid = pl.concat([unpaid, previous.permanent]).sort("enrollee_id")
-    return assess(due, result.month, paid, unpaid, ContinuityRules.of(pack))
+    details = enrollees.select(DETAILS)
+    return assess(due, result.month, paid, unpaid, ContinuityRules.of(pack), details)
+
+
+#: the enrollee columns continuity reads (DETAILS among them)
+CONTINUITY_READS = (
+    "enrollee_id",
+    *DETAILS,
+    "status",
+    "enrolled_on",
+    "paid_through",
+    "waiting_until",
+    "prior_coverage_end",
+)
+#: what continuity reads of round 1's successful debits
+PAID_COLUMNS = ("enrollee_id", "paid_on", "reference")
 
 
 def _next_round_one(pack: RulePack, calendar: WorkingCalendar, month: Month) -> date | None:
