@@ -14,13 +14,13 @@ still open in month M is inside the window while M < R, lost in month R, lost be
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import polars as pl
 
+from mediins_cli.frames import per_value
 from mediins_cli.months import Month
 from mediins_cli.order import by_id
 from mediins_cli.rules import RulePack
@@ -276,15 +276,6 @@ DETAILS = ("name", "agency", "account_no")
 def _with_details(rows: pl.DataFrame, details: pl.DataFrame) -> pl.DataFrame:
     """``rows`` of the due frame with their :data:`DETAILS` again, by row number."""
     return rows.hstack(details[rows.get_column("__enrollee_row")])
-
-
-def per_value(frame: pl.DataFrame, column: str, derive: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
-    """``derive`` of ``column``, worked out once per distinct value and looked up for each row
-    (months and dates repeat across millions of enrollees; building a date or a text per row
-    is what costs). Null stays null."""
-    values = frame.get_column(column).drop_nulls().unique()
-    derived = pl.select(derive(pl.lit(values))).to_series()
-    return pl.col(column).replace_strict(values, derived, default=None, return_dtype=derived.dtype)
 
 
 def _transferred(frame: pl.DataFrame, rules: ContinuityRules) -> pl.Expr:

@@ -44,6 +44,7 @@ from mediins_cli.errors import (
     problem_rows,
     problems_frame,
 )
+from mediins_cli.frames import per_value
 from mediins_cli.i18n import N_, _, current_lang, translation
 from mediins_cli.inputs import (
     LedgerPass,
@@ -749,12 +750,12 @@ def round_one_state(out: Path, month: Month) -> RoundOne:
         sha256_bytes(manifest_bytes),
         read_json(r1 / "summary.json"),
         retry["enrollee_id"],
-        success.select(
+        success.select(  # a month's few premiums and settle dates parsed once each
             "enrollee_id",
             "account_no",
-            yuan_to_fen(pl.col("amount")).alias("amount_fen"),
+            per_value(success, "amount", yuan_to_fen).alias("amount_fen"),
             "reference",
-            pl.col("deducted_on").str.to_date("%Y-%m-%d").alias("paid_on"),
+            per_value(success, "deducted_on", lambda d: d.str.to_date("%Y-%m-%d")).alias("paid_on"),
         ),
         mode,
         permanent,
