@@ -245,7 +245,10 @@ def deduct(
         extras = extra_columns(enrollees)
         if sent is not None:
             progress(_("reading the bank's return files"))
-            result = sent.result(enrollees, returns, dates, second, previous)
+            # round 1 empties the enrollees' frame into its attempts and skipped (held once);
+            # round 2's continuity reads it afterwards
+            release = request.round == 1
+            result = sent.result(enrollees, returns, dates, second, previous, release=release)
             if request.round == 2:
                 assert previous is not None
                 progress(_("assessing continuity"))

@@ -424,11 +424,14 @@ class SentInstructions:
         dates: RoundDates,
         next_dates: RoundDates,
         previous: RoundOne | None,
+        *,
+        release: bool = False,
     ) -> RoundResult:
-        """The round's outcome from the bank's answers."""
+        """The round's outcome from the bank's answers. ``release``: see
+        :func:`mediins_cli.rounds.take_rows` (round 1 empties ``enrollees``)."""
         month, number = dates.month, dates.round
         retry_ids = previous.retry_ids if previous is not None else None
-        attempts, skipped = attempts_of(enrollees, month, number, retry_ids)
+        attempts, skipped = attempts_of(enrollees, month, number, retry_ids, release=release)
         sent = instructions(attempts, month, number, self.format)
         totals = control_totals(sent)
         listed = {n: (f["count"], f["sum_fen"]) for n, f in self.manifest["files"].items()}
