@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+import polars as pl
+
 from mediins_cli.errors import BadInput, Problem
 from mediins_cli.i18n import _
 from mediins_cli.inputs.columns import ENCODINGS
@@ -117,7 +119,19 @@ class _Pass:
 
 def _read_pass(src: IO[bytes], decoder_name: str, sink: IO[bytes] | None) -> _Pass:
     """Read ``src`` from its start once: hash it, decode it (raising at the first bad byte with
-    its line), count line ends, and write the UTF-8 text to ``sink`` when there is one."""
+    its line), count line ends, and write the UTF-8 text to ``sink`` when there is one.
+
+    UTF-8 that is only checked, not copied, goes through :func:`_utf8_pass` first; a file it
+    does not pass whole is read again here, decoded by Python, which says where it broke."""
+    if decoder_name == "utf-8" and sink is None:
+        src.seek(0)
+        digest = _Hasher()
+        try:
+            checked = _utf8_pass(src, digest)
+        finally:
+            digest.close()
+        if checked is not None:
+            return checked
     src.seek(0)
     decoder = codecs.getincrementaldecoder(decoder_name)()
     digest = _Hasher()
@@ -155,6 +169,50 @@ def _decode_pass(
         sink.write(tail.encode("utf-8"))
         sink.flush()
     return _Pass(digest.hexdigest(), newlines, last == b"\n", returns)
+
+
+def _utf8_pass(src: IO[bytes], digest: _Hasher) -> _Pass | None:
+    """:func:`_decode_pass` of UTF-8 without a sink, checked by polars: Rust's validation, the
+    rules of Python's strict decoder (surrogates, overlong forms, code points past U+10FFFF
+    refused), without building the text (220 MB of ledger: 0.05 s, not 0.33 s), so the pass
+    takes the time of the hash on the other thread. None if any byte is not UTF-8: nothing
+    here says which."""
+    newlines = returns = 0
+    last = pending = b""
+    while chunk := src.read(_CHUNK):
+        digest.update(chunk)
+        data = pending + chunk if pending else chunk
+        whole = _whole_characters(data)  # a character cut by the chunk's end waits for the next
+        if not _is_utf8(data[:whole]):
+            return None
+        pending = data[whole:]
+        if not newlines:  # as _decode_pass counts them
+            returns += chunk.count(b"\r")
+        newlines += chunk.count(b"\n")
+        last = chunk[-1:]
+    if pending:  # the file ends inside a character
+        return None
+    return _Pass(digest.hexdigest(), newlines, last == b"\n", returns)
+
+
+def _whole_characters(data: bytes) -> int:
+    """Length of ``data`` without a multi-byte character it ends inside (its lead byte and the
+    continuation bytes after it), if it does; else all of it (bad bytes included)."""
+    end = len(data)
+    for start in range(end - 1, max(end - 4, -1), -1):
+        byte = data[start]
+        if byte & 0xC0 != 0x80:  # not a continuation byte: where the last character starts
+            length = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return start if byte >= 0xC0 and end - start < length else end
+    return end
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        pl.Series([data], dtype=pl.Binary).cast(pl.String)
+    except pl.exceptions.PolarsError:
+        return False
+    return True
 
 
 def _hash_pass(src: IO[bytes]) -> str:
