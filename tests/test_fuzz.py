@@ -55,6 +55,9 @@ KNOWN_CODES = frozenset(
         "BAD_ROW",
         "BAD_CSV",
         "BAD_PARQUET",
+        "BAD_WORKBOOK",  # bytes that look like a workbook (an old .xls header) and are not one
+        "WORKBOOK_TOO_LARGE",
+        "EXCEL_NUMBER",
         "MULTILINE_VALUE",
         "BAD_TEXT",
         "EMPTY",
