@@ -31,7 +31,8 @@ def yuan_to_fen(text: pl.Expr) -> pl.Expr:
     reaches the Decimal cast, so the cast is exact: nothing is rounded. It is 5x faster than
     splitting the text (measured: 4 million amounts, 0.29 s against 1.5 s).
     """
-    exact = text.str.strip_prefix("+").cast(pl.Decimal(precision=20, scale=2), strict=False)
+    # polars' Decimal cast takes the leading "+" the pattern allows (tests/test_money.py)
+    exact = text.cast(pl.Decimal(precision=20, scale=2), strict=False)
     return pl.when(yuan_is_valid(text)).then((exact * 100).cast(pl.Int64))
 
 
