@@ -18,7 +18,9 @@ from mediins_cli.rounds import (
     ledger_balances,
     round_one,
     round_two,
+    split_due,
     summarize,
+    take_rows,
     with_references,
 )
 
@@ -255,3 +257,35 @@ def test_broken_invariants_are_caught_not_written():
     overdrawn = good.with_columns(balance_available_fen=pl.lit(99, dtype=pl.Int64))
     with pytest.raises(InvariantBroken, match="below zero"):
         check_invariants(overdrawn)
+
+
+def test_take_rows_releasing_the_frame_gives_the_same_rows_and_empties_it() -> None:
+    frame = pl.DataFrame(
+        {"enrollee_id": ["C", "A", "B"], "name": ["丙", "甲", "乙"], "amount_fen": [3, 1, 2]}
+    )
+    rows = [pl.Series([1, 2], dtype=pl.UInt32), pl.Series([0], dtype=pl.UInt32)]
+    kept = take_rows(frame, rows)
+    taken = take_rows(frame.clone(), rows, release=True)
+    assert [t.rows() for t in taken] == [k.rows() for k in kept]
+    assert taken[0].columns == frame.columns  # an odd number of columns, in order
+    assert kept[0]["enrollee_id"].to_list() == ["A", "B"]
+    released = frame.clone()
+    take_rows(released, rows, release=True)
+    assert released.width == 0  # its columns were let go as they were copied
+
+
+def test_split_due_puts_both_parts_in_id_order() -> None:
+    frame = pl.DataFrame(
+        {
+            "enrollee_id": ["C", "A", "B", "D"],
+            "status": ["active", "active", "suspended", "active"],
+            "enrolled_on": [date(2023, 1, 1)] * 4,
+            "paid_through": [None, None, None, date(2024, 2, 1)],
+        }
+    )
+    due, skipped = split_due(frame, FEB, release=True)
+    assert due["enrollee_id"].to_list() == ["A", "C"]
+    assert skipped.select("enrollee_id", "skip_reason").rows() == [
+        ("B", "INACTIVE"),
+        ("D", "ALREADY_PAID"),
+    ]
