@@ -13,20 +13,22 @@ are neutralised in every CSV file written (:func:`neutralise`).
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import os
 import re
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 import polars as pl
 
@@ -67,21 +69,73 @@ Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 #: a cell a spreadsheet would execute: starting with =, +, -, @, a tab or a carriage return,
 #: and not simply a number (an amount like -12.50 or a date is never altered)
+_FORMULA_START = "=+-@\t\r"
 _FORMULA = r"^[=+\-@\t\r]"
 _NUMBER = r"^[+-]?[0-9]+(\.[0-9]+)?$"
 
 
-def neutralise(frame: Frame) -> Frame:
+def formula_columns(frame: pl.DataFrame, columns: Iterable[str] | None = None) -> frozenset[str]:
+    """The text columns of ``frame`` (of ``columns``, when given) where some cell starts like a
+    formula (:func:`neutralise`): usually none. A column's least and greatest cell bound the
+    first character of every cell in it (text is ordered by its UTF-8 bytes, that is by code
+    point), so a column whose bounds leave out =, +, -, @, tab and CR (IDs, codes, dates,
+    Chinese names) is settled by those two alone; only the others are searched."""
+    names = [
+        c for c in (frame.columns if columns is None else columns) if frame.schema[c] == pl.String
+    ]
+    if not names:
+        return frozenset()
+    bounds = frame.select(
+        *(pl.col(c).min().alias(f"{i}<") for i, c in enumerate(names)),
+        *(pl.col(c).max().alias(f"{i}>") for i, c in enumerate(names)),
+    ).row(0)
+    lows, highs = bounds[: len(names)], bounds[len(names) :]
+    searched = [
+        c
+        for c, low, high in zip(names, lows, highs, strict=True)
+        # high None: the column has no cell; low[:1] is "" where the least cell is empty
+        if high is not None and any(low[:1] <= start <= high[:1] for start in _FORMULA_START)
+    ]
+    if not searched:
+        return frozenset()
+    found = frame.select(pl.col(c).str.contains(_FORMULA).any() for c in searched).row(0)
+    return frozenset(c for c, hit in zip(searched, found, strict=True) if hit)
+
+
+@dataclass(frozen=True)
+class Probed:
+    """A table to write as CSV and the text columns of it that may hold a cell starting like a
+    formula, known from the frames its cells come from (:func:`formula_columns` of those), so
+    that :func:`neutralise` need not look through the table itself: a plan would be run twice
+    for it. A text column not in ``formulas`` holds no such cell (amounts, dates and codes
+    mediins makes, or carried text found to hold none)."""
+
+    table: pl.DataFrame | pl.LazyFrame
+    formulas: frozenset[str]
+
+
+#: what a run directory's CSV files are written from
+Table = pl.DataFrame | pl.LazyFrame | Probed
+
+
+def neutralise(frame: Frame, formulas: Collection[str] | None = None) -> Frame:
     """Every text cell (and column name) a spreadsheet would execute, with a leading ``'``
-    (DESIGN §8): names, agencies and carried-through extra columns alike. A plan stays a plan
-    (the columns holding such a cell are found in one streaming pass over the text columns)."""
+    (DESIGN §8): names, agencies and carried-through extra columns alike. ``formulas``: the text
+    columns that may hold such a cell, when the caller knows them (:class:`Probed`); otherwise
+    they are found here, in a frame by :func:`formula_columns` and in a plan by one streaming
+    pass over its text columns. A plan stays a plan."""
     schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
     text = [c for c, dtype in schema.items() if dtype == pl.String]
-    if text:  # only the columns where some cell starts like a formula (usually none) are rewritten
+    if formulas is not None:
+        text = [c for c in text if c in formulas]
+    elif isinstance(frame, pl.DataFrame):
+        found_in = formula_columns(frame, text)
+        text = [c for c in text if c in found_in]
+    elif text:
         probe = frame.select(pl.col(c).str.contains(_FORMULA).any() for c in text)
-        found = probe.collect(engine="streaming") if isinstance(probe, pl.LazyFrame) else probe
-        text = [c for c, hit in zip(text, found.row(0), strict=True) if hit]
-    if text:
+        found = probe.collect(engine="streaming").row(0)
+        text = [c for c, hit in zip(text, found, strict=True) if hit]
+    if text:  # only the columns where some cell starts like a formula (usually none)
         frame = frame.with_columns(
             pl.when(pl.col(c).str.contains(_FORMULA) & ~pl.col(c).str.contains(_NUMBER))
             .then(pl.lit("'") + pl.col(c))
@@ -148,6 +202,84 @@ def sha256_file(path: Path) -> str:
 
 
 @dataclass(frozen=True)
+class Written:
+    """A file written into a run directory: what its manifest says of it."""
+
+    sha256: str
+    bytes: int
+
+
+class _CsvSink(io.RawIOBase):
+    """Where polars writes a CSV file: each block it hands over is encoded as asked, hashed,
+    counted and written, so the file is never read back for its hash, and GB18030 (which
+    polars does not write) is made a block at a time, never as one text of the whole file."""
+
+    def __init__(self, fh: io.RawIOBase, encoding: str) -> None:
+        super().__init__()
+        self._fh = fh
+        self._digest = hashlib.sha256()
+        self._size = 0
+        gb18030 = encoding == "gb18030"
+        self._decoder = codecs.getincrementaldecoder("utf-8")() if gb18030 else None
+        self._encoder = codecs.getincrementalencoder("gb18030")() if gb18030 else None
+        #: the file's own error (polars passes on its words only, not its errno)
+        self.error: OSError | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        if self._decoder is not None and self._encoder is not None:
+            self._put(self._encoder.encode(self._decoder.decode(data)))
+        else:
+            self._put(data)
+        return len(data)
+
+    def _put(self, block: Any) -> None:
+        self._digest.update(block)
+        self._size += len(block)
+        rest = memoryview(block)
+        try:
+            while rest:  # an unbuffered file may take part of a block at a time
+                rest = rest[self._fh.write(rest) or 0 :]
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def written(self) -> Written:
+        """What was written, once polars is done (the end of a GB18030 text first)."""
+        if self._decoder is not None and self._encoder is not None:
+            self._put(self._encoder.encode(self._decoder.decode(b"", final=True), final=True))
+        return Written(self._digest.hexdigest(), self._size)
+
+
+#: a table in memory up to this size is made into CSV text at once (an agency list: a few
+#: hundred kB); a larger one streams into its file
+SMALL_TABLE = 16 << 20
+
+
+def _csv_into(
+    sink: _CsvSink, table: pl.DataFrame | pl.LazyFrame, formulas: frozenset[str] | None, bom: bool
+) -> None:
+    """``table`` neutralised (:func:`neutralise`, with ``formulas`` when known) and written as
+    CSV into ``sink``: a small frame made into text in memory, which polars does three times as
+    fast as into a file (an agency list of 1,800 rows: 0.5 ms, not 1.6 ms); a plan or a large
+    frame streaming into it."""
+    if isinstance(table, pl.DataFrame):
+        frame = neutralise(table, formulas)
+        if frame.estimated_size() <= SMALL_TABLE:
+            text = io.BytesIO()
+            frame.write_csv(text, include_bom=bom)
+            sink.write(text.getbuffer())
+            return
+        plan = frame.lazy()
+    else:
+        plan = neutralise(table, formulas)
+    # polars asks no more of the sink than write()
+    plan.sink_csv(cast(IO[bytes], sink), include_bom=bom, engine="streaming")
+
+
+@dataclass(frozen=True)
 class OutputFormat:
     """How CSV files are written: UTF-8 (with a BOM when ``excel``, so Excel shows Chinese) or
     GB18030. JSON files are always UTF-8. ``xlsx``: the CSV files also as Excel workbooks
@@ -157,22 +289,23 @@ class OutputFormat:
     encoding: str = "utf-8"  # "utf-8" | "gb18030"
     xlsx: bool = False
 
-    def write_csv(self, frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
-        """``frame`` as CSV at ``path`` (formulas neutralised): UTF-8 is written by polars
-        straight to the file, with no copy of the text in Python; a plan streams into it.
-        GB18030, which polars does not write, goes through the text once."""
-        if isinstance(frame, pl.LazyFrame):
-            plan = neutralise(frame)
-            if self.encoding != "gb18030":
-                plan.sink_csv(path, include_bom=self.excel, engine="streaming")
-                return
-            safe = plan.collect()
-        else:
-            safe = neutralise(frame)
-        if self.encoding == "gb18030":
-            path.write_bytes(safe.write_csv().encode("gb18030"))
-        else:
-            safe.write_csv(path, include_bom=self.excel)
+    def write_csv(self, frame: Table, path: Path) -> Written:
+        """``frame`` as CSV in a new file at ``path`` (formulas neutralised): written by polars,
+        a plan or a large frame streaming into it, and hashed as it is written. GB18030 has no
+        BOM."""
+        table, formulas = (
+            (frame.table, frame.formulas) if isinstance(frame, Probed) else (frame, None)
+        )
+        bom = self.excel and self.encoding != "gb18030"
+        with open(path, "xb", buffering=0) as fh:  # polars hands over blocks of megabytes
+            sink = _CsvSink(fh, self.encoding)
+            try:
+                _csv_into(sink, table, formulas, bom)
+                return sink.written()
+            except OSError as exc:  # the file's own error, where polars passed on its words
+                error = sink.error or exc
+                error.filename = error.filename or str(path)  # said with the file
+                raise error from None
 
     @property
     def read_encoding(self) -> str:
@@ -192,14 +325,6 @@ class OutputFile:
     name: str
     data: bytes
     mode: int = PRIVATE
-
-
-@dataclass(frozen=True)
-class Written:
-    """A file written into a run directory: what its manifest says of it."""
-
-    sha256: str
-    bytes: int
 
 
 class Staging:
@@ -228,13 +353,9 @@ class Staging:
         self.written[name] = Written(sha256_bytes(data), len(data))
         return self.written[name]
 
-    def write_csv(
-        self, name: str, frame: pl.DataFrame | pl.LazyFrame, fmt: OutputFormat, mode: int = PRIVATE
-    ) -> Written:
-        """A frame as CSV, written by polars to the file and hashed from what is on disk."""
-        path = self._new(name, mode)
-        fmt.write_csv(frame, path)
-        self.written[name] = Written(sha256_file(path), path.stat().st_size)
+    def write_csv(self, name: str, frame: Table, fmt: OutputFormat, mode: int = PRIVATE) -> Written:
+        """A frame or plan as CSV, hashed as it is written (:meth:`OutputFormat.write_csv`)."""
+        self.written[name] = fmt.write_csv(frame, self._new(name, mode))
         return self.written[name]
 
     def _finish(self) -> None:

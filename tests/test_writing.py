@@ -1,0 +1,216 @@
+"""Writing a round's files cheaply (issue 9) changes no byte: the formulas a file may hold are
+found once in the frames its cells come from (:class:`outputs.Probed`) instead of by a pass over
+each file, the least and greatest cell settle most columns (:func:`outputs.formula_columns`),
+and a CSV file is hashed and encoded as polars writes it. Each shortcut is checked here against
+the long way round."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import hashlib
+import io
+import random
+from pathlib import Path
+
+import polars as pl
+import pytest
+from stdnum.cn import ric
+
+from mediins_cli import outputs
+
+FORMULAS = ['=HYPERLINK("http://x","y")', "=1+1", "+1+1", "@SUM(A1)", "\t=1+1", "-2+3", "\r-1"]
+
+
+# --------------------------------------------------------------------------- formula_columns
+
+
+def _searched(frame: pl.DataFrame) -> frozenset[str]:
+    """The long way: every text cell searched."""
+    text = [c for c, dtype in frame.schema.items() if dtype == pl.String]
+    found = frame.select(pl.col(c).str.contains(outputs._FORMULA).any() for c in text).row(0)
+    return frozenset(c for c, hit in zip(text, found, strict=True) if hit)
+
+
+def test_the_least_and_greatest_cell_settle_a_column_as_a_search_of_every_cell_would():
+    cells = [
+        "曾志强", "Zhang", "0123", "9", "A", "~x", "", " =1", "'=1", "?", "<", ">", "!", ",",
+        "\x08b", "\x0eb", "*", ".", "/", "€", "\U0002a6a5", *FORMULAS,
+    ]  # fmt: skip
+    rng = random.Random(9)
+    columns: dict[str, list[str | None]] = {}
+    for n in range(400):
+        size = rng.randint(1, 6)
+        values: list[str | None] = [rng.choice(cells) for _ in range(size)]
+        values += [None] * rng.randint(0, 2)
+        columns[f"c{n}"] = rng.sample(values, len(values))
+    columns["nulls"] = [None, None]
+    frame = pl.DataFrame(
+        {name: pl.Series(v + [None] * (8 - len(v)), dtype=pl.String) for name, v in columns.items()}
+    ).with_columns(amount=pl.lit(-5))
+    assert outputs.formula_columns(frame) == _searched(frame)
+    hits = outputs.formula_columns(frame)
+    assert 0 < len(hits) < len(columns) - 1
+    assert outputs.formula_columns(frame, ["c0", "nulls", "amount"]) == _searched(
+        frame.select("c0", "nulls", "amount")
+    )
+
+
+def test_a_column_known_to_hold_formulas_is_neutralised_as_one_found_here():
+    frame = pl.DataFrame({"name": ["张三", *FORMULAS], "amount": ["1.00", *(["-5.00"] * 7)]})
+    found = outputs.neutralise(frame)
+    assert outputs.neutralise(frame, frozenset({"name"})).equals(found)
+    assert outputs.neutralise(frame.lazy(), {"name"}).collect().equals(found)
+    assert found["name"].to_list()[1:] == [f"'{f}" for f in FORMULAS]
+    assert found["amount"].to_list()[1:] == ["-5.00"] * 7
+
+
+# --------------------------------------------------------------------------- the sink
+
+
+def _big(rows: int = 600_000) -> pl.DataFrame:
+    """Enough rows that polars hands a file over in many blocks, a Chinese name astride some
+    of their edges."""
+    return pl.DataFrame(
+        {
+            "enrollee_id": [f"{i:018d}" for i in range(rows)],
+            "name": ["曾志强", "欧阳娜", "=1+1", "李𠀀"] * (rows // 4),
+            "amount": ["-5.00", "1.00", "700.01"] * (rows // 3),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        outputs.OutputFormat(),
+        outputs.OutputFormat(excel=True),
+        outputs.OutputFormat(encoding="gb18030"),
+    ],
+    ids=["utf-8", "excel", "gb18030"],
+)
+@pytest.mark.parametrize("table", ["small frame", "large frame", "plan"])
+def test_a_csv_file_is_the_text_polars_writes_hashed_as_written(tmp_path, fmt, table):
+    frame = _big(3_000 if table == "small frame" else 600_000)
+    assert (frame.estimated_size() <= outputs.SMALL_TABLE) == (table == "small frame")
+    path = tmp_path / "out.csv"
+    written = fmt.write_csv(frame.lazy() if table == "plan" else frame, path)
+    text = outputs.neutralise(frame).write_csv()
+    if fmt.encoding == "gb18030":
+        expected = text.encode("gb18030")
+    else:
+        expected = ("\ufeff" if fmt.excel else "").encode() + text.encode()
+    data = path.read_bytes()
+    assert data == expected
+    assert written == outputs.Written(hashlib.sha256(data).hexdigest(), len(data))
+
+
+@pytest.mark.parametrize("rows", [3_000, 600_000])
+def test_a_full_disk_is_said_with_its_errno_and_the_file(tmp_path, monkeypatch, rows):
+    real_open = open
+
+    def full(_path, _mode, **how):  # a file that takes nothing: the disk is full
+        return real_open("/dev/full", "wb", **how)
+
+    monkeypatch.setattr(outputs, "open", full, raising=False)
+    with pytest.raises(OSError) as caught:
+        outputs.OutputFormat().write_csv(_big(rows).lazy(), tmp_path / "out.csv")
+    assert caught.value.errno == errno.ENOSPC
+    assert caught.value.filename == str(tmp_path / "out.csv")
+
+
+# --------------------------------------------------------------------------- a round's files
+
+
+def person(i: int, name: str = "张三", **cells: str) -> dict[str, str]:
+    body = f"11010119900307{i:03d}"
+    row = {
+        "enrollee_id": body + ric.calc_check_digit(body + "0"),
+        "id_type": "ric",
+        "name": name,
+        "agency": "A01",
+        "status": "active",
+        "enrolled_on": "2020-01-05",
+        "paid_through": "2024-01",
+        "monthly_premium": "100.00",
+        "account_no": f"621483001234{i:04d}",
+    }
+    return {**row, **cells}
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_text(text.getvalue(), encoding="utf-8")
+    return path
+
+
+def ledger(path: Path, people: list[dict[str, str]]) -> Path:
+    """A deposit for each: 150.00 for every other one, -5.00 (cannot pay) for the rest."""
+    lines = [
+        f"{p['account_no']},2024-02-10,{'150.00' if i % 2 else '-5.00'}"
+        for i, p in enumerate(people)
+    ]
+    path.write_text("\n".join(["account_no,posted_at,amount", *lines, ""]), encoding="utf-8")
+    return path
+
+
+def deduct(run, out: Path, enrollees: Path, ledger: Path, round_: int, *more: str) -> None:
+    args = ["--round", str(round_), "--month", "2024-02", "--enrollees", enrollees]
+    result = run("deduct", *args, "--ledger", ledger, "--out", out, *more)
+    assert result.exit_code == 0, result.stderr
+
+
+def test_ids_and_account_numbers_are_never_formulas_validation_refuses_them(run, tmp_path):
+    """roundfiles.VALIDATED: IDs and account numbers are not searched for formulas, because
+    validation lets none through that starts like one."""
+    people = [person(0)]
+    for i, bad in enumerate(["=1+1", "+1234567", "-1234567", "@SUM(A1)", "=12345678"], start=1):
+        people.append(person(i, id_type="passport", enrollee_id=bad))
+        people.append(person(20 + i, account_no=bad))
+    enrollees = write_csv(tmp_path / "enrollees.csv", people)
+    deposits = ledger(tmp_path / "ledger.csv", people[:1])
+    errors = tmp_path / "errors.csv"
+    result = run("validate", "--enrollees", enrollees, "--ledger", deposits, "--errors", errors)
+    assert result.exit_code == 2, result.stderr
+    problems = pl.read_csv(errors, infer_schema=False).filter(pl.col("severity") == "error")
+    flagged = set(problems.filter(pl.col("column").is_in(["enrollee_id", "account_no"]))["line"])
+    assert flagged == {str(line) for line in range(3, 3 + len(people) - 1)}
+
+
+@pytest.mark.parametrize("more", [(), ("--lang", "zh", "--excel"), ("--out-encoding", "gb18030")])
+def test_the_files_are_the_bytes_every_file_searched_by_itself_gives(
+    run, tmp_path, monkeypatch, more
+):
+    """Formulas in names, agencies, an extra column and an extra column's name, in both
+    rounds' files (some pay, some fail twice)."""
+    people = [
+        {**person(i, name=f, agency="=A01" if i % 3 == 0 else "A01"), "remark": f, "=x": "+1"}
+        for i, f in enumerate(FORMULAS * 3)
+    ]
+    enrollees = write_csv(tmp_path / "enrollees.csv", people)
+    deposits = ledger(tmp_path / "ledger.csv", people)
+
+    def both_rounds(out: Path) -> dict[str, bytes]:
+        deduct(run, out, enrollees, deposits, 1, *more)
+        deduct(run, out, enrollees, deposits, 2, *more)
+        return {
+            str(p.relative_to(out)): p.read_bytes()
+            for p in sorted(out.rglob("*"))
+            if p.is_file() and p.name not in ("run.log", ".lock")
+        }
+
+    fast = both_rounds(tmp_path / "fast")
+    original = outputs.OutputFormat.write_csv
+
+    def searched_by_itself(self, frame, path):  # the long way: no Probed shortcut
+        return original(self, frame.table if isinstance(frame, outputs.Probed) else frame, path)
+
+    monkeypatch.setattr(outputs.OutputFormat, "write_csv", searched_by_itself)
+    slow = both_rounds(tmp_path / "slow")
+    assert fast.keys() == slow.keys()
+    assert [k for k in fast if fast[k] != slow[k]] == []
+    quoted = [k for k, v in fast.items() if k.endswith(".csv") and b"'=" in v]
+    assert len(quoted) >= 6  # formulas were there to neutralise, in both rounds' files
