@@ -150,7 +150,7 @@ def order_by_pinyin(
     while key in frame.columns:
         key += "_"
     by = [key, name_col] if tie is None else [key, name_col, tie]
-    # one key per distinct name (a province has millions of rows and some thousands of names)
+    # one key per distinct name (names repeat: 10 M enrollees of the bench have 0.92 M names)
     names = frame.select(pl.col(name_col).unique())
     keys = names.with_columns(pinyin_key(names[name_col]).alias(key))
     return (
