@@ -6,16 +6,15 @@ the long way round."""
 
 from __future__ import annotations
 
-import csv
 import errno
 import hashlib
-import io
 import random
 from pathlib import Path
 
 import polars as pl
 import pytest
-from stdnum.cn import ric
+from test_trust import person as trusted_person
+from test_trust import write_csv
 
 from mediins_cli import outputs
 
@@ -123,28 +122,8 @@ def test_a_full_disk_is_said_with_its_errno_and_the_file(tmp_path, monkeypatch, 
 
 
 def person(i: int, name: str = "张三", **cells: str) -> dict[str, str]:
-    body = f"11010119900307{i:03d}"
-    row = {
-        "enrollee_id": body + ric.calc_check_digit(body + "0"),
-        "id_type": "ric",
-        "name": name,
-        "agency": "A01",
-        "status": "active",
-        "enrolled_on": "2020-01-05",
-        "paid_through": "2024-01",
-        "monthly_premium": "100.00",
-        "account_no": f"621483001234{i:04d}",
-    }
-    return {**row, **cells}
-
-
-def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    path.write_text(text.getvalue(), encoding="utf-8")
-    return path
+    """test_trust's enrollee row with an id_type column, which some rows here set."""
+    return trusted_person(i, name, **{"id_type": "ric", **cells})
 
 
 def ledger(path: Path, people: list[dict[str, str]]) -> Path:
