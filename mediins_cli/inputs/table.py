@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -562,9 +562,9 @@ def _cell_checks(texts: list[str], known: set[str], long: set[str] | None = None
     return checks
 
 
-def _col(frame: pl.DataFrame, name: str) -> pl.Expr:
-    """An optional column, or nulls where the file does not have it."""
-    return pl.col(name) if name in frame.columns else pl.lit(None, dtype=pl.String)
+def _col(columns: Collection[str], name: str) -> pl.Expr:
+    """An optional column, or nulls where the file does not have it (``columns``: its own)."""
+    return pl.col(name) if name in columns else pl.lit(None, dtype=pl.String)
 
 
 def _quoted(column: str, expr: pl.Expr | None = None) -> pl.Expr:
@@ -600,12 +600,12 @@ def _amount_check(column: str, fen: pl.Expr | None = None) -> list[_Check]:
     ]
 
 
-def excel_number(frame: pl.DataFrame, column: str) -> pl.Expr:
+def excel_number(columns: Collection[str], column: str) -> pl.Expr:
     """True where Excel turned a number that must stay text (an ID, an account number) into a
     number: a number cell of a workbook, or text such as ``1.10101E+17`` in any file (a CSV
-    that went through Excel)."""
+    that went through Excel). ``columns``: those of the file's :func:`text_plan`."""
     flag = f"__number_{column}"
-    cell = pl.col(flag) if flag in frame.columns else pl.lit(False)
+    cell = pl.col(flag) if flag in columns else pl.lit(False)
     return cell | pl.col(column).str.contains(EXCEL_NUMBER_TEXT).fill_null(False)
 
 
@@ -650,28 +650,11 @@ def _date_check(column: str, parsed: str) -> _Check:
     )
 
 
-def per_value(frame: pl.DataFrame, column: str, parse: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
-    """``parse`` of a text column, worked out once per distinct value and looked up for every
-    row: a month's file holds a handful of premiums, statuses and months over millions of rows
-    (10 M rows: premiums 0.28 s, not 0.68; statuses 0.25 s, not 0.47). Not for columns of many
-    distinct or mostly empty values (birth dates: 0.45 s, not 0.15). The values are parsed as
-    a column of a frame, as the rows were: over a literal Series polars raised on a cast that
-    ``yuan_to_fen``'s ``when`` leaves out (an 18-digit amount)."""
-    if column not in frame.columns:
-        return parse(pl.lit(None, dtype=pl.String))
-    values = frame.get_column(column).unique()
-    parsed = values.to_frame().select(parse(pl.col(column))).to_series()
-    return pl.col(column).replace_strict(values, parsed, default=None, return_dtype=parsed.dtype)
-
-
-def _coded(frame: pl.DataFrame, column: str) -> pl.Expr:
+def _coded(columns: Collection[str], column: str) -> pl.Expr:
     """A coded column through its value aliases (case-insensitive); unknown values stay."""
+    raw = _col(columns, column)
     aliases = VALUE_ALIASES[column]
-
-    def code(raw: pl.Expr) -> pl.Expr:
-        return raw.str.to_lowercase().replace_strict(aliases, default=raw, return_dtype=pl.String)
-
-    return per_value(frame, column, code)
+    return raw.str.to_lowercase().replace_strict(aliases, default=raw, return_dtype=pl.String)
 
 
 Checked = tuple[pl.DataFrame | None, pl.DataFrame]  # the typed frame (None: unusable), problems

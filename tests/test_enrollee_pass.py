@@ -1,0 +1,156 @@
+"""Issue 9: the enrollee file checked in one streaming pass (inputs/enrollees.py).
+
+The pass keeps the typed frame and only the rows with a problem; the checks across rows (a
+repeated ID, agency codes that clash, area codes) run on what it gathered. These tests hold it
+to what reading the whole file at once gave, on a file the streaming engine reads in many
+pieces: every problem on its physical line, in the order of the checks, the rows in the
+file's order, each column in one piece. Speed and memory are measured by ``make bench``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from mediins_cli.inputs import enrollees, read_enrollees
+from mediins_cli.inputs.enrollees import _id_check_digit
+from mediins_cli.inputs.table import one_piece
+
+ROWS = 60_000  # the streaming engine reads a file of this size in several pieces
+HEADER = "enrollee_id,name,agency,status,enrolled_on,monthly_premium,account_no,bank,note"
+
+
+def _resident_ids(area: str, n: int) -> list[str]:
+    """``n`` distinct well-formed resident IDs of ``area``, born on 60-odd days of 1960."""
+    first = pl.select(
+        (
+            pl.lit(area)
+            + (pl.lit(date(1960, 1, 1)) + pl.duration(days=pl.int_range(n) // 1000)).dt.strftime(
+                "%Y%m%d"
+            )
+            + (pl.int_range(n) % 1000).cast(pl.String).str.zfill(3)
+        ).alias("id")
+    )
+    return first.select(pl.col("id") + _id_check_digit(pl.col("id"))).to_series().to_list()
+
+
+def _rows(ids: list[str]) -> list[list[str]]:
+    return [
+        [
+            ident,
+            "张三",
+            f"AG-{i % 50:04d}",
+            "active",
+            "2020-01-01",
+            "600.00",
+            f"6225{i:012d}",
+            "B",
+            "",
+        ]
+        for i, ident in enumerate(ids)
+    ]
+
+
+def _write(path: Path, rows: list[list[str]], blank_before: int) -> Path:
+    lines = [HEADER]
+    for i, cells in enumerate(rows):
+        if i == blank_before:
+            lines.append(",,,,,,,,")
+        lines.append(",".join(cells))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_file_read_in_pieces_gives_every_problem_on_its_line_in_the_order_of_the_checks(
+    tmp_path,
+):
+    ids = _resident_ids("110101", ROWS)
+    rows = _rows(ids)
+    rows[3][1] = '"张\n三"'  # a value spanning lines: every later row is one line further
+    rows[10][2] = "A/1"
+    rows[59_000][2] = "A_1"  # the same file name as A/1
+    rows[20][0] = ids[59_500]  # the ID of a row far below, in another piece
+    last = ids[30_000][17]
+    rows[30_000][0] = ids[30_000][:17] + ("0" if last != "0" else "1")
+    rows[40_000][4] = "2024-02-30"
+    rows[45_000][5] = "abc"
+    rows[55_000][8] = "a\x00b"
+    rows[57_000][1] = "名" * 40_000  # longer than a cell holds, and than a name
+    rows[58_000][0] = _resident_ids("990000", 1)[0]  # an area code stdnum does not know
+    path = _write(tmp_path / "enrollees.csv", rows, blank_before=50_000)
+
+    def line(row: int) -> int:  # the header is line 1; the value of row 3 takes two lines
+        return row + 2 + (row > 3) + (row >= 50_000)
+
+    frame, problems, _ = read_enrollees(path)
+
+    assert frame is not None
+    assert [
+        (p["line"], p["column"], p["code"], p["severity"]) for p in problems.iter_rows(named=True)
+    ] == [
+        (line(3), "", "MULTILINE_VALUE", "warning"),
+        (line(57_000), "name", "BAD_TEXT", "error"),  # longer than a cell
+        (line(3), "name", "BAD_TEXT", "error"),  # a line break
+        (line(55_000), "note", "BAD_TEXT", "error"),  # a NUL
+        (line(30_000), "enrollee_id", "BAD_ID_CHECKSUM", "error"),
+        (line(59_500), "enrollee_id", "DUPLICATE_ENROLLEE", "error"),
+        (line(57_000), "name", "BAD_TEXT", "error"),  # longer than a name
+        (line(40_000), "enrolled_on", "BAD_DATE", "error"),
+        (line(45_000), "monthly_premium", "BAD_AMOUNT", "error"),
+        (line(59_000), "agency", "AGENCY_CLASH", "error"),
+        (line(58_000), "enrollee_id", "UNKNOWN_AREA", "warning"),
+    ]
+    messages = dict(zip(problems["code"], problems["message"], strict=False))
+    assert messages["DUPLICATE_ENROLLEE"].endswith(f"first on line {line(20)}")
+    assert f"on line {line(10)}" in messages["AGENCY_CLASH"]
+    # the typed frame: every row but the blank one, in the file's order, on its line
+    assert frame["line"].to_list() == [line(r) for r in range(ROWS)]
+    assert frame["enrollee_id"].to_list() == [r[0] for r in rows]
+    assert set(frame.n_chunks("all")) == {1}
+
+
+def test_a_good_file_read_in_pieces_has_no_problem_and_keeps_its_order(tmp_path):
+    rows = _rows(_resident_ids("110101", ROWS))
+    frame, problems, _ = read_enrollees(_write(tmp_path / "enrollees.csv", rows, -1))
+    assert problems.height == 0
+    assert frame is not None and frame["enrollee_id"].to_list() == [r[0] for r in rows]
+    assert frame["line"].to_list() == list(range(2, ROWS + 2))
+    assert frame.columns[-1] == "line"  # the pass's own columns are gone
+    assert set(frame.n_chunks("all")) == {1}
+
+
+def test_a_fault_of_the_checks_is_raised_not_said_to_be_the_files(tmp_path, monkeypatch):
+    """The pass reads and checks at once: when it fails on a file polars reads well, the
+    failure is the program's, and must not be reported as a malformed CSV."""
+    path = _write(tmp_path / "enrollees.csv", _rows(_resident_ids("110101", 10)), -1)
+    typed = enrollees._typed
+
+    def failing(columns: list[str]) -> list[pl.Expr]:
+        return [*typed(columns), pl.col("name").str.to_integer().alias("__fails")]
+
+    monkeypatch.setattr(enrollees, "_typed", failing)
+    with pytest.raises(pl.exceptions.PolarsError):
+        read_enrollees(path)
+
+
+def test_a_file_polars_cannot_parse_is_still_named_by_its_line(tmp_path):
+    path = tmp_path / "enrollees.csv"
+    rows = [",".join(r) for r in _rows(_resident_ids("110101", 5))]
+    rows[2] = rows[2].replace("张三", '"张三')  # a quote opened and never closed
+    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    frame, problems, _ = read_enrollees(path)
+    assert frame is None
+    assert problems.select("line", "code").rows() == [(4, "BAD_QUOTE")]
+
+
+def test_one_piece_joins_each_column_and_empties_the_frame_it_was_given():
+    pieces = pl.concat([pl.DataFrame({"a": [i, i + 1], "b": [str(i), None]}) for i in range(5)])
+    expected = pieces.clone()
+    assert max(pieces.n_chunks("all")) == 5
+    joined = one_piece(pieces)
+    assert joined.equals(expected) and joined.schema == expected.schema
+    assert set(joined.n_chunks("all")) == {1}
+    assert pieces.width == 0
