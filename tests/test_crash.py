@@ -116,8 +116,8 @@ SCENARIOS = {
 #: month, the month again (exist_ok), the staging folder (mkdtemp), then per file. os.open: the
 #: lock, the 3 JSON and log files, the staging folder, the month folder. A GB18030 file takes
 #: two passes (UTF-8 fails, then GB18030), so the ledger's is read_pass#3. Both files are parsed
-#: with scan_csv, the ledger (#1) before the enrollees (#2); round 2 first reads round 1's
-#: retry.csv and success.csv with read_csv (#1, #2).
+#: with scan_csv, the ledger (#1) before the enrollees (#2), each in one collect_all; round 2
+#: first reads round 1's retry.csv and success.csv with read_csv (#1, #2).
 _WRITE = {
     "chmod": 14,
     "fdopen": 3,
@@ -127,7 +127,7 @@ _WRITE = {
     "rename": 1,
     "neutralise": 9,
 }
-_COMPUTE = {"collect_all": 1, "debit": 1, "scan_csv": 2, "read_pass": 2}
+_COMPUTE = {"collect_all": 2, "debit": 1, "scan_csv": 2, "read_pass": 2}
 #: round 1 writes milestones.csv besides (one file more: its chmod, folder check, neutralise)
 _ROUND_1 = {**_WRITE, "chmod": 15, "neutralise": 10}
 COUNTS: dict[str, dict[str, int]] = {
@@ -436,6 +436,7 @@ KILL_POINTS: list[tuple[str, str, int, bool]] = [
     ("r1", "read_pass", 2, BEFORE),  # hashing the ledger (the enrollee file: gb)
     ("r1", "scan_csv", 2, BEFORE),  # parsing the enrollee file (the ledger is #1)
     ("r1", "collect_all", 1, BEFORE),  # the ledger's balances
+    ("r1", "collect_all", 2, BEFORE),  # the enrollee file's pass
     ("r1", "debit", 1, BEFORE),
     ("r1", "neutralise", 2, BEFORE),  # success.csv written in the staging folder, not flushed
     ("r1", "neutralise", 6, BEFORE),  # halfway: the second agency list

@@ -354,13 +354,13 @@ def test_defect_6_a_gb18030_input_never_has_a_named_utf8_copy(tmp_path, monkeypa
     gb = tmp_path / "enrollees.csv"
     gb.write_bytes(ENROLLEES.read_text(encoding="utf-8").encode("gb18030"))
     seen: list[list[str]] = []
-    original = table.read_table
+    original = table.scan_text
 
-    def look(source, columns):
+    def look(source, names):
         seen.append(os.listdir(temp))  # while the transcoded copy is open and read
-        return original(source, columns)
+        return original(source, names)
 
-    monkeypatch.setattr(table, "read_table", look)
+    monkeypatch.setattr(table, "scan_text", look)
     frame, _problems, used = read_enrollees(gb)
     assert used == "gb18030" and frame is not None and frame.height == 50
     assert seen == [[]]
