@@ -352,11 +352,11 @@ def _resumptions(frame: pl.DataFrame, m: int, rules: ContinuityRules) -> pl.Data
     s, r = pl.col("__s"), pl.col("__r")
     backpay_until, channel = _backpay(rules, pl.lit(m) <= r)
     return by_id(
-        frame.with_columns(pl.col("__event").alias("category")).select(
+        frame.select(
             "enrollee_id",
             "name",
             "agency",
-            "category",
+            pl.col("__event").alias("category"),
             _yyyymm(s).alias("gap_since"),
             (pl.lit(m) - s).alias("gap_months"),
             (first_day(pl.lit(m)) - first_day(s)).dt.total_days().alias("gap_days"),

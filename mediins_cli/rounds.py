@@ -168,10 +168,11 @@ def debit(attempts: pl.DataFrame, balances: pl.DataFrame) -> pl.DataFrame:
     available = pl.col("balance_available_fen")
     ok = (available.is_not_null() & (available >= pl.col("amount_fen"))).alias("__ok")
     # Position 0 sees the whole balance: one pass over every account at once.
-    step = frame.filter(pl.col("__pos") == 0).select(
-        pl.exclude("__pos"), pl.col("balance_at_cutoff_fen").alias("balance_available_fen")
+    step = (
+        frame.filter(pl.col("__pos") == 0)
+        .select(pl.exclude("__pos"), pl.col("balance_at_cutoff_fen").alias("balance_available_fen"))
+        .with_columns(ok)
     )
-    step = step.with_columns(ok)
     settled = [step]
     # Later positions exist only on shared accounts; each sees what the one before left.
     shared = frame.filter(pl.col("__pos") == 1).select("__key")
