@@ -19,7 +19,7 @@ import polars as pl
 from mediins_cli.calendar import RoundDates
 from mediins_cli.money import MAX_ACCOUNT_FEN, MAX_AMOUNT_FEN, fen_to_yuan, sum_fen, total_fen
 from mediins_cli.months import Month
-from mediins_cli.order import id_order
+from mediins_cli.order import by_id, id_order, take_rows
 
 # Reasons an enrollee is not attempted in round 1 (DESIGN §4), first match wins.
 INACTIVE = "INACTIVE"
@@ -44,7 +44,12 @@ class InvariantBroken(AssertionError):
 
 
 def classify(enrollees: pl.DataFrame, month: Month) -> pl.DataFrame:
-    """``enrollees`` with ``skip_reason``: null for whoever is due in ``month``.
+    """``enrollees`` with ``skip_reason`` (:func:`skip_reason`): null for whoever is due."""
+    return enrollees.with_columns(skip_reason(month).alias("skip_reason"))
+
+
+def skip_reason(month: Month) -> pl.Expr:
+    """Why an enrollee is not due in ``month``; null for whoever is.
 
     Due: status active; coverage started, i.e. the month after ``enrolled_on`` is not after
     ``month`` (seed 000 §五: 参保起始日期为办理参（续）保手续的次月); ``paid_through`` empty or
@@ -52,7 +57,7 @@ def classify(enrollees: pl.DataFrame, month: Month) -> pl.DataFrame:
     """
     first = month.first_day
     coverage_start = pl.col("enrolled_on").dt.month_start().dt.offset_by("1mo")
-    reason = (
+    return (
         pl.when(pl.col("status") != "active")
         .then(pl.lit(INACTIVE))
         .when(coverage_start > first)
@@ -61,7 +66,6 @@ def classify(enrollees: pl.DataFrame, month: Month) -> pl.DataFrame:
         .then(pl.lit(ALREADY_PAID))
         .otherwise(None)
     )
-    return enrollees.with_columns(reason.alias("skip_reason"))
 
 
 def split_due(
@@ -77,35 +81,6 @@ def split_due(
     reasons = reason["skip_reason"].gather(skipped)
     due_rows, skipped_rows = take_rows(enrollees, [due, skipped], release=release)
     return due_rows, skipped_rows.with_columns(reasons.alias("skip_reason"))
-
-
-def in_id_order(frame: pl.DataFrame, *, release: bool = False) -> pl.DataFrame:
-    """``frame`` sorted by ``enrollee_id`` (itself when it already is); ``release``: see
-    :func:`take_rows`."""
-    if frame["enrollee_id"].is_sorted():
-        return frame
-    return take_rows(frame, [id_order(frame)], release=release)[0]
-
-
-def take_rows(
-    frame: pl.DataFrame, rows: list[pl.Series], *, release: bool = False
-) -> list[pl.DataFrame]:
-    """For each series of row numbers in ``rows``, those rows of ``frame`` in that order.
-
-    Made two columns at a time (polars gathers them on both cores). With ``release`` each
-    column is taken out of ``frame`` as soon as it is copied, so a province's wide rows are held
-    once plus two columns, not twice (DESIGN §10); ``frame`` is then left empty, and the caller
-    must not use it again."""
-    if not release:
-        return [frame[r] for r in rows]
-    parts: list[list[pl.Series]] = [[] for _ in rows]
-    names = frame.columns
-    for start in range(0, len(names), 2):
-        columns = pl.DataFrame([frame.drop_in_place(n) for n in names[start : start + 2]])
-        for part, r in zip(parts, rows, strict=True):
-            part.extend(columns[r].get_columns())
-        del columns
-    return [pl.DataFrame(part) for part in parts]
 
 
 # --------------------------------------------------------------------------- balances
@@ -342,37 +317,41 @@ def round_one(
     return RoundResult(dates.month, 1, dates, round_two, attempts, skipped)
 
 
+def debited_per_account(debits: pl.DataFrame) -> pl.DataFrame:
+    """Successful debits (``account_no``, ``amount_fen``) summed per account, in the order the
+    accounts come: ``account_no``, ``debited_fen`` (one account's: within Int64, DESIGN §3)."""
+    return debits.group_by("account_no", maintain_order=True).agg(
+        pl.col("amount_fen").sum().alias("debited_fen")
+    )
+
+
 def round_two(
     enrollees: pl.DataFrame,
     retry_ids: pl.Series,
-    round_one_debits: pl.DataFrame,
+    pending: pl.DataFrame,
     balances: pl.DataFrame,
     dates: RoundDates,
 ) -> RoundResult:
     """Round 2: attempt exactly round 1's retry list against the newer ledger's balances.
 
-    ``round_one_debits`` (``account_no``, ``amount_fen``, ``reference``) are round 1's
-    successful debits; ``balances`` carries ``booked_fen``, the part of them the ledger already
-    holds before round 2's cut-off. The rest is subtracted here, so a debit counts once.
+    ``pending`` (``account_no``, ``debited_fen``) sums round 1's successful debits per
+    account (at least those of the retry list's accounts); ``balances`` carries
+    ``booked_fen``, the part of them the ledger already holds before round 2's cut-off. The
+    rest is subtracted here, so a debit counts once.
     """
-    retry = in_id_order(enrollees.filter(pl.col("enrollee_id").is_in(retry_ids.implode())))
+    retry = by_id(enrollees.filter(pl.col("enrollee_id").is_in(retry_ids.implode())))
     # only the accounts round 2 debits are looked at: a small part of a province's accounts
     attempted = pl.col("account_no").is_in(retry.get_column("account_no").unique().implode())
-    pending = (
-        round_one_debits.filter(attempted)
-        .group_by("account_no")
-        .agg(pl.col("amount_fen").sum().alias("__debited"))  # one account: within Int64 (§3)
-    )
     adjusted = (
         balances.filter(attempted)
-        .join(pending, on="account_no", how="left")
+        .join(pending.filter(attempted), on="account_no", how="left")
         .with_columns(
             (
                 pl.col("balance_fen")
-                + (-pl.col("__debited").fill_null(0) - pl.col("booked_fen").fill_null(0))
+                + (-pl.col("debited_fen").fill_null(0) - pl.col("booked_fen").fill_null(0))
             ).alias("balance_fen")
         )
-        .drop("__debited")
+        .drop("debited_fen")
     )
     attempts = debit(retry.rename({"premium_fen": "amount_fen"}), adjusted)
     attempts = with_references(attempts, dates.month, 2)

@@ -80,10 +80,11 @@ from mediins_cli.rounds import (
     FAILURE,
     SUCCESS,
     RoundResult,
-    classify,
+    debited_per_account,
     rate,
     round_one,
     round_two,
+    skip_reason,
     summarize,
 )
 from mediins_cli.rules import RulePack, check_in_force, load_pack
@@ -260,12 +261,11 @@ def deduct(
         else:
             assert previous is not None and ledger is not None
             result = round_two(
-                enrollees, previous.retry_ids, previous.debits, ledger.balances, dates
+                enrollees, previous.retry_ids, previous.pending, ledger.balances, dates
             )
-            # continuity reads a few columns of the enrollees and of round 1's debits, and no
-            # balance: the rest goes now, so its memory serves continuity (DESIGN §10)
+            # continuity reads a few columns of the enrollees and no balance: the rest goes
+            # now, so its memory serves continuity (DESIGN §10)
             enrollees = enrollees.select(CONTINUITY_READS)
-            previous = replace(previous, debits=previous.debits.select(PAID_COLUMNS))
             ledger = replace(ledger, balances=ledger.balances.clear())
             progress(_("assessing continuity"))
             continuity = _continuity(result, enrollees, previous, pack)
@@ -342,7 +342,7 @@ def _read_inputs(
     Returns the enrollees, the ledger (None in return mode: no ledger is read), every warning,
     and the pre-flight warnings alone."""
     # the ledger first: its pass is the larger, and only its balances stay for the enrollees
-    references = previous.debits.select("reference") if previous is not None else None
+    references = previous.paid.select("reference") if previous is not None else None
     ledger: LedgerPass | None = None
     l_problems = problems_frame([])
     if "ledger" in sources:
@@ -352,6 +352,10 @@ def _read_inputs(
             l_problems = ledger.warnings
         except BadInput as exc:
             l_problems = exc.frame
+        if ledger is not None and previous is not None:
+            # round 2 debits the retry list's accounts alone: the other balances go before
+            # the enrollees are read (10 M enrollees: ~0.4 GiB)
+            ledger = replace(ledger, balances=retry_balances(ledger.balances, previous))
     progress(_("reading enrollees"))
     # in the file's order: the rounds put the rows they write in enrollee_id order
     # themselves, and sort only the rows they attempt (rounds.split_due, rounds.round_two)
@@ -688,7 +692,15 @@ class RoundOne:
     manifest_sha: str
     summary: dict[str, Any]
     retry_ids: pl.Series
-    debits: pl.DataFrame  # enrollee_id, account_no, amount_fen, reference, paid_on
+    #: the accounts of the retry list (as round 1 wrote them beside the IDs; the enrollee file
+    #: is the same one, DESIGN §4): round 2 reads no other account's balance
+    retry_accounts: pl.Series
+    #: round 1's successful debits: enrollee_id, paid_on, reference (continuity; references
+    #: for the ledger, DESIGN §4)
+    paid: pl.DataFrame
+    #: round 1's debits on the retry list's accounts, per account: account_no, debited_fen
+    #: (a shared account's other members may have paid in round 1)
+    pending: pl.DataFrame
     #: "ledger" or "returns" (DESIGN §11); round 2 runs the way round 1 did
     mode: str = "ledger"
     #: return mode: round 1's failures round 2 does not attempt (enrollee_id, amount_fen,
@@ -727,7 +739,10 @@ def round_one_state(out: Path, month: Month) -> RoundOne:
     encoding = OutputFormat(**manifest.get("format", {})).read_encoding
     # only the columns round 2 uses are parsed (the files' extra columns can be wide)
     retry = pl.read_csv(
-        read["retry.csv"], infer_schema=False, encoding=encoding, columns=["enrollee_id"]
+        read["retry.csv"],
+        infer_schema=False,
+        encoding=encoding,
+        columns=["enrollee_id", "account_no"],
     )
     success = pl.read_csv(
         read["success.csv"],
@@ -748,21 +763,32 @@ def round_one_state(out: Path, month: Month) -> RoundOne:
         permanent = permanent.select(
             "enrollee_id", yuan_to_fen(pl.col("amount")).alias("amount_fen"), "reason"
         )
+    # round 2 holds round 1's successful debits (8 M at 10 M enrollees) from here to its end:
+    # what continuity reads, and the amounts of the few accounts round 2 debits again
+    retry_accounts = retry.get_column("account_no").unique(maintain_order=True)
+    pending = debited_per_account(
+        success.filter(pl.col("account_no").is_in(retry_accounts.implode())).select(
+            "account_no", yuan_to_fen(pl.col("amount")).alias("amount_fen")
+        )
+    )
+    # a month's few settle dates parsed once each
+    paid_on = per_value(success, "deducted_on", lambda d: d.str.to_date("%Y-%m-%d"))
     return RoundOne(
         manifest,
         sha256_bytes(manifest_bytes),
         read_json(r1 / "summary.json"),
-        retry["enrollee_id"],
-        success.select(  # a month's few premiums and settle dates parsed once each
-            "enrollee_id",
-            "account_no",
-            per_value(success, "amount", yuan_to_fen).alias("amount_fen"),
-            "reference",
-            per_value(success, "deducted_on", lambda d: d.str.to_date("%Y-%m-%d")).alias("paid_on"),
-        ),
+        retry.get_column("enrollee_id"),
+        retry_accounts,
+        success.select("enrollee_id", paid_on.alias("paid_on"), "reference"),
+        pending,
         mode,
         permanent,
     )
+
+
+def retry_balances(balances: pl.DataFrame, previous: RoundOne) -> pl.DataFrame:
+    """The balances of the accounts round 2 debits (its retry list's), the rest let go."""
+    return balances.filter(pl.col("account_no").is_in(previous.retry_accounts.implode()))
 
 
 #: what round 2 parses of round 1's files (from the very bytes whose hashes it checked)
@@ -826,18 +852,21 @@ def _continuity(
     result: RoundResult, enrollees: pl.DataFrame, previous: RoundOne, pack: RulePack
 ) -> Continuity:
     """After round 2: breaks, resumptions and updates of everyone due this month."""
-    # a copy of the columns continuity works on, for those due; who they are (name, agency,
-    # account) is looked up by row for the few rows that show it
+    # the columns continuity works on, for those due, as a plan assess joins onto this month's
+    # payments: made once (not a copy, then joined copies). Who they are (name, agency,
+    # account) is looked up by row for the few rows that show it.
     due = (
-        classify(enrollees.select(CONTINUITY_READS).drop(DETAILS), result.month)
+        enrollees.lazy()
+        .select(c for c in CONTINUITY_READS if c not in DETAILS)
         .with_row_index("__enrollee_row")
-        .filter(pl.col("skip_reason").is_null())
+        .filter(skip_reason(result.month).is_null())
+        .drop("status")
     )
     # paid on the effective date, or (return mode) on the day the bank says it settled
     settled = "deducted_on" in result.attempts.columns
     paid = pl.concat(
         [
-            previous.debits.select(PAID_COLUMNS),
+            previous.paid,
             result.narrow(
                 SUCCESS, "enrollee_id", "reference", *(["deducted_on"] if settled else [])
             ).select(
@@ -866,8 +895,6 @@ CONTINUITY_READS = (
     "waiting_until",
     "prior_coverage_end",
 )
-#: what continuity reads of round 1's successful debits
-PAID_COLUMNS = ("enrollee_id", "paid_on", "reference")
 
 
 def _next_round_one(pack: RulePack, calendar: WorkingCalendar, month: Month) -> date | None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from mediins_cli.calendar import OfficialCalendar, round_dates
 from mediins_cli.months import Month
-from mediins_cli.rounds import ledger_balances, round_one, round_two
+from mediins_cli.rounds import debited_per_account, ledger_balances, round_one, round_two
 
 FEB = Month(2024, 2)
 R1, R2 = round_dates(OfficialCalendar([], "x"), FEB, 12, 25, 22, 1)
@@ -120,7 +120,7 @@ def test_rounds_conserve_money_never_overdraw_and_match_the_sequential_model(m):
             ]
         )
     b2 = ledger_balances(ledger, R2.cutoff, debits.select("reference")).collect()
-    second = round_two(people, first.failures["enrollee_id"], debits, b2, R2)
+    second = round_two(people, first.failures["enrollee_id"], debited_per_account(debits), b2, R2)
     assert set(second.attempts["enrollee_id"]) == set(first.failures["enrollee_id"])
     assert second.attempts["amount_fen"].sum() == (
         second.successes["amount_fen"].sum() + second.failures["amount_fen"].sum()

@@ -6,7 +6,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mediins_cli.order import by_id, id_order
+from mediins_cli.order import by_id, id_order, take_rows
 
 RIC = st.builds(
     lambda digits, check: digits + check,
@@ -41,3 +41,29 @@ def test_a_sorted_frame_is_returned_as_it_is() -> None:
     frame = pl.DataFrame({"enrollee_id": ["110105194912310019", "110105194912310028"]})
     assert by_id(frame) is frame
     assert id_order(frame).to_list() == [0, 1]
+
+
+def test_take_rows_releasing_the_frame_gives_the_same_rows_and_empties_it() -> None:
+    frame = pl.DataFrame(
+        {"enrollee_id": ["C", "A", "B"], "name": ["丙", "甲", "乙"], "amount_fen": [3, 1, 2]}
+    )
+    rows = [pl.Series([1, 2], dtype=pl.UInt32), pl.Series([0], dtype=pl.UInt32)]
+    kept = take_rows(frame, rows)
+    taken = take_rows(frame.clone(), rows, release=True)
+    assert [t.rows() for t in taken] == [k.rows() for k in kept]
+    assert taken[0].columns == frame.columns  # an odd number of columns, in order
+    assert kept[0]["enrollee_id"].to_list() == ["A", "B"]
+    released = frame.clone()
+    take_rows(released, rows, release=True)
+    assert released.width == 0  # its columns were let go as they were copied
+
+
+def test_by_id_releasing_the_frame_sorts_it_the_same_and_empties_it() -> None:
+    frame = pl.DataFrame({"enrollee_id": ["C", "A", "B"], "n": [3, 1, 2]})
+    released = frame.clone()
+    assert (
+        by_id(released, release=True).rows()
+        == by_id(frame).rows()
+        == frame.sort("enrollee_id").rows()
+    )
+    assert released.width == 0

@@ -15,12 +15,12 @@ from mediins_cli.rounds import (
     check_invariants,
     classify,
     debit,
+    debited_per_account,
     ledger_balances,
     round_one,
     round_two,
     split_due,
     summarize,
-    take_rows,
     with_references,
 )
 
@@ -219,7 +219,7 @@ def test_round_two_counts_a_round_one_debit_once_with_or_without_it_in_the_ledge
     if booked:
         rows.append(("1", datetime(2024, 2, 18, 6), -600, "MI-202402-R1-00000001"))
     got = ledger_balances(ledger(*rows), R2.cutoff, debits.select("reference")).collect()
-    second = round_two(people, first.failures["enrollee_id"], debits, got, R2)
+    second = round_two(people, first.failures["enrollee_id"], debited_per_account(debits), got, R2)
     # Account 1: 1000 + 300 - 600 (round 1, once) = 700 ≥ 600 → B succeeds; C still 400 < 500.
     assert outcomes(second.attempts) == [
         ("B", "success", None, 700),
@@ -236,7 +236,7 @@ def test_a_round_one_debit_booked_after_round_twos_cut_off_is_still_subtracted()
         ("1", datetime(2024, 2, 23), -600, "MI-202402-R1-00000001"),  # booked late
     )
     got = ledger_balances(rows, R2.cutoff, debits.select("reference")).collect()
-    second = round_two(people, pl.Series(["B"]), debits, got, R2)
+    second = round_two(people, pl.Series(["B"]), debited_per_account(debits), got, R2)
     assert outcomes(second.attempts) == [("B", "failure", "INSUFFICIENT_FUNDS", 400)]
 
 
@@ -244,7 +244,9 @@ def test_round_two_attempts_exactly_the_retry_list():
     people, first = sample_pair()
     debits = first.successes.select("account_no", "amount_fen", "reference")
     rich = balances(**{"1": 99999, "2": 99999, "3": 99999})
-    second = round_two(people, pl.Series(["C"]), debits, rich.with_columns(booked_fen=0), R2)
+    second = round_two(
+        people, pl.Series(["C"]), debited_per_account(debits), rich.with_columns(booked_fen=0), R2
+    )
     assert second.attempts["enrollee_id"].to_list() == ["C"]
 
 
@@ -257,21 +259,6 @@ def test_broken_invariants_are_caught_not_written():
     overdrawn = good.with_columns(balance_available_fen=pl.lit(99, dtype=pl.Int64))
     with pytest.raises(InvariantBroken, match="below zero"):
         check_invariants(overdrawn)
-
-
-def test_take_rows_releasing_the_frame_gives_the_same_rows_and_empties_it() -> None:
-    frame = pl.DataFrame(
-        {"enrollee_id": ["C", "A", "B"], "name": ["丙", "甲", "乙"], "amount_fen": [3, 1, 2]}
-    )
-    rows = [pl.Series([1, 2], dtype=pl.UInt32), pl.Series([0], dtype=pl.UInt32)]
-    kept = take_rows(frame, rows)
-    taken = take_rows(frame.clone(), rows, release=True)
-    assert [t.rows() for t in taken] == [k.rows() for k in kept]
-    assert taken[0].columns == frame.columns  # an odd number of columns, in order
-    assert kept[0]["enrollee_id"].to_list() == ["A", "B"]
-    released = frame.clone()
-    take_rows(released, rows, release=True)
-    assert released.width == 0  # its columns were let go as they were copied
 
 
 def test_split_due_puts_both_parts_in_id_order() -> None:

@@ -28,7 +28,7 @@ from conftest import ROOT, SAMPLE
 from mediins_cli import runs
 from mediins_cli.errors import Refused
 from mediins_cli.months import Month
-from mediins_cli.rounds import InvariantBroken, check_invariants
+from mediins_cli.rounds import InvariantBroken, check_invariants, debited_per_account
 from mediins_cli.runs import DeductRequest, deduct
 
 ENROLLEES = SAMPLE / "enrollees.csv"
@@ -303,7 +303,7 @@ def test_defect_4_a_legal_balance_at_the_bounds_is_not_taken_for_a_wrapped_one()
     balances = pl.DataFrame(
         {"account_no": ["6214830000000001"], "balance_fen": [-MAX_ACCOUNT_FEN], "booked_fen": [0]}
     )
-    result = round_two(people, pl.Series(["B"]), debits, balances, r2)
+    result = round_two(people, pl.Series(["B"]), debited_per_account(debits), balances, r2)
     row = result.attempts.row(0, named=True)
     assert row["balance_at_cutoff_fen"] == -MAX_ACCOUNT_FEN - MAX_AMOUNT_FEN
     assert row["reason"] == "INSUFFICIENT_FUNDS"

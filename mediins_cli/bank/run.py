@@ -38,6 +38,7 @@ from mediins_cli.i18n import _
 from mediins_cli.inputs import Source, check_enrollees, open_sources
 from mediins_cli.money import fen_to_yuan, sum_fen, yuan_text_to_fen
 from mediins_cli.months import CHINA, Month
+from mediins_cli.order import by_id
 from mediins_cli.outputs import (
     PRIVATE,
     PUBLIC,
@@ -49,7 +50,7 @@ from mediins_cli.outputs import (
     sha256_file,
     staged_run_dir,
 )
-from mediins_cli.rounds import FAILURE, SUCCESS, RoundResult, from_returns, in_id_order, split_due
+from mediins_cli.rounds import FAILURE, SUCCESS, RoundResult, from_returns, split_due
 
 if TYPE_CHECKING:
     from mediins_cli.runs import DeductRequest, RoundOne
@@ -69,12 +70,12 @@ def attempts_of(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Whom a round instructs (the enrollee rows, ``amount_fen``), and round 1's skipped:
     everyone due in round 1 (DESIGN §4), round 1's retry list in round 2; both in
-    ``enrollee_id`` order. ``release``: see :func:`mediins_cli.rounds.take_rows`."""
+    ``enrollee_id`` order. ``release``: see :func:`mediins_cli.order.take_rows`."""
     if round_no == 1:
         due, skipped = split_due(enrollees, month, release=release)
     else:
         assert retry_ids is not None
-        due = in_id_order(enrollees.filter(pl.col("enrollee_id").is_in(retry_ids.implode())))
+        due = by_id(enrollees.filter(pl.col("enrollee_id").is_in(retry_ids.implode())))
         skipped = enrollees.clear().with_columns(pl.lit(None, dtype=pl.String).alias("skip_reason"))
     return due.rename({"premium_fen": "amount_fen"}), skipped
 
@@ -428,7 +429,7 @@ class SentInstructions:
         release: bool = False,
     ) -> RoundResult:
         """The round's outcome from the bank's answers. ``release``: see
-        :func:`mediins_cli.rounds.take_rows` (round 1 empties ``enrollees``)."""
+        :func:`mediins_cli.order.take_rows` (round 1 empties ``enrollees``)."""
         month, number = dates.month, dates.round
         retry_ids = previous.retry_ids if previous is not None else None
         attempts, skipped = attempts_of(enrollees, month, number, retry_ids, release=release)

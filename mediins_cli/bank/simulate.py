@@ -81,24 +81,23 @@ def simulate_bank(
         ]
     )
     previous = round_one_state(out, month) if round_no == 2 else None
-    references = previous.debits.select("reference") if previous is not None else None
+    references = previous.paid.select("reference") if previous is not None else None
     with open_sources({"ledger": ledger}) as sources:
         passed = ledger_balances_at(sources["ledger"], dates.cutoff, references)
     balances = passed.balances
     if previous is not None:  # round 1's debits the ledger does not hold yet (DESIGN §4)
-        pending = previous.debits.group_by("account_no").agg(
-            pl.col("amount_fen").sum().alias("__debited")
-        )
+        # (the instructions answered are round 2's: the retry list's accounts, which
+        # previous.pending covers)
         balances = (
-            balances.join(pending, on="account_no", how="left")
+            balances.join(previous.pending, on="account_no", how="left")
             .with_columns(
                 (
                     pl.col("balance_fen")
-                    - pl.col("__debited").fill_null(0)
+                    - pl.col("debited_fen").fill_null(0)
                     - pl.col("booked_fen").fill_null(0)
                 ).alias("balance_fen")
             )
-            .drop("__debited")
+            .drop("debited_fen")
         )
     # references are numbered in enrollee_id order: sorted by them, a shared account's
     # members are debited in the order the ledger mode debits them
