@@ -80,11 +80,18 @@ def formula_columns(frame: pl.DataFrame, columns: Iterable[str] | None = None) -
     first character of every cell in it (text is ordered by its UTF-8 bytes, that is by code
     point), so a column whose bounds leave out =, +, -, @, tab and CR (IDs, codes, dates,
     Chinese names) is settled by those two alone; only the others are searched."""
-    names = [
-        c for c in (frame.columns if columns is None else columns) if frame.schema[c] == pl.String
+    given = frame.columns if columns is None else columns
+    # a column of categories: its few distinct values are searched (its bounds are the
+    # categories', and polars has no text search on categories)
+    coded = [c for c in given if is_text(frame.schema[c]) and frame.schema[c] != pl.String]
+    found_coded = [
+        c
+        for c in coded
+        if frame.get_column(c).unique().cast(pl.String).str.contains(_FORMULA).any()
     ]
+    names = [c for c in given if frame.schema[c] == pl.String]
     if not names:
-        return frozenset()
+        return frozenset(found_coded)
     bounds = frame.select(
         *(pl.col(c).min().alias(f"{i}<") for i, c in enumerate(names)),
         *(pl.col(c).max().alias(f"{i}>") for i, c in enumerate(names)),
@@ -97,9 +104,15 @@ def formula_columns(frame: pl.DataFrame, columns: Iterable[str] | None = None) -
         if high is not None and any(low[:1] <= start <= high[:1] for start in _FORMULA_START)
     ]
     if not searched:
-        return frozenset()
+        return frozenset(found_coded)
     found = frame.select(pl.col(c).str.contains(_FORMULA).any() for c in searched).row(0)
-    return frozenset(c for c, hit in zip(searched, found, strict=True) if hit)
+    return frozenset([*found_coded, *(c for c, hit in zip(searched, found, strict=True) if hit)])
+
+
+def is_text(dtype: pl.DataType) -> bool:
+    """Whether a column of ``dtype`` is written as text: strings, and categories (a column of
+    few distinct values, such as agency codes, held as categories to save memory)."""
+    return dtype == pl.String or dtype == pl.Categorical or isinstance(dtype, pl.Enum)
 
 
 @dataclass(frozen=True)
@@ -125,18 +138,18 @@ def neutralise(frame: Frame, formulas: Collection[str] | None = None) -> Frame:
     they are found here, in a frame by :func:`formula_columns` and in a plan by one streaming
     pass over its text columns. A plan stays a plan."""
     schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
-    text = [c for c, dtype in schema.items() if dtype == pl.String]
+    text = [c for c, dtype in schema.items() if is_text(dtype)]
     if formulas is not None:
         text = [c for c in text if c in formulas]
     elif isinstance(frame, pl.DataFrame):
         found_in = formula_columns(frame, text)
         text = [c for c in text if c in found_in]
     elif text:
-        probe = frame.select(pl.col(c).str.contains(_FORMULA).any() for c in text)
+        probe = frame.select(pl.col(c).cast(pl.String).str.contains(_FORMULA).any() for c in text)
         found = probe.collect(engine="streaming").row(0)
         text = [c for c, hit in zip(text, found, strict=True) if hit]
     if text:  # only the columns where some cell starts like a formula (usually none)
-        frame = frame.with_columns(
+        frame = frame.with_columns(pl.col(c).cast(pl.String) for c in text).with_columns(
             pl.when(pl.col(c).str.contains(_FORMULA) & ~pl.col(c).str.contains(_NUMBER))
             .then(pl.lit("'") + pl.col(c))
             .otherwise(pl.col(c))

@@ -173,6 +173,25 @@ def test_defect_2_formula_cells_get_a_leading_quote_in_every_csv_amounts_never(
     assert seen == set(FORMULAS)
 
 
+def test_defect_2_an_agency_code_like_a_formula_is_quoted_in_every_list(run, tmp_path):
+    # codes are held as categories (issue 9): they are searched as the text they are
+    people = [person(0, agency="=1+1"), person(1, agency="@SUM(A1)"), person(2)]
+    enrollees = write_csv(tmp_path / "enrollees.csv", people)
+    ledger = ledger_for(tmp_path / "ledger.csv", people[2:], "150.00")  # the two fail
+    out = tmp_path / "out"
+    result = run(*deduct_args(out, enrollees, ledger))
+    assert result.exit_code == 0, result.stderr
+    run_dir = out / MONTH / "round-1"
+    lists = sorted((run_dir / "agencies").glob("*.csv"))
+    assert [p.name for p in lists] == ["_1_1.csv", "_SUM_A1_.csv"]  # the lists of failures
+    for path in [run_dir / "success.csv", run_dir / "failure.csv", *lists]:
+        frame = pl.read_csv(path, infer_schema=False)
+        for value in frame["agency"]:
+            assert value == "A01" or value in ("'=1+1", "'@SUM(A1)"), (path.name, value)
+    agencies = pl.read_csv(run_dir / "failure.csv", infer_schema=False)["agency"]
+    assert sorted(agencies) == ["'=1+1", "'@SUM(A1)"]
+
+
 # --------------------------------------------------------------------------- 3. hashes
 
 

@@ -64,6 +64,21 @@ def test_a_column_known_to_hold_formulas_is_neutralised_as_one_found_here():
     assert found["amount"].to_list()[1:] == ["-5.00"] * 7
 
 
+def test_a_column_of_categories_is_searched_and_neutralised_as_text():
+    """The enrollee file's codes (agency, bank, …) are held as categories: a formula among
+    them is found and quoted, and the cells are written as the same text."""
+    text = pl.DataFrame({"agency": ["A01", *FORMULAS, None], "bank": ["ICBC"] * 9})
+    coded = text.with_columns(pl.all().cast(pl.Categorical))
+    assert outputs.formula_columns(coded) == outputs.formula_columns(text) == {"agency"}
+    assert outputs.formula_columns(coded, ["bank"]) == frozenset()
+    for formulas in (None, frozenset({"agency"})):
+        found = outputs.neutralise(coded, formulas)
+        assert found.write_csv() == outputs.neutralise(text).write_csv()
+        assert found["agency"].to_list()[1:-1] == [f"'{f}" for f in FORMULAS]
+    plan = outputs.neutralise(coded.lazy()).collect()
+    assert plan.write_csv() == outputs.neutralise(text).write_csv()
+
+
 # --------------------------------------------------------------------------- the sink
 
 

@@ -110,5 +110,7 @@ def unsafe_cells(frame: pl.DataFrame, fmt: BankFormat) -> pl.Expr:
     if not written:
         return pl.lit(False)
     return pl.any_horizontal(
-        pl.col(c).str.contains(fmt.delimiter, literal=True).fill_null(False) for c in written
+        # (agency codes are held as categories: searched as their text)
+        pl.col(c).cast(pl.String).str.contains(fmt.delimiter, literal=True).fill_null(False)
+        for c in written
     )

@@ -213,5 +213,5 @@ def agency_file_stem(agency: pl.Expr) -> pl.Expr:
     """The file name an agency code gets under ``agencies/`` (without ``.csv``): letters,
     digits, CJK, ``-``, ``_`` and ``.`` kept, anything else ``_``, no leading dot, never empty.
     Validation and the writer both use this, so a clash is found before anything is written."""
-    stem = agency.str.replace_all(r"[^\w.\-]", "_").str.strip_chars_start(".")
+    stem = agency.cast(pl.String).str.replace_all(r"[^\w.\-]", "_").str.strip_chars_start(".")
     return pl.when(stem == "").then(pl.lit("_")).otherwise(stem)

@@ -132,6 +132,9 @@ def read_enrollees(
     return read_path(path, encoding, check_enrollees, workbook=True)
 
 
+#: columns of few distinct values, held as categories (4 bytes a row, not a 16-byte view)
+_FEW_VALUES = ("id_type", "sex", "agency", "status", "bank")
+
 #: columns whose cells the typed frame holds recoded (upper case, codes for aliases)
 _RECODED = ("enrollee_id", "id_type", "status")
 
@@ -195,8 +198,12 @@ def _typed(columns: list[str]) -> list[pl.Expr]:
     }
     known = [c.name for c in ENROLLEE_COLUMNS if c.name != "monthly_premium"]
     present = {*columns, *derived, "id_type"}  # id_type is "ric" where the file has none
+    typed = {c: derived[c] if c in derived else pl.col(c) for c in known if c in present}
+    for c in _FEW_VALUES:
+        if c in typed:
+            typed[c] = typed[c].cast(pl.Categorical)
     return [
-        *(derived[c].alias(c) if c in derived else pl.col(c) for c in known if c in present),
+        *(e.alias(c) for c, e in typed.items()),
         pl.col("premium_fen"),
         *(
             pl.col(c)
@@ -463,6 +470,7 @@ def _agency_clashes(f: pl.DataFrame, shown: str) -> pl.DataFrame:
         f.filter(pl.col("agency").is_not_null())
         .group_by("agency")
         .agg(pl.col("line").min())
+        .with_columns(pl.col("agency").cast(pl.String))  # each code once, as text
         .with_columns(agency_file_stem(pl.col("agency")).str.to_lowercase().alias("__stem"))
         .filter(pl.col("__stem").is_duplicated())
         .sort("line")
