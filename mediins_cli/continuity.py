@@ -209,13 +209,19 @@ def assess(
         .join(
             # the debit's reference too is looked up by row, for resumptions.csv alone
             paid.lazy().select(
-                "enrollee_id", "paid_on", pl.int_range(pl.len()).alias("__paid_row")
+                "enrollee_id",
+                "paid_on",
+                pl.int_range(pl.len(), dtype=pl.UInt32).alias("__paid_row"),
             ),
             on="enrollee_id",
             how="left",
         )
         .join(
-            unpaid.lazy().select("enrollee_id", "amount_fen", "reason"),
+            # a few reasons over everyone due (null where paid): held as categories, 4 bytes a
+            # row, not a 16-byte view (as the event below and updates.csv's months)
+            unpaid.lazy().select(
+                "enrollee_id", "amount_fen", pl.col("reason").cast(pl.Categorical)
+            ),
             on="enrollee_id",
             how="left",
         )
@@ -263,6 +269,7 @@ def assess(
             pl.when(transferred).then(pl.lit(CONTINUOUS_TRANSFER)).otherwise(pl.lit(FIRST_PAYMENT))
         )
         .otherwise(pl.lit(PAID))
+        .cast(pl.Categorical)
         .alias("__event"),
         # a waiting period begins the day after the payment: a first payment (not one made
         # continuous by a transfer), or a resumption that is not continuous
@@ -404,12 +411,12 @@ def _backpay(rules: ContinuityRules, open_window: pl.Expr) -> tuple[pl.Expr, pl.
 
 def _updates(frame: pl.DataFrame, month: Month) -> pl.DataFrame:
     """The new ``paid_through`` and ``waiting_until`` of everyone due (DESIGN §8 updates.csv)."""
-    before = per_value(frame, "paid_through", lambda d: d.dt.strftime("%Y-%m"))
+    before = per_value(frame, "paid_through", lambda d: d.dt.strftime("%Y-%m").cast(pl.Categorical))
     return by_id(
         frame.select(
             "enrollee_id",
             pl.when(pl.col("paid_on").is_not_null())
-            .then(pl.lit(str(month)))
+            .then(pl.lit(str(month), dtype=pl.Categorical))
             .otherwise(before)
             .alias("paid_through"),
             pl.coalesce(pl.col("__new_waiting"), pl.col("waiting_until")).alias("waiting_until"),

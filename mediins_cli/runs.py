@@ -342,7 +342,7 @@ def _read_inputs(
     Returns the enrollees, the ledger (None in return mode: no ledger is read), every warning,
     and the pre-flight warnings alone."""
     # the ledger first: its pass is the larger, and only its balances stay for the enrollees
-    references = previous.paid.select("reference") if previous is not None else None
+    references = previous.references if previous is not None else None
     ledger: LedgerPass | None = None
     l_problems = problems_frame([])
     if "ledger" in sources:
@@ -356,6 +356,10 @@ def _read_inputs(
             # round 2 debits the retry list's accounts alone: the other balances go before
             # the enrollees are read (10 M enrollees: ~0.4 GiB)
             ledger = replace(ledger, balances=retry_balances(ledger.balances, previous))
+    if previous is not None:
+        # the ledger was the one place to look for round 1's references: they go, out of
+        # round 1's state too, before the enrollees are read (10 M enrollees: 0.3 GB)
+        previous.references.drop_in_place("reference")
     progress(_("reading enrollees"))
     # in the file's order: the rounds put the rows they write in enrollee_id order
     # themselves, and sort only the rows they attempt (rounds.split_due, rounds.round_two)
@@ -695,9 +699,13 @@ class RoundOne:
     #: the accounts of the retry list (as round 1 wrote them beside the IDs; the enrollee file
     #: is the same one, DESIGN §4): round 2 reads no other account's balance
     retry_accounts: pl.Series
-    #: round 1's successful debits: enrollee_id, paid_on, reference (continuity; references
-    #: for the ledger, DESIGN §4)
-    paid: pl.DataFrame
+    #: the references of round 1's successful debits (the ledger may hold them, DESIGN §4);
+    #: emptied once the ledger is read
+    references: pl.DataFrame
+    #: round 1's success.csv as checked: read again for continuity (:func:`round_one_paid`)
+    success: Path
+    success_sha256: str
+    encoding: str
     #: round 1's debits on the retry list's accounts, per account: account_no, debited_fen
     #: (a shared account's other members may have paid in round 1)
     pending: pl.DataFrame
@@ -744,11 +752,13 @@ def round_one_state(out: Path, month: Month) -> RoundOne:
         encoding=encoding,
         columns=["enrollee_id", "account_no"],
     )
+    # who paid and when is read again after the debit, for continuity (round_one_paid): not
+    # held through the enrollee check, the round's peak (10 M enrollees: 0.6 GB)
     success = pl.read_csv(
         read["success.csv"],
         infer_schema=False,
         encoding=encoding,
-        columns=["enrollee_id", "account_no", "amount", "reference", "deducted_on"],
+        columns=["account_no", "amount", "reference"],
     )
     mode = manifest.get("mode", "ledger")
     permanent = None
@@ -763,27 +773,73 @@ def round_one_state(out: Path, month: Month) -> RoundOne:
         permanent = permanent.select(
             "enrollee_id", yuan_to_fen(pl.col("amount")).alias("amount_fen"), "reason"
         )
-    # round 2 holds round 1's successful debits (8 M at 10 M enrollees) from here to its end:
-    # what continuity reads, and the amounts of the few accounts round 2 debits again
+    # the amounts of the few accounts round 2 debits again
     retry_accounts = retry.get_column("account_no").unique(maintain_order=True)
     pending = debited_per_account(
         success.filter(pl.col("account_no").is_in(retry_accounts.implode())).select(
             "account_no", yuan_to_fen(pl.col("amount")).alias("amount_fen")
         )
     )
-    # a month's few settle dates parsed once each
-    paid_on = per_value(success, "deducted_on", lambda d: d.str.to_date("%Y-%m-%d"))
     return RoundOne(
         manifest,
         sha256_bytes(manifest_bytes),
         read_json(r1 / "summary.json"),
         retry.get_column("enrollee_id"),
         retry_accounts,
-        success.select("enrollee_id", paid_on.alias("paid_on"), "reference"),
+        success.select("reference"),
+        _output_path(r1, "success.csv"),
+        manifest["outputs"]["success.csv"]["sha256"],
+        encoding,
         pending,
         mode,
         permanent,
     )
+
+
+def round_one_paid(previous: RoundOne) -> pl.DataFrame:
+    """Round 1's successful debits as continuity reads them: ``enrollee_id``, ``paid_on``,
+    ``reference``, from success.csv read again, and refused unless its bytes still hash as
+    round 1 wrote them. A UTF-8 file is hashed from one open descriptor, parsed through it in
+    a streaming pass (no copy of its bytes held), and must not have changed in between."""
+    columns = ["enrollee_id", "deducted_on", "reference"]
+    changed = Refused(
+        _("{path} is missing or changed since round 1 wrote it; round 2 refused").format(
+            path=previous.success
+        )
+    )
+    try:
+        fd = os.open(previous.success, os.O_RDONLY)
+    except OSError:
+        raise changed from None
+    try:
+        before = os.fstat(fd)
+        if previous.encoding != "utf8":  # decoded whole by polars: parsed from the bytes hashed
+            data = Path(f"/proc/self/fd/{fd}").read_bytes()
+            if sha256_bytes(data) != previous.success_sha256:
+                raise changed
+            success = pl.read_csv(
+                data, infer_schema=False, encoding=previous.encoding, columns=columns
+            )
+        else:
+            if sha256_file(Path(f"/proc/self/fd/{fd}")) != previous.success_sha256:
+                raise changed
+            success = (
+                pl.scan_csv(f"/proc/self/fd/{fd}", infer_schema=False)
+                .select(columns)
+                .collect(engine="streaming")
+            )
+        after = os.fstat(fd)
+        if (before.st_ino, before.st_size, before.st_mtime_ns) != (
+            after.st_ino,
+            after.st_size,
+            after.st_mtime_ns,
+        ):
+            raise changed
+    finally:
+        os.close(fd)
+    # a month's few settle dates parsed once each
+    paid_on = per_value(success, "deducted_on", lambda d: d.str.to_date("%Y-%m-%d"))
+    return success.select("enrollee_id", paid_on.alias("paid_on"), "reference")
 
 
 def retry_balances(balances: pl.DataFrame, previous: RoundOne) -> pl.DataFrame:
@@ -866,7 +922,7 @@ def _continuity(
     settled = "deducted_on" in result.attempts.columns
     paid = pl.concat(
         [
-            previous.paid,
+            round_one_paid(previous),
             result.narrow(
                 SUCCESS, "enrollee_id", "reference", *(["deducted_on"] if settled else [])
             ).select(

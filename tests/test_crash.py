@@ -35,11 +35,11 @@ asserts on its own case, so a failure is named by scenario, point, call number a
 ``test_a_killed_run[r1-neutralise#6-SIGKILL]``. The call numbers come from a count run
 (:data:`COUNTS`, checked by ``test_each_point_is_called_as_often_as_the_cases_number_it``).
 
-Kill points exercised: 33 (13 in r1, 6 in gb, 7 in r2, 7 in force), each under SIGKILL and
+Kill points exercised: 34 (13 in r1, 6 in gb, 8 in r2, 7 in force), each under SIGKILL and
 SIGTERM, 3 of them under SIGINT too, and 1 more (the GB18030 copy made where TMPDIR has no
-O_TMPFILE) under SIGKILL and SIGTERM: 71 killed runs, each followed by a normal rerun; then 11
+O_TMPFILE) under SIGKILL and SIGTERM: 73 killed runs, each followed by a normal rerun; then 11
 injected I/O errors (4 of them followed by a normal rerun: those in a folder that held a run
-already); 4 count runs and 4 clean reference runs: 165 subprocesses, plus 2 into a real
+already); 4 count runs and 4 clean reference runs: 169 subprocesses, plus 2 into a real
 read-only folder where file modes apply (as root, run through setpriv without CAP_DAC_OVERRIDE).
 
 Defects found are kept as cases marked ``xfail(strict=True)`` with the defect as the reason
@@ -117,7 +117,8 @@ SCENARIOS = {
 #: lock, the 3 JSON and log files, the staging folder, the month folder. A GB18030 file takes
 #: two passes (UTF-8 fails, then GB18030), so the ledger's is read_pass#3. Both files are parsed
 #: with scan_csv, the ledger (#1) before the enrollees (#2), each in one collect_all; round 2
-#: first reads round 1's retry.csv and success.csv with read_csv (#1, #2).
+#: first reads round 1's retry.csv and success.csv with read_csv (#1, #2), and after its debit
+#: reads success.csv again for continuity (os.open, then scan_csv #3).
 _WRITE = {
     "chmod": 14,
     "fdopen": 3,
@@ -133,7 +134,7 @@ _ROUND_1 = {**_WRITE, "chmod": 15, "neutralise": 10}
 COUNTS: dict[str, dict[str, int]] = {
     "r1": {**_ROUND_1, **_COMPUTE, "mkdir": 17},
     "gb": {**_ROUND_1, **_COMPUTE, "mkdir": 17, "read_pass": 3},
-    "r2": {**_WRITE, **_COMPUTE, "mkdir": 14, "read_csv": 2, "assess": 1},
+    "r2": {**_WRITE, **_COMPUTE, "mkdir": 14, "read_csv": 2, "assess": 1, "open": 7, "scan_csv": 3},
     "force": {**_ROUND_1, **_COMPUTE, "mkdir": 15, "rename": 2},
 }
 
@@ -456,6 +457,7 @@ KILL_POINTS: list[tuple[str, str, int, bool]] = [
     # round 2 after a clean round 1
     ("r2", "flock", 1, AFTER),
     ("r2", "read_csv", 1, BEFORE),  # round 1's retry.csv
+    ("r2", "scan_csv", 3, BEFORE),  # round 1's success.csv again, for continuity
     ("r2", "assess", 1, BEFORE),  # continuity
     ("r2", "neutralise", 2, BEFORE),
     ("r2", "fdopen", 3, BEFORE),

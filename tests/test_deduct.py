@@ -20,13 +20,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from stdnum.cn import ric
 from typer.testing import CliRunner
 
 from conftest import SAMPLE
 from mediins_cli.cli import app
+from mediins_cli.errors import Refused
+from mediins_cli.months import Month
 from mediins_cli.outputs import month_lock
+from mediins_cli.runs import round_one_paid, round_one_state
 
 ENROLLEES = SAMPLE / "enrollees.csv"
 LEDGER = SAMPLE / "ledger.csv"
@@ -460,6 +464,26 @@ def test_round_two_before_round_one_is_refused_and_writes_no_round_two(run, tmp_
     assert result.exit_code == 3
     assert "round 1" in flat(result.stderr)
     assert not (out / MONTH / "round-2").exists()
+
+
+def test_round_twos_second_read_of_round_ones_payments_refuses_a_changed_file(round_one_copy):
+    """Who paid in round 1 is read again after round 2's debit (not held through the enrollee
+    check): the file must still be the one round 1 wrote, in bytes and as a file."""
+    state = round_one_state(round_one_copy.out, Month.parse(MONTH))
+    paid = round_one_paid(state)
+    success = round_one_copy.dir() / "success.csv"
+    written = rows(success)
+    assert paid["enrollee_id"].to_list() == [r["enrollee_id"] for r in written]
+    assert paid["reference"].to_list() == [r["reference"] for r in written]
+    assert {d.isoformat() for d in paid["paid_on"]} == {r["deducted_on"] for r in written}
+    assert paid.schema["paid_on"] == pl.Date
+    original = success.read_bytes()
+    success.write_bytes(original.replace(b"2024-02-18", b"2024-02-19", 1))  # same size
+    with pytest.raises(Refused, match="changed since round 1 wrote it"):
+        round_one_paid(state)
+    success.unlink()
+    with pytest.raises(Refused, match="missing or changed"):
+        round_one_paid(state)
 
 
 def test_round_two_gives_the_same_files_whether_or_not_the_ledger_holds_round_one_debits(

@@ -81,7 +81,7 @@ def simulate_bank(
         ]
     )
     previous = round_one_state(out, month) if round_no == 2 else None
-    references = previous.paid.select("reference") if previous is not None else None
+    references = previous.references if previous is not None else None
     with open_sources({"ledger": ledger}) as sources:
         passed = ledger_balances_at(sources["ledger"], dates.cutoff, references)
     balances = passed.balances
