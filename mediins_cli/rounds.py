@@ -426,21 +426,37 @@ def from_returns(
 
     ``reason`` is the bank's result code; ``deducted_on`` the settle date (the effective date
     where the format has none); no balance is known."""
-    joined = instructed.join(
-        answers.select("reference", "result", "settled_on"),
-        on="reference",
-        how="left",
-        maintain_order="left",
+    # the answers put in the instructions' order by a join of the references alone, then set
+    # beside the instructions' columns: a join of the wide rows would copy every column of
+    # them (DESIGN §10: a province's wide rows are held once). Named ``__…``, which no file's
+    # column may be, so an extra column of the enrollee file cannot clash with them.
+    answered = (
+        instructed.select("reference")
+        .join(
+            answers.select(
+                "reference",
+                pl.col("result").alias("__result"),
+                pl.col("settled_on").alias("__settled"),
+            ),
+            on="reference",
+            how="left",
+            maintain_order="left",
+        )
+        .drop("reference")
     )
-    ok = pl.col("result") == "OK"
+    ok = pl.col("__result") == "OK"
     no_balance = pl.lit(None, dtype=pl.Int64)
-    attempts = joined.with_columns(
-        no_balance.alias("balance_at_cutoff_fen"),
-        no_balance.alias("balance_available_fen"),
-        pl.when(ok).then(pl.lit(SUCCESS)).otherwise(pl.lit(FAILURE)).alias("outcome"),
-        pl.when(ok).then(None).otherwise(pl.col("result")).alias("reason"),
-        pl.when(ok).then(pl.col("settled_on").fill_null(dates.effective)).alias("deducted_on"),
-    ).drop("result", "settled_on")
+    attempts = (
+        instructed.hstack(answered.get_columns())
+        .with_columns(
+            no_balance.alias("balance_at_cutoff_fen"),
+            no_balance.alias("balance_available_fen"),
+            pl.when(ok).then(pl.lit(SUCCESS)).otherwise(pl.lit(FAILURE)).alias("outcome"),
+            pl.when(ok).then(None).otherwise(pl.col("__result")).alias("reason"),
+            pl.when(ok).then(pl.col("__settled").fill_null(dates.effective)).alias("deducted_on"),
+        )
+        .drop("__result", "__settled")
+    )
     check_answered(attempts)
     return RoundResult(dates.month, dates.round, dates, next_dates, attempts, skipped)
 
