@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from mediins_cli.bank.instructions import reference_key, reference_prefix
 from mediins_cli.calendar import RoundDates
 from mediins_cli.money import MAX_ACCOUNT_FEN, MAX_AMOUNT_FEN, fen_to_yuan, sum_fen, total_fen
 from mediins_cli.months import Month
@@ -426,23 +427,24 @@ def from_returns(
 
     ``reason`` is the bank's result code; ``deducted_on`` the settle date (the effective date
     where the format has none); no balance is known."""
-    # the answers put in the instructions' order by a join of the references alone, then set
-    # beside the instructions' columns: a join of the wide rows would copy every column of
-    # them (DESIGN §10: a province's wide rows are held once). Named ``__…``, which no file's
-    # column may be, so an extra column of the enrollee file cannot clash with them.
+    # the answers put in the instructions' order by a join of the references' integer keys
+    # alone, then set beside the instructions' columns: a join of the wide rows would copy
+    # every column of them (DESIGN §10: a province's wide rows are held once). Named ``__…``,
+    # which no file's column may be, so an extra column of the enrollee file cannot clash.
+    key = reference_key(reference_prefix(dates.month, dates.round)).alias("__key")
     answered = (
-        instructed.select("reference")
+        instructed.select(key)
         .join(
             answers.select(
-                "reference",
+                key,
                 pl.col("result").alias("__result"),
                 pl.col("settled_on").alias("__settled"),
             ),
-            on="reference",
+            on="__key",
             how="left",
             maintain_order="left",
         )
-        .drop("reference")
+        .drop("__key")
     )
     ok = pl.col("__result") == "OK"
     no_balance = pl.lit(None, dtype=pl.Int64)

@@ -16,6 +16,7 @@ from datetime import date
 import polars as pl
 
 from mediins_cli.bank.formats import BankFormat
+from mediins_cli.bank.instructions import reference_key
 from mediins_cli.errors import BadInput, Problem, message_expr, problem_rows, problems_frame
 from mediins_cli.i18n import _
 from mediins_cli.inputs.source import Source
@@ -468,17 +469,32 @@ def _match(
                 where=pl.col("__where"),
             ),
         )
-    joined = once.join(
+    # the instruction each answer names (null where none), in the answers' order: a join of
+    # the references' integer keys alone, not of the answers' rows by the text, which copied
+    # them and held a large table. The answers' columns are compared with it as series and
+    # only the rows found wrong are taken (usually none): a frame of the answers' columns
+    # with these beside them would be copied whole at its first filter (its columns would
+    # not be in pieces of one length).
+    key = reference_key(prefix).alias("__key")
+    named = once.select(key).join(
         instructed.select(
-            "reference",
+            key,
             pl.col("account_no").alias("__account"),
             pl.col("amount_fen").alias("__amount"),
         ),
-        on="reference",
+        on="__key",
         how="left",
+        maintain_order="left",
     )
+    account, amount = named["__account"], named["__amount"]
+
+    def wrong(flags: pl.Series) -> pl.DataFrame:
+        """The answers flagged, with what was instructed beside them."""
+        return once.filter(flags).hstack([account.filter(flags), amount.filter(flags)])
+
+    unknown = account.is_null()  # not an instruction of the round
     rows(
-        joined.filter(pl.col("__account").is_null()),
+        wrong(unknown),
         "reference",
         "UNKNOWN_REFERENCE",
         message_expr(
@@ -487,9 +503,8 @@ def _match(
             what=pl.lit(what),
         ),
     )
-    known = joined.filter(pl.col("__account").is_not_null())
     rows(
-        known.filter(pl.col("account_no") != pl.col("__account")),
+        wrong((once["account_no"] != account).fill_null(False)),
         "account_no",
         "CHANGED_ACCOUNT",
         message_expr(
@@ -499,7 +514,7 @@ def _match(
         ),
     )
     rows(
-        known.filter(pl.col("amount_fen") != pl.col("__amount")),
+        wrong((once["amount_fen"] != amount).fill_null(False)),
         "amount",
         "CHANGED_AMOUNT",
         message_expr(
@@ -508,7 +523,7 @@ def _match(
             instructed=fen_to_yuan_expr(pl.col("__amount")),
         ),
     )
-    answered = known.height  # each reference once: an instruction answered, or not
+    answered = once.height - unknown.sum()  # each reference once: answered, or not
     missing = (
         instructed.join(once.select("reference"), on="reference", how="anti").sort("reference")
         if whole and answered < instructed.height
