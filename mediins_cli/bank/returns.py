@@ -49,8 +49,9 @@ _HOLDS = {
 @dataclass(frozen=True)
 class Returns:
     """What the bank answered: one row per instruction (``reference``, ``result`` the mediins
-    code, ``message``, ``settled_on`` a Date or null, and where it was: ``return_file``,
-    ``return_line``), and each file's SHA-256 by the name it was given."""
+    code, ``settled_on`` a Date or null, and where it was: ``return_file``, an Enum of the
+    files' names, and ``return_line``), and each file's SHA-256 by the name it was given.
+    (The bank's message is read, not kept: nothing is made of it.)"""
 
     answers: pl.DataFrame
     sha256: dict[str, str]
@@ -70,6 +71,9 @@ def read_returns(
     ``effective``: the round's effective date, before which no debit can have settled.
     :class:`BadInput` with every problem of every file if any."""
     frames, problems, seen = [], [], set()
+    # each answer's file as an Enum of the files' names: a byte a row, not the name's text
+    # (a tenth of the answers' memory was the name of their file, repeated)
+    files = pl.Enum(list(dict.fromkeys(s.shown for s in sources)))
     for source in sources:
         if source.sha256 in seen:
             problems.append(
@@ -83,7 +87,7 @@ def read_returns(
             )
             continue
         seen.add(source.sha256)
-        frame, found = _read_one(source, fmt)
+        frame, found = _read_one(source, fmt, files)
         problems.append(found)
         if frame is not None:
             frames.append(frame)
@@ -103,7 +107,6 @@ def read_returns(
         answers.select(
             "reference",
             "result",
-            "message",
             "settled_on",
             pl.col("file").alias("return_file"),
             pl.col("line").alias("return_line"),
@@ -112,8 +115,11 @@ def read_returns(
     )
 
 
-def _read_one(source: Source, fmt: BankFormat) -> tuple[pl.DataFrame | None, pl.DataFrame]:
-    """One return file as text cells in the format's columns, typed and checked cell by cell."""
+def _read_one(
+    source: Source, fmt: BankFormat, files: pl.Enum
+) -> tuple[pl.DataFrame | None, pl.DataFrame]:
+    """One return file as text cells in the format's columns, typed and checked cell by cell;
+    ``file`` its name, of ``files``."""
     shown = source.shown
     if source.encoding not in ("utf-8", "gb18030"):
         return None, problems_frame(
@@ -147,7 +153,7 @@ def _read_one(source: Source, fmt: BankFormat) -> tuple[pl.DataFrame | None, pl.
     if raw is None:
         return None, problems_frame(problems)
     source.check()
-    checked = _typed(raw, fmt, shown)
+    checked = _typed(raw, fmt, shown, files)
     found = pl.concat([problems_frame(problems), checked[1]])
     return checked[0], found
 
@@ -291,7 +297,9 @@ def _shown(column: str) -> pl.Expr:
     return shown_expr(pl.col(column), _HOLDS[column])
 
 
-def _typed(frame: pl.DataFrame, fmt: BankFormat, shown: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _typed(
+    frame: pl.DataFrame, fmt: BankFormat, shown: str, files: pl.Enum
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Amounts as fen, results as codes, dates as dates; every bad cell a problem."""
     has = set(frame.columns)
     text = pl.col
@@ -318,10 +326,9 @@ def _typed(frame: pl.DataFrame, fmt: BankFormat, shown: str) -> tuple[pl.DataFra
         frame.with_columns(
             fen.alias("amount_fen"),
             settled.alias("__settled"),
-            text("message") if "message" in has else pl.lit(None, dtype=pl.String).alias("message"),
         )
         .join(results, on="result", how="left")
-        .with_columns(pl.lit(shown).alias("file"))
+        .with_columns(pl.lit(shown).cast(files).alias("file"))
     )
     checks = [
         Check("reference", "EMPTY", text("reference").is_null(), pl.lit(_("is empty"))),
@@ -376,7 +383,6 @@ def _typed(frame: pl.DataFrame, fmt: BankFormat, shown: str) -> tuple[pl.DataFra
             "account_no",
             "amount_fen",
             pl.col("__code").alias("result"),
-            "message",
             pl.col("__settled").alias("settled_on"),
             "file",
             "line",
