@@ -1,8 +1,10 @@
-"""Working out a column once per distinct value (DESIGN §10).
+"""Frames of millions of rows, cheaply (DESIGN §10).
 
 A province's month holds a handful of premiums, statuses, months and dates over millions of
 rows; parsing or formatting each row is what costs, so the work is done once per distinct value
-and looked up for every row."""
+and looked up for every row (:func:`per_value`). A frame that polars made in pieces (a stream,
+a join) is made one piece a column at a time before rows are gathered from it
+(:func:`one_piece`)."""
 
 from __future__ import annotations
 
@@ -20,3 +22,15 @@ def per_value(frame: pl.DataFrame, column: str, derive: Callable[[pl.Expr], pl.E
     values = frame.get_column(column).unique()
     derived = values.to_frame().select(derive(pl.col(column))).to_series()
     return pl.col(column).replace_strict(values, derived, default=None, return_dtype=derived.dtype)
+
+
+def one_piece(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with every column in one piece, made a column at a time: a streamed frame
+    comes in some 500 pieces, and later steps over whole rows want one (sorting 10 M enrollees
+    by ID took 9.5 s in pieces, 5 s in one). ``frame`` is emptied as its columns move, so only
+    one column is ever held twice: rechunking the whole frame held all of it twice (3 M typed
+    enrollees: 0.44 GB more at the peak, a column at a time 0.04 GB, in the same 0.3 s)."""
+    columns = []
+    while frame.width:
+        columns.append(frame.drop_in_place(frame.columns[0]).rechunk())
+    return pl.DataFrame(columns)

@@ -15,9 +15,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from mediins_cli.frames import one_piece
 from mediins_cli.inputs import enrollees, read_enrollees
 from mediins_cli.inputs.enrollees import _id_check_digit
-from mediins_cli.inputs.table import one_piece
 
 ROWS = 60_000  # the streaming engine reads a file of this size in several pieces
 HEADER = "enrollee_id,name,agency,status,enrolled_on,monthly_premium,account_no,bank,note"

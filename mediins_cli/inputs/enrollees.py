@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from mediins_cli.errors import message_expr, problem_schema, problems_frame
+from mediins_cli.frames import one_piece
 from mediins_cli.i18n import _
 from mediins_cli.inputs.columns import (
     ENROLLEE_COLUMNS,
@@ -37,7 +38,6 @@ from mediins_cli.inputs.table import (
     excel_number,
     excel_number_check,
     no_rows,
-    one_piece,
     physical_numbering,
     read_path,
     read_table,
