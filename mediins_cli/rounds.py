@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from mediins_cli.bank.instructions import reference_key, reference_prefix
+from mediins_cli.bank.instructions import by_reference, reference_prefix
 from mediins_cli.calendar import RoundDates
 from mediins_cli.money import MAX_ACCOUNT_FEN, MAX_AMOUNT_FEN, fen_to_yuan, sum_fen, total_fen
 from mediins_cli.months import Month
@@ -431,20 +431,11 @@ def from_returns(
     # alone, then set beside the instructions' columns: a join of the wide rows would copy
     # every column of them (DESIGN §10: a province's wide rows are held once). Named ``__…``,
     # which no file's column may be, so an extra column of the enrollee file cannot clash.
-    key = reference_key(reference_prefix(dates.month, dates.round)).alias("__key")
-    answered = (
-        instructed.select(key)
-        .join(
-            answers.select(
-                key,
-                pl.col("result").alias("__result"),
-                pl.col("settled_on").alias("__settled"),
-            ),
-            on="__key",
-            how="left",
-            maintain_order="left",
-        )
-        .drop("__key")
+    answered = by_reference(
+        instructed,
+        answers,
+        reference_prefix(dates.month, dates.round),
+        {"result": "__result", "settled_on": "__settled"},
     )
     ok = pl.col("__result") == "OK"
     no_balance = pl.lit(None, dtype=pl.Int64)

@@ -9,6 +9,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
 import pytest
 from bank_helpers import (
     ENROLLEES,
@@ -28,6 +29,8 @@ from bank_helpers import (
     write_enrollees,
     write_generic_returns,
 )
+
+from mediins_cli.bank.instructions import by_reference, reference_key
 
 #: everything personal in the sample month: none of it may reach stdout or stderr
 _SAMPLE = rows(ENROLLEES)
@@ -464,3 +467,23 @@ def test_the_returns_problems_are_masked_in_ok_runs_too(generic):
     )
     for secret in SECRETS:
         assert secret not in result.stdout + result.stderr, secret
+
+
+def test_answers_are_found_by_an_integer_key_that_keeps_every_reference_apart():
+    prefix = "MI-202402-R1-"
+    refs = [f"{prefix}00000012", f"{prefix}0000012", "MI-202402-R2-00000012", f"{prefix}1x", None]
+    keys = pl.DataFrame({"reference": refs}).select(reference_key(prefix)).to_series()
+    assert keys.to_list()[:2] == [100000012, 10000012]  # a leading zero is not lost
+    assert keys.to_list()[2:] == [None, None, None]  # another round, not digits, none
+    sent = pl.DataFrame({"reference": [f"{prefix}00000002", f"{prefix}00000001"], "n": [2, 1]})
+    answers = pl.DataFrame(
+        {
+            "reference": [f"{prefix}00000001", f"{prefix}0000001", f"{prefix}00000002"],
+            "r": list("abc"),
+        }
+    )
+    found = by_reference(sent, answers, prefix, {"r": "__r"})
+    assert found.columns == ["__r"]
+    assert found["__r"].to_list() == ["c", "a"]  # in the order of the rows looked up
+    missing = by_reference(answers, sent, prefix, {"n": "__n"})
+    assert missing["__n"].to_list() == [1, None, 2]

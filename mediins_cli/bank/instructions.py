@@ -41,6 +41,25 @@ def reference_key(prefix: str) -> pl.Expr:
     )
 
 
+def by_reference(
+    frame: pl.DataFrame, other: pl.DataFrame, prefix: str, columns: dict[str, str]
+) -> pl.DataFrame:
+    """For each row of ``frame``, in its order, ``other``'s ``columns`` (renamed as given) of
+    the row with the same reference (:func:`reference_key`), null where there is none: a join
+    of the integer keys alone, never of the rows' text (issue 9)."""
+    key = reference_key(prefix).alias("__key")
+    return (
+        frame.select(key)
+        .join(
+            other.select(key, *(pl.col(c).alias(name) for c, name in columns.items())),
+            on="__key",
+            how="left",
+            maintain_order="left",
+        )
+        .drop("__key")
+    )
+
+
 def instructions(
     attempts: pl.DataFrame, month: Month, round_no: int, fmt: BankFormat
 ) -> pl.DataFrame:

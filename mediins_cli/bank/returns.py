@@ -16,7 +16,7 @@ from datetime import date
 import polars as pl
 
 from mediins_cli.bank.formats import BankFormat
-from mediins_cli.bank.instructions import reference_key
+from mediins_cli.bank.instructions import by_reference
 from mediins_cli.errors import BadInput, Problem, message_expr, problem_rows, problems_frame
 from mediins_cli.i18n import _
 from mediins_cli.inputs.source import Source
@@ -481,16 +481,8 @@ def _match(
     # only the rows found wrong are taken (usually none): a frame of the answers' columns
     # with these beside them would be copied whole at its first filter (its columns would
     # not be in pieces of one length).
-    key = reference_key(prefix).alias("__key")
-    named = once.select(key).join(
-        instructed.select(
-            key,
-            pl.col("account_no").alias("__account"),
-            pl.col("amount_fen").alias("__amount"),
-        ),
-        on="__key",
-        how="left",
-        maintain_order="left",
+    named = by_reference(
+        once, instructed, prefix, {"account_no": "__account", "amount_fen": "__amount"}
     )
     account, amount = named["__account"], named["__amount"]
 
