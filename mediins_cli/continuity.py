@@ -236,6 +236,10 @@ def assess(
         )
         .collect()
     )
+    # one piece a column at a time: gathers over the joined frame's pieces took twice as long,
+    # and polars may keep a column of it as one value repeated, over which a when/then of two
+    # literals gave one row for many (polars 2.1; tests/test_properties.py SHARED_UNPAID)
+    frame = one_piece(frame)
     # R depends on S alone: worked out once per month a gap can begin, not once per enrollee
     frame = frame.with_columns(
         per_value(frame, "__s", lambda v: resume_by_index(v, rules)).alias("__r")
@@ -283,12 +287,10 @@ def assess(
     resumed_rows = _with_details(frame.filter(resumed), details)
     references = paid.get_column("reference").gather(resumed_rows.get_column("__paid_row"))
     resumptions = _resumptions(resumed_rows.with_columns(references), m, rules)
-    # updates.csv (everyone due) from the columns it reads, made one piece a column at a time
-    # (the joined frame comes in pieces, over which a gather took twice as long) and put in ID
-    # order a column pair at a time as the rest goes: its rows are not held twice (10 M: ~0.8
-    # GiB less)
+    # updates.csv (everyone due) from the columns it reads, put in ID order a column pair at a
+    # time as the rest goes: its rows are not held twice (10 M: ~0.8 GiB less)
     frame = frame.select(_UPDATES_READS)
-    updates = _updates(by_id(one_piece(frame), release=True), month)
+    updates = _updates(by_id(frame, release=True), month)
     return Continuity(breaks, resumptions, updates)
 
 
