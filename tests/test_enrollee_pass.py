@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 from mediins_cli.frames import one_piece
-from mediins_cli.inputs import enrollees, read_enrollees
+from mediins_cli.inputs import enrollees, open_sources, read_enrollees, table
 from mediins_cli.inputs.enrollees import _id_check_digit
 
 ROWS = 60_000  # the streaming engine reads a file of this size in several pieces
@@ -64,12 +64,22 @@ def _write(path: Path, rows: list[list[str]], blank_before: int) -> Path:
     return path
 
 
+#: a piece of a CSV (table.csv_pieces) small enough that these files come in many
+PIECE = 64 << 10
+
+
+@pytest.mark.parametrize("spanning", [3, 52_000])
+@pytest.mark.parametrize("pieces", [False, True])
 def test_a_file_read_in_pieces_gives_every_problem_on_its_line_in_the_order_of_the_checks(
-    tmp_path,
+    tmp_path, monkeypatch, spanning, pieces
 ):
+    """Read whole or in pieces of 64 KB (cut at line ends until the quoted value, the rest in
+    one): the same problems on the same lines, the same frame."""
+    if pieces:
+        monkeypatch.setattr(table, "PIECE_BYTES", PIECE)
     ids = _resident_ids("110101", ROWS)
     rows = _rows(ids)
-    rows[3][1] = '"张\n三"'  # a value spanning lines: every later row is one line further
+    rows[spanning][1] = '"张\n三"'  # a value spanning lines: every later row is one line further
     rows[10][2] = "A/1"
     rows[59_000][2] = "A_1"  # the same file name as A/1
     rows[20][0] = ids[59_500]  # the ID of a row far below, in another piece
@@ -82,8 +92,8 @@ def test_a_file_read_in_pieces_gives_every_problem_on_its_line_in_the_order_of_t
     rows[58_000][0] = _resident_ids("990000", 1)[0]  # an area code stdnum does not know
     path = _write(tmp_path / "enrollees.csv", rows, blank_before=50_000)
 
-    def line(row: int) -> int:  # the header is line 1; the value of row 3 takes two lines
-        return row + 2 + (row > 3) + (row >= 50_000)
+    def line(row: int) -> int:  # the header is line 1; the spanning value takes two lines
+        return row + 2 + (row > spanning) + (row >= 50_000)
 
     frame, problems, _ = read_enrollees(path)
 
@@ -91,9 +101,9 @@ def test_a_file_read_in_pieces_gives_every_problem_on_its_line_in_the_order_of_t
     assert [
         (p["line"], p["column"], p["code"], p["severity"]) for p in problems.iter_rows(named=True)
     ] == [
-        (line(3), "", "MULTILINE_VALUE", "warning"),
+        (line(spanning), "", "MULTILINE_VALUE", "warning"),
         (line(57_000), "name", "BAD_TEXT", "error"),  # longer than a cell
-        (line(3), "name", "BAD_TEXT", "error"),  # a line break
+        (line(spanning), "name", "BAD_TEXT", "error"),  # a line break
         (line(55_000), "note", "BAD_TEXT", "error"),  # a NUL
         (line(30_000), "enrollee_id", "BAD_ID_CHECKSUM", "error"),
         (line(59_500), "enrollee_id", "DUPLICATE_ENROLLEE", "error"),
@@ -112,9 +122,22 @@ def test_a_file_read_in_pieces_gives_every_problem_on_its_line_in_the_order_of_t
     assert set(frame.n_chunks("all")) == {1}
 
 
-def test_a_good_file_read_in_pieces_has_no_problem_and_keeps_its_order(tmp_path):
+@pytest.mark.parametrize("crlf", [False, True])
+def test_a_good_file_read_in_pieces_has_no_problem_and_keeps_its_order(tmp_path, monkeypatch, crlf):
     rows = _rows(_resident_ids("110101", ROWS))
-    frame, problems, _ = read_enrollees(_write(tmp_path / "enrollees.csv", rows, -1))
+    path = _write(tmp_path / "enrollees.csv", rows, -1)
+    if crlf:
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    whole, _, _ = read_enrollees(path)
+    monkeypatch.setattr(table, "PIECE_BYTES", PIECE)
+    with open_sources({"enrollees": path}) as sources:  # cut where a piece ends, header first
+        cut = list(table.csv_pieces(sources["enrollees"]))
+    data = path.read_bytes()
+    header = data[: data.index(b"\n") + 1]
+    assert len(cut) > 50 and all(p is not None and p.startswith(header) for p in cut)
+    assert header + b"".join(p[len(header) :] for p in cut if p is not None) == data
+    frame, problems, _ = read_enrollees(path)
+    assert whole is not None and frame is not None and frame.equals(whole)
     assert problems.height == 0
     assert frame is not None and frame["enrollee_id"].to_list() == [r[0] for r in rows]
     assert frame["line"].to_list() == list(range(2, ROWS + 2))

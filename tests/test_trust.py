@@ -375,9 +375,9 @@ def test_defect_6_a_gb18030_input_never_has_a_named_utf8_copy(tmp_path, monkeypa
     seen: list[list[str]] = []
     original = table.scan_text
 
-    def look(source, names):
+    def look(source, names, piece=None):
         seen.append(os.listdir(temp))  # while the transcoded copy is open and read
-        return original(source, names)
+        return original(source, names, piece)
 
     monkeypatch.setattr(table, "scan_text", look)
     frame, _problems, used = read_enrollees(gb)

@@ -35,6 +35,7 @@ from mediins_cli.inputs.table import (
     _quoted,
     blank_row,
     cell_problems,
+    csv_pieces,
     excel_number,
     excel_number_check,
     no_rows,
@@ -68,40 +69,32 @@ def check_enrollees(source: Source) -> Checked:
 
     One streaming pass reads, strips, types and checks the rows (DESIGN §10), and keeps the
     typed frame and the rows with a problem, text and all, for the messages (usually none):
-    the file's cells are never all held as text (10 M rows: 2.5 GB; polars' reader still reads
-    ahead, up to the file's bytes). What needs every row at once (a repeated ID, agency codes
-    that clash, area codes) is checked on the typed frame afterwards: in the pass, a group or
-    a distinct count held the pass's buffers longer (3 M rows: 0.2 GB more at the peak)."""
+    the file's cells are never all held as text (10 M rows: 2.5 GB). A large CSV is passed in
+    pieces (:func:`csv_pieces`), numbered on from one to the next: polars' reader runs ahead of
+    the typing and holds what it read, up to one piece. What needs every row at once (a
+    repeated ID, agency codes that clash, area codes) is checked on the typed frame
+    afterwards: in the pass, a group or a distinct count held the pass's buffers longer (3 M
+    rows: 0.2 GB more at the peak)."""
     names, problems = table_names(source, ENROLLEE_COLUMNS)
     if names is None:
         return None, problems
     known = {c.name for c in ENROLLEE_COLUMNS}
+    typed_parts, flagged_parts, records = [], [], 0
     try:
-        text = text_plan(source, names, known)
-        columns = text.collect_schema().names()
-        rows = _parsed(
-            text.filter(~blank_row(names)).with_columns(
-                # cells too long are flagged by bytes here, counted in characters below
-                pl.any_horizontal(
-                    c.failed.fill_null(False) for c in _cell_checks(names, known)
-                ).alias("__bad_cell")
-            ),
-            columns,
-        )
-        before, after = _row_checks(columns)
-        bad = pl.col("__bad_cell") | pl.any_horizontal(
-            c.failed.fill_null(False) for c in before + after
-        )
-        typed, flagged, records = pl.collect_all(
-            [rows.select(_typed(columns)), rows.filter(bad), text.select(pl.len())],
-            engine="streaming",
-        )
+        for piece in csv_pieces(source):
+            typed, flagged, count, columns = _check_piece(source, names, known, piece, records)
+            typed_parts.append(typed)
+            flagged_parts.append(flagged)
+            records += count
     except pl.exceptions.PolarsError:
         raw, problems = read_table(source, ENROLLEE_COLUMNS)  # names what it cannot parse
         if raw is None:
             return None, problems
         raise
-    starts, warnings = physical_numbering(source, records.item())
+    typed, flagged = pl.concat(typed_parts), pl.concat(flagged_parts)
+    del typed_parts, flagged_parts
+    before, after = _row_checks(columns)
+    starts, warnings = physical_numbering(source, records)
     if starts is not None:
         typed, flagged = renumbered(typed, starts), renumbered(flagged, starts)
     typed = one_piece(typed)
@@ -123,6 +116,32 @@ def check_enrollees(source: Source) -> Checked:
         ]
     )
     return typed.drop("__ric_ok"), problems
+
+
+def _check_piece(
+    source: Source, names: list[str], known: set[str], piece: bytes | None, before: int
+) -> tuple[pl.DataFrame, pl.DataFrame, int, list[str]]:
+    """One streaming pass over the file, or a piece of it after ``before`` records
+    (:func:`csv_pieces`): its rows typed, those with a problem, how many records it holds,
+    and the columns of its text plan."""
+    text = text_plan(source, names, known, piece, before)
+    columns = text.collect_schema().names()
+    rows = _parsed(
+        text.filter(~blank_row(names)).with_columns(
+            # cells too long are flagged by bytes here, counted in characters below
+            pl.any_horizontal(c.failed.fill_null(False) for c in _cell_checks(names, known)).alias(
+                "__bad_cell"
+            )
+        ),
+        columns,
+    )
+    first, then = _row_checks(columns)
+    bad = pl.col("__bad_cell") | pl.any_horizontal(c.failed.fill_null(False) for c in first + then)
+    typed, flagged, records = pl.collect_all(
+        [rows.select(_typed(columns)), rows.filter(bad), text.select(pl.len())],
+        engine="streaming",
+    )
+    return typed, flagged, records.item(), columns
 
 
 def read_enrollees(

@@ -10,6 +10,7 @@ quotes raw rows, is never shown.
 from __future__ import annotations
 
 import csv
+import os
 import re
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
@@ -108,12 +109,15 @@ def table_names(
     return (None if problems else names), problems_frame(problems)
 
 
-def text_plan(source: Source, names: list[str], known: set[str]) -> pl.LazyFrame:
+def text_plan(
+    source: Source, names: list[str], known: set[str], piece: bytes | None = None, before: int = 0
+) -> pl.LazyFrame:
     """The file's records as a plan of text cells named ``names`` (known columns stripped as
     they are read, an empty cell null) and the ``line`` of each: a CSV's physical line while no
     value spans lines (:func:`physical_numbering` says otherwise), a Parquet file's row, a
     workbook's row (with a ``__number_…`` flag per ID or account column: the cells Excel holds
-    as numbers). Blank records stay: they are numbered too, and :func:`blank_row` finds them."""
+    as numbers). Blank records stay: they are numbered too, and :func:`blank_row` finds them.
+    ``piece``, ``before``: a piece of a CSV (:func:`csv_pieces`) after ``before`` records."""
     if source.sheet is not None:  # in memory already, numbered as Excel numbers its rows
         cells = scan_text(source, names).collect()
         numbers = [n for n in names if HOLDS.get(n) in ("id", "account")]
@@ -121,12 +125,46 @@ def text_plan(source: Source, names: list[str], known: set[str]) -> pl.LazyFrame
             source.sheet.lines(cells.height), *source.sheet.numbers(names, numbers).values()
         )
     return (
-        strip_cells(scan_text(source, names), [c for c in names if c in known])
+        strip_cells(scan_text(source, names, piece), [c for c in names if c in known])
         # numbered in the plan: numbering the collected frame had polars join its pieces at
         # the next step, slower and beside the old frame (10 M rows: 2.9 s, 1.9 GB more)
-        .with_row_index("line", 1 if source.encoding == PARQUET else 2)
+        .with_row_index("line", (1 if source.encoding == PARQUET else 2) + before)
         .select(*names, pl.col("line").cast(pl.Int64))
     )
+
+
+#: the enrollee check reads a CSV in pieces of about this many bytes (:func:`csv_pieces`)
+PIECE_BYTES = 128 << 20
+
+
+def csv_pieces(source: Source, size: int | None = None) -> Iterator[bytes | None]:
+    """A CSV cut at line ends into pieces of about ``size`` bytes, each its header line and
+    then whole records, in order; a single None (the file read as it is) for a file no larger,
+    a workbook or a Parquet file.
+
+    Why: polars' streaming CSV reader runs ahead of a pass that does much with each row (the
+    enrollee check's typing) and holds what it read: 1.9 GB above the typed frame for 10 M
+    enrollees. A pass over pieces holds one piece's worth (DESIGN §10). A line end is a record's
+    end only outside quotes: once a piece (or the header) holds a quote, the rest of the file
+    is one piece, so a quoted value may span lines there as anywhere."""
+    size = PIECE_BYTES if size is None else size
+    if source.sheet is not None or source.encoding == PARQUET:
+        yield None
+        return
+    if os.stat(source.readable).st_size <= size:
+        yield None
+        return
+    with open(source.readable, "rb") as fh:
+        header = fh.readline()
+        if b'"' in header:
+            yield None
+            return
+        while block := fh.read(size):
+            if b'"' not in block:
+                block += fh.readline()  # to the end of its last record
+            if b'"' in block:
+                block += fh.read()
+            yield header + block
 
 
 def blank_row(names: list[str]) -> pl.Expr:
@@ -191,15 +229,16 @@ def cell_problems(
     return _collect(frame, _cell_checks(names, known, long), shown)
 
 
-def scan_text(source: Source, names: list[str]) -> pl.LazyFrame:
+def scan_text(source: Source, names: list[str], piece: bytes | None = None) -> pl.LazyFrame:
     """The file as a plan of text columns named ``names`` (the header mapped): a CSV's cells
     as they are written; a Parquet file's columns written as text the way a CSV export would
-    write them (dates ``YYYY-MM-DD``, times ``YYYY-MM-DD HH:MM:SS``), then checked alike."""
+    write them (dates ``YYYY-MM-DD``, times ``YYYY-MM-DD HH:MM:SS``), then checked alike.
+    ``piece``: a CSV's header line and some of its records (:func:`csv_pieces`) instead."""
     if source.sheet is not None:
         return source.sheet.text(names).lazy()
     if source.encoding != PARQUET:
         return pl.scan_csv(
-            source.readable,
+            source.readable if piece is None else piece,
             has_header=True,
             new_columns=names,
             infer_schema=False,
