@@ -234,12 +234,15 @@ def assess(
                 month_index(pl.col("enrolled_on")) + 1,
             ).alias("__s")
         )
-        .collect()
+        .collect(engine="streaming")
     )
     # one piece a column at a time: gathers over the joined frame's pieces took twice as long,
     # and polars may keep a column of it as one value repeated, over which a when/then of two
     # literals gave one row for many (polars 2.1; tests/test_properties.py SHARED_UNPAID)
     frame = one_piece(frame)
+    # the payments' references alone are read again (by row, for resumptions.csv): the rest
+    # goes, unless the caller holds it (runs._continuity does not; 10 M: 0.3 GB)
+    paid = paid.select("reference")
     # R depends on S alone: worked out once per month a gap can begin, not once per enrollee
     frame = frame.with_columns(
         per_value(frame, "__s", lambda v: resume_by_index(v, rules)).alias("__r")

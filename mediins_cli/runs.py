@@ -918,9 +918,21 @@ def _continuity(
         .filter(skip_reason(result.month).is_null())
         .drop("status")
     )
+    unpaid = result.narrow(FAILURE, "enrollee_id", "amount_fen", "reason")
+    if previous.permanent is not None:  # return mode: round 1's permanent failures too
+        unpaid = pl.concat([unpaid, previous.permanent]).sort("enrollee_id")
+    details = enrollees.select(DETAILS)
+    # this month's payments are held by assess alone, which lets go of what it has joined
+    rules = ContinuityRules.of(pack)
+    return assess(due, result.month, _month_paid(result, previous), unpaid, rules, details)
+
+
+def _month_paid(result: RoundResult, previous: RoundOne) -> pl.DataFrame:
+    """Everyone paid this month, in round 1 or round 2: ``enrollee_id``, ``paid_on``,
+    ``reference``."""
     # paid on the effective date, or (return mode) on the day the bank says it settled
     settled = "deducted_on" in result.attempts.columns
-    paid = pl.concat(
+    return pl.concat(
         [
             round_one_paid(previous),
             result.narrow(
@@ -934,11 +946,6 @@ def _continuity(
             ),
         ]
     )
-    unpaid = result.narrow(FAILURE, "enrollee_id", "amount_fen", "reason")
-    if previous.permanent is not None:  # return mode: round 1's permanent failures too
-        unpaid = pl.concat([unpaid, previous.permanent]).sort("enrollee_id")
-    details = enrollees.select(DETAILS)
-    return assess(due, result.month, paid, unpaid, ContinuityRules.of(pack), details)
 
 
 #: the enrollee columns continuity reads (DETAILS among them)
