@@ -54,6 +54,7 @@ from mediins_cli.inputs import (
     ledger_balances_at,
     open_sources,
 )
+from mediins_cli.inputs.source import file_identity
 from mediins_cli.milestones import MILESTONE_COLUMNS, retirements
 from mediins_cli.money import (
     fen_to_yuan,
@@ -702,9 +703,9 @@ class RoundOne:
     #: the references of round 1's successful debits (the ledger may hold them, DESIGN §4);
     #: emptied once the ledger is read
     references: pl.DataFrame
-    #: round 1's success.csv as checked: read again for continuity (:func:`round_one_paid`)
+    #: round 1's success.csv as checked, and how it is encoded: read again for continuity
+    #: (:func:`round_one_paid`)
     success: Path
-    success_sha256: str
     encoding: str
     #: round 1's debits on the retry list's accounts, per account: account_no, debited_fen
     #: (a shared account's other members may have paid in round 1)
@@ -737,11 +738,7 @@ def round_one_state(out: Path, month: Month) -> RoundOne:
             data = path.read_bytes() if name in _ROUND_ONE_READS else None
             digest = sha256_bytes(data) if data is not None else sha256_file(path)
         if digest != entry["sha256"]:
-            raise Refused(
-                _("{path} is missing or changed since round 1 wrote it; round 2 refused").format(
-                    path=path
-                )
-            )
+            raise _changed_since_round_one(path)
         if data is not None:
             read[name] = data  # parsed from the very bytes that were checked
     encoding = OutputFormat(**manifest.get("format", {})).read_encoding
@@ -788,7 +785,6 @@ def round_one_state(out: Path, month: Month) -> RoundOne:
         retry_accounts,
         success.select("reference"),
         _output_path(r1, "success.csv"),
-        manifest["outputs"]["success.csv"]["sha256"],
         encoding,
         pending,
         mode,
@@ -802,44 +798,42 @@ def round_one_paid(previous: RoundOne) -> pl.DataFrame:
     round 1 wrote them. A UTF-8 file is hashed from one open descriptor, parsed through it in
     a streaming pass (no copy of its bytes held), and must not have changed in between."""
     columns = ["enrollee_id", "deducted_on", "reference"]
-    changed = Refused(
-        _("{path} is missing or changed since round 1 wrote it; round 2 refused").format(
-            path=previous.success
-        )
-    )
+    changed = _changed_since_round_one(previous.success)
+    written = previous.manifest["outputs"]["success.csv"]["sha256"]
     try:
         fd = os.open(previous.success, os.O_RDONLY)
     except OSError:
         raise changed from None
     try:
-        before = os.fstat(fd)
+        before = file_identity(os.fstat(fd))
         if previous.encoding != "utf8":  # decoded whole by polars: parsed from the bytes hashed
             data = Path(f"/proc/self/fd/{fd}").read_bytes()
-            if sha256_bytes(data) != previous.success_sha256:
+            if sha256_bytes(data) != written:
                 raise changed
             success = pl.read_csv(
                 data, infer_schema=False, encoding=previous.encoding, columns=columns
             )
         else:
-            if sha256_file(Path(f"/proc/self/fd/{fd}")) != previous.success_sha256:
+            if sha256_file(Path(f"/proc/self/fd/{fd}")) != written:
                 raise changed
             success = (
                 pl.scan_csv(f"/proc/self/fd/{fd}", infer_schema=False)
                 .select(columns)
                 .collect(engine="streaming")
             )
-        after = os.fstat(fd)
-        if (before.st_ino, before.st_size, before.st_mtime_ns) != (
-            after.st_ino,
-            after.st_size,
-            after.st_mtime_ns,
-        ):
+        if file_identity(os.fstat(fd)) != before:
             raise changed
     finally:
         os.close(fd)
     # a month's few settle dates parsed once each
     paid_on = per_value(success, "deducted_on", lambda d: d.str.to_date("%Y-%m-%d"))
     return success.select("enrollee_id", paid_on.alias("paid_on"), "reference")
+
+
+def _changed_since_round_one(path: Path) -> Refused:
+    return Refused(
+        _("{path} is missing or changed since round 1 wrote it; round 2 refused").format(path=path)
+    )
 
 
 def retry_balances(balances: pl.DataFrame, previous: RoundOne) -> pl.DataFrame:

@@ -84,7 +84,7 @@ class Source:
     def check(self) -> None:
         """Raise :class:`BadInput` if the file was written to since it was opened: what was
         parsed might then not be what was hashed."""
-        if _identity(os.fstat(self._fd)) != self._identity:
+        if file_identity(os.fstat(self._fd)) != self._identity:
             raise BadInput(
                 [
                     Problem(
@@ -98,7 +98,8 @@ class Source:
             )
 
 
-def _identity(st: os.stat_result) -> tuple[int, ...]:
+def file_identity(st: os.stat_result) -> tuple[int, ...]:
+    """What changes when a file is written to or replaced: its device, inode, size and time."""
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
@@ -329,7 +330,7 @@ def open_source(path: Path, encoding: str = "auto", workbook: bool = False) -> I
                 0,
                 _fd_path(fd, str(path)),
                 fd,
-                _identity(st),
+                file_identity(st),
             )
             return
         failure: _DecodeFailure | None = None
@@ -352,7 +353,7 @@ def open_source(path: Path, encoding: str = "auto", workbook: bool = False) -> I
                     found.carriage_returns,
                     _fd_path(fd, str(path)),
                     fd,
-                    _identity(st),
+                    file_identity(st),
                 )
                 return
         tmp, name = _anonymous_file()
@@ -377,7 +378,7 @@ def open_source(path: Path, encoding: str = "auto", workbook: bool = False) -> I
             found.carriage_returns,
             _fd_path(tmp, name or ""),
             fd,
-            _identity(st),
+            file_identity(st),
         )
 
 
@@ -406,7 +407,9 @@ def _workbook_source(
     except BadWorkbook as exc:
         raise problem(exc.code, exc.message) from None
     digest = hashlib.sha256(data).hexdigest()
-    return Source(shown, XLSX, digest, 0, False, 0, _fd_path(fd, shown), fd, _identity(st), sheet)
+    return Source(
+        shown, XLSX, digest, 0, False, 0, _fd_path(fd, shown), fd, file_identity(st), sheet
+    )
 
 
 def _undecodable(shown: str, exc: _DecodeFailure, tried: str) -> SourceProblem:

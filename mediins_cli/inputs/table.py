@@ -137,8 +137,8 @@ def text_plan(
 PIECE_BYTES = 128 << 20
 
 
-def csv_pieces(source: Source, size: int | None = None) -> Iterator[bytes | None]:
-    """A CSV cut at line ends into pieces of about ``size`` bytes, each its header line and
+def csv_pieces(source: Source) -> Iterator[bytes | None]:
+    """A CSV cut at line ends into pieces of about :data:`PIECE_BYTES`, each its header line and
     then whole records, in order; a single None (the file read as it is) for a file no larger,
     a workbook or a Parquet file.
 
@@ -147,7 +147,7 @@ def csv_pieces(source: Source, size: int | None = None) -> Iterator[bytes | None
     enrollees. A pass over pieces holds one piece's worth (DESIGN §10). A line end is a record's
     end only outside quotes: once a piece (or the header) holds a quote, the rest of the file
     is one piece, so a quoted value may span lines there as anywhere."""
-    size = PIECE_BYTES if size is None else size
+    size = PIECE_BYTES  # read when called: the tests make it small
     if source.sheet is not None or source.encoding == PARQUET:
         yield None
         return
