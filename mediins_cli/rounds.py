@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from mediins_cli.bank.instructions import by_reference, reference_prefix
+from mediins_cli.bank.instructions import FILE, by_reference, reference_prefix
 from mediins_cli.calendar import RoundDates
 from mediins_cli.money import MAX_ACCOUNT_FEN, MAX_AMOUNT_FEN, fen_to_yuan, sum_fen, total_fen
 from mediins_cli.months import Month
@@ -421,7 +421,7 @@ def from_returns(
     skipped: pl.DataFrame,
 ) -> RoundResult:
     """A round whose debits the bank made and answered (DESIGN §11). ``instructed``: the
-    round's instructions (the enrollee rows with ``amount_fen``, ``reference``, ``file``),
+    round's instructions (the enrollee rows with ``amount_fen``, ``reference``, ``__file``),
     sorted by ``enrollee_id``; ``answers``: one row per reference (``result`` a code,
     ``settled_on``), already checked to answer every instruction exactly once.
 
@@ -466,7 +466,7 @@ def check_answered(result: pl.DataFrame) -> None:
     amount, outcome = pl.col("amount_fen"), pl.col("outcome")
     # when/then, not amount.filter(…): a filter inside a group's aggregation made polars copy
     # every column of the wide rows (+240 MB at 1 M enrollees, the round's peak)
-    per_file = result.group_by("file").agg(
+    per_file = result.group_by(FILE).agg(
         total_fen(amount).alias("due"),
         total_fen(pl.when(outcome == SUCCESS).then(amount)).alias("done"),
         total_fen(pl.when(outcome == FAILURE).then(amount)).alias("failed"),
@@ -475,4 +475,4 @@ def check_answered(result: pl.DataFrame) -> None:
         pl.col("due") != pl.col("done").fill_null(0) + pl.col("failed").fill_null(0)
     )
     if broken.height:
-        raise InvariantBroken(f"instructed != succeeded + failed in {broken['file'][0]}")
+        raise InvariantBroken(f"instructed != succeeded + failed in {broken[FILE][0]}")

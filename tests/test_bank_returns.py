@@ -20,6 +20,7 @@ from bank_helpers import (
     answer_all,
     deduct_returns,
     instruct,
+    instruct_args,
     instructions_dir,
     ok,
     ref,
@@ -487,3 +488,34 @@ def test_answers_are_found_by_an_integer_key_that_keeps_every_reference_apart():
     assert found["__r"].to_list() == ["c", "a"]  # in the order of the rows looked up
     missing = by_reference(answers, sent, prefix, {"n": "__n"})
     assert missing["__n"].to_list() == [1, None, 2]
+
+
+def test_extra_columns_named_like_the_banks_columns_go_through_as_written(tmp_path):
+    """An enrollee file's own columns named ``file``, ``seq``, ``result``, ``settled_on`` or
+    ``return_file`` are the operator's: instructions and answers carry theirs under names no
+    file may use, so each output row keeps the value the enrollee file gave it (they were
+    overwritten by the instruction's file and number)."""
+    extra = ["file", "seq", "result", "settled_on", "return_file"]
+    people = rows(ENROLLEES)
+    for n, person in enumerate(people):
+        person.update({c: f"{c}-{n}" for c in extra})
+    enrollees = tmp_path / "enrollees.csv"
+    with enrollees.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, list(people[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(people)
+    out, bank = tmp_path / "out", tmp_path / "bank"
+    ok(*instruct_args(out, enrollees=enrollees))
+    assert simulate(out, 1, LEDGER_1, bank).exit_code == 0
+    result = deduct_returns(out, 1, bank, enrollees=enrollees)
+    assert result.exit_code == 0, result.stderr
+    given = {p["enrollee_id"]: p for p in people}
+    seen = 0
+    for name in ("success.csv", "failure.csv", "skipped.csv"):
+        for row in rows(round_dir(out, 1) / name):
+            assert {c: row[c] for c in extra} == {c: given[row["enrollee_id"]][c] for c in extra}
+            seen += 1
+    assert seen == len(people)
+    # the instruction files still number their rows 1, 2, … in each file
+    for path in instructions_dir(out, 1).glob("*.csv"):
+        assert [r["seq"] for r in rows(path)] == [str(i) for i in range(1, len(rows(path)) + 1)]

@@ -22,6 +22,11 @@ from mediins_cli.months import Month
 
 NO_BANK = "_"
 
+#: An instruction's file and its place in it, on the frame :func:`instructions` gives: named
+#: ``__…``, as no file's column may be (RESERVED_COLUMN), so an extra column of the enrollee
+#: file named ``file`` or ``seq`` goes through to the outputs as the operator wrote it.
+FILE, SEQ = "__file", "__seq"
+
 
 def reference_prefix(month: Month, round_no: int) -> str:
     return f"MI-{month.year:04d}{month.month:02d}-R{round_no}-"
@@ -73,9 +78,9 @@ def instructions(
     stem = pl.when(bank.is_null()).then(pl.lit(NO_BANK)).otherwise(agency_file_stem(bank))
     framed = attempts.with_columns(
         pl.concat_str(pl.lit(reference_prefix(month, round_no)), number).alias("reference"),
-        pl.concat_str(stem, pl.lit(f".{fmt.extension}")).alias("file"),
+        pl.concat_str(stem, pl.lit(f".{fmt.extension}")).alias(FILE),
     )
-    return framed.with_columns(pl.int_range(1, pl.len() + 1).over("file").alias("seq"))
+    return framed.with_columns(pl.int_range(1, pl.len() + 1).over(FILE).alias(SEQ))
 
 
 def file_cells(rows: pl.DataFrame, month: Month, fmt: BankFormat) -> pl.DataFrame:
@@ -86,7 +91,7 @@ def file_cells(rows: pl.DataFrame, month: Month, fmt: BankFormat) -> pl.DataFram
         else pl.col("amount_fen").cast(pl.String)
     )
     cells = {
-        "seq": pl.col("seq").cast(pl.String),
+        "seq": pl.col(SEQ).cast(pl.String),
         "reference": pl.col("reference"),
         "account_no": pl.col("account_no"),
         "account_name": pl.col("name"),
@@ -125,7 +130,7 @@ class ControlTotal:
 def control_totals(frame: pl.DataFrame) -> dict[str, ControlTotal]:
     """Per instruction file: how many instructions and their sum in fen."""
     out = {}
-    for (name,), rows in frame.group_by("file"):
+    for (name,), rows in frame.group_by(FILE):
         out[str(name)] = ControlTotal(rows.height, sum_fen(rows["amount_fen"]))
     return dict(sorted(out.items()))
 

@@ -16,7 +16,7 @@ from datetime import date
 import polars as pl
 
 from mediins_cli.bank.formats import BankFormat
-from mediins_cli.bank.instructions import by_reference
+from mediins_cli.bank.instructions import FILE, by_reference
 from mediins_cli.errors import BadInput, Problem, message_expr, problem_rows, problems_frame
 from mediins_cli.i18n import _
 from mediins_cli.inputs.source import Source
@@ -66,7 +66,7 @@ def read_returns(
     effective: date | None = None,
 ) -> Returns:
     """Read and check the open return files against ``instructed`` (``reference``,
-    ``account_no``, ``amount_fen``, ``file``: the round's instructions). ``prefix``: the
+    ``account_no``, ``amount_fen``, ``__file``: the round's instructions). ``prefix``: the
     references of this month and round; ``what``: "round 1 of 2024-02", for messages;
     ``effective``: the round's effective date, before which no debit can have settled.
     :class:`BadInput` with every problem of every file if any."""
@@ -528,8 +528,8 @@ def _match(
         else instructed.clear()
     )
     if missing.height:
-        by_file = missing.group_by("file").agg(pl.len()).sort("file")
-        files = ", ".join(f"{r['file']}: {r['len']}" for r in by_file.iter_rows(named=True))
+        by_file = missing.group_by(FILE).agg(pl.len()).sort(FILE)
+        files = ", ".join(f"{r[FILE]}: {r['len']}" for r in by_file.iter_rows(named=True))
         few = ", ".join(missing["reference"].head(_FIRST_FEW).to_list())
         more = ", …" if missing.height > _FIRST_FEW else ""
         problems.append(

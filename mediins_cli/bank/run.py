@@ -25,6 +25,8 @@ import polars as pl
 from mediins_cli import __version__
 from mediins_cli.bank.formats import DEFAULT_FORMAT, RETRYABLE, BankFormat, load_format
 from mediins_cli.bank.instructions import (
+    FILE,
+    SEQ,
     control_totals,
     file_bytes,
     instructions,
@@ -226,8 +228,8 @@ def instruct(
             files = {}
             # the columns a file can hold, not the enrollees' wide rows
             narrow = sent.select(
-                "file",
-                "seq",
+                FILE,
+                SEQ,
                 "reference",
                 "account_no",
                 "name",
@@ -235,7 +237,7 @@ def instruct(
                 "enrollee_id",
                 "agency",
             )
-            for (name,), rows in sorted(narrow.group_by("file"), key=lambda g: str(g[0][0])):
+            for (name,), rows in sorted(narrow.group_by(FILE), key=lambda g: str(g[0][0])):
                 written = staging.write(str(name), file_bytes(rows, request.month, fmt), PRIVATE)
                 t = totals[str(name)]
                 files[str(name)] = {
@@ -292,14 +294,14 @@ def _check_files(sent: pl.DataFrame, fmt: BankFormat, shown: str) -> None:
     # enrollees without a bank code share "_" with no code: a code that gives "_" clashes
     code = pl.col("bank").fill_null("\x00")
     clashes = (
-        sent.with_columns(pl.col("file").str.to_lowercase().alias("__f"))
+        sent.with_columns(pl.col(FILE).str.to_lowercase().alias("__f"))
         .filter(code.n_unique().over("__f") > 1)
         .filter(pl.col("bank").is_not_null())
         if "bank" in sent.columns
         else sent.clear()
     )
     unsafe = sent.filter(unsafe_cells(sent, fmt))
-    long = sent.filter(pl.col("file").str.len_bytes() > _MAX_FILE_NAME)
+    long = sent.filter(pl.col(FILE).str.len_bytes() > _MAX_FILE_NAME)
     parts = [
         problem_rows(
             long,
@@ -321,7 +323,7 @@ def _check_files(sent: pl.DataFrame, fmt: BankFormat, shown: str) -> None:
                     "this bank code and another give one instruction file name ({file}): make "
                     "the codes differ by more than case or punctuation"
                 ),
-                file=pl.col("file"),
+                file=pl.col(FILE),
             ),
             shown,
         ),
@@ -457,15 +459,15 @@ class SentInstructions:
         instructions' control totals against their outcome per file (instructed = succeeded +
         failed), and after round 2 the month's unpaid with round 1's permanent failures."""
         a = result.attempts
-        by_file = a.group_by("file").agg(
+        by_file = a.group_by(FILE).agg(
             pl.len().alias("count"),
             pl.col("amount_fen").sum().alias("sum"),
             (pl.col("outcome") == SUCCESS).sum().alias("ok"),
             pl.col("amount_fen").filter(pl.col("outcome") == SUCCESS).sum().alias("ok_sum"),
         )
         files = {}
-        for r in by_file.sort("file").iter_rows(named=True):
-            files[r["file"]] = {
+        for r in by_file.sort(FILE).iter_rows(named=True):
+            files[r[FILE]] = {
                 "instructed": {"enrollees": r["count"], "amount": fen_to_yuan(r["sum"])},
                 "succeeded": {"enrollees": r["ok"], "amount": fen_to_yuan(r["ok_sum"] or 0)},
                 "failed": {
