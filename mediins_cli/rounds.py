@@ -57,11 +57,13 @@ def skip_reason(month: Month) -> pl.Expr:
     before ``month``.
     """
     first = month.first_day
-    coverage_start = pl.col("enrolled_on").dt.month_start().dt.offset_by("1mo")
+    # coverage starts the month after enrolment's: after ``month`` exactly when enrolment's
+    # month is ``month`` or later, i.e. ``enrolled_on`` is on or after its first day (one
+    # comparison of dates, not a month's arithmetic on each: 10 M enrollees 1.0 → 0.3 s)
     return (
         pl.when(pl.col("status") != "active")
         .then(pl.lit(INACTIVE))
-        .when(coverage_start > first)
+        .when(pl.col("enrolled_on") >= first)
         .then(pl.lit(NOT_STARTED))
         .when(pl.col("paid_through").is_not_null() & (pl.col("paid_through") >= first))
         .then(pl.lit(ALREADY_PAID))
@@ -120,23 +122,69 @@ def debit(attempts: pl.DataFrame, balances: pl.DataFrame) -> pl.DataFrame:
     saw, after earlier members of a shared account), ``outcome`` and ``reason``.
     Members of a shared account go in ``enrollee_id`` order.
     """
-    index = pl.int_range(pl.len())
-    first_of_account = (pl.col("__key") != pl.col("__key").shift(1)).fill_null(True)
-    # The debits are decided on a narrow frame of integers (the row's place, its account key,
-    # its amount, its rank by enrollee_id) and joined back by place: the enrollees' wide rows
-    # are never sorted or copied here, nor is any text carried through the join and the sorts;
-    # the outcome's words are written once, at the end.
+    # The debits are decided on a narrow frame of integers (the account key, the amount, the
+    # rank by enrollee_id), in the attempts' order: the enrollees' wide rows are never sorted
+    # or copied here, nor is any text carried through the join; the outcome's words are
+    # written once, at the end. An account with one member attempted (nearly all) is settled
+    # by its balance at once; only the members of shared accounts are put in turn and their
+    # decisions set back in place (issue 9: sorting every attempt by account and back cost
+    # 3 s and a copy of the narrow frame at 10 M).
     ids = attempts["enrollee_id"]
-    place = pl.int_range(pl.len(), dtype=pl.UInt32)
-    tie = place if ids.is_sorted() else pl.lit(ids.rank("ordinal"))  # members' order
+    tie = (
+        pl.int_range(pl.len(), dtype=pl.UInt32) if ids.is_sorted() else pl.lit(ids.rank("ordinal"))
+    )
     narrow, known = _keyed(
-        attempts.select(place.alias("__row"), tie.alias("__tie"), "amount_fen", "account_no"),
+        attempts.select(tie.alias("__tie"), "amount_fen", "account_no"),
         balances.select("account_no", pl.col("balance_fen").alias("balance_at_cutoff_fen")),
     )
-    frame = narrow.join(known, on="__key", how="left")
+    frame = narrow.join(known, on="__key", how="left", maintain_order="left")
     del narrow, known
+    cutoff = frame["balance_at_cutoff_fen"]
+    amount = frame["amount_fen"]
+    available = cutoff.alias("balance_available_fen")
+    ok = available.is_not_null() & (available >= amount)
+    shared = _shared(frame["__key"])
+    if shared.any():
+        in_turn = _in_turn(frame.with_row_index("__row").filter(shared))
+        rows = in_turn["__row"]
+        available = available.clone().scatter(rows, in_turn["balance_available_fen"])
+        ok = ok.clone().scatter(rows, in_turn["__ok"])
+    del frame
+    outcome = pl.DataFrame([cutoff, available, ok.alias("__ok")]).select(
+        "balance_at_cutoff_fen",
+        "balance_available_fen",
+        pl.when("__ok").then(pl.lit(SUCCESS)).otherwise(pl.lit(FAILURE)).alias("outcome"),
+        pl.when("__ok")
+        .then(pl.lit(None, dtype=pl.String))
+        .when(pl.col("balance_available_fen").is_null())
+        .then(pl.lit(NO_ACCOUNT))
+        .otherwise(pl.lit(INSUFFICIENT_FUNDS))
+        .alias("reason"),
+    )
+    frame = attempts.hstack(outcome)
+    if frame.height and not ids.is_sorted():
+        frame = frame.sort("enrollee_id")
+    return frame
+
+
+def _shared(keys: pl.Series) -> pl.Series:
+    """True where ``keys`` holds the value more than once: found in the keys sorted, then
+    looked up among the few repeated (10 M attempts: 0.4 s; ``is_duplicated`` took 3 s on the
+    Int128 keys)."""
+    ordered = keys.sort()
+    repeated = ordered.filter(ordered == ordered.shift(1)).unique()
+    return keys.is_in(repeated.implode())
+
+
+def _in_turn(members: pl.DataFrame) -> pl.DataFrame:
+    """The members of shared accounts (``__row``, ``__tie``, ``__key``, ``amount_fen``,
+    ``balance_at_cutoff_fen``) debited in turn, each account's in ``__tie`` order: each sees
+    what the one before left (all of its balance if that one failed). ``__row``,
+    ``balance_available_fen``, ``__ok``."""
+    index = pl.int_range(pl.len())
+    first_of_account = (pl.col("__key") != pl.col("__key").shift(1)).fill_null(True)
     frame = (
-        frame.sort("__key", "__tie")
+        members.sort("__key", "__tie")
         .drop("__tie")
         # position among the members of the account: 0, 1, 2, … (rows are sorted by account)
         .with_columns((index - pl.when(first_of_account).then(index).forward_fill()).alias("__pos"))
@@ -150,42 +198,23 @@ def debit(attempts: pl.DataFrame, balances: pl.DataFrame) -> pl.DataFrame:
         .with_columns(ok)
     )
     settled = [step]
-    # Later positions exist only on shared accounts; each sees what the one before left.
-    shared = frame.filter(pl.col("__pos") == 1).select("__key")
+    # Each later position sees what the one before left.
     position = 1
     while True:
         members = frame.filter(pl.col("__pos") == position).drop("__pos")
         if members.height == 0:
             break
-        left = step.join(shared, on="__key", how="semi").select(
+        left = step.select(
             "__key",
             pl.when(pl.col("__ok"))
             .then(available - pl.col("amount_fen"))
             .otherwise(available)
             .alias("balance_available_fen"),
         )
-        step = members.join(left, on="__key", how="left").with_columns(ok)
+        step = members.join(left, on="__key", how="inner").with_columns(ok)
         settled.append(step)
         position += 1
-    del frame, step, members, shared
-    decided = pl.concat(settled).sort("__row")
-    del settled
-    outcome = decided.select(
-        "balance_at_cutoff_fen",
-        "balance_available_fen",
-        pl.when("__ok").then(pl.lit(SUCCESS)).otherwise(pl.lit(FAILURE)).alias("outcome"),
-        pl.when("__ok")
-        .then(pl.lit(None, dtype=pl.String))
-        .when(available.is_null())
-        .then(pl.lit(NO_ACCOUNT))
-        .otherwise(pl.lit(INSUFFICIENT_FUNDS))
-        .alias("reason"),
-    )
-    del decided
-    frame = attempts.hstack(outcome)
-    if frame.height and not ids.is_sorted():
-        frame = frame.sort("enrollee_id")
-    return frame
+    return pl.concat(settled).select("__row", "balance_available_fen", "__ok")
 
 
 def _keyed(*frames: pl.DataFrame) -> list[pl.DataFrame]:

@@ -143,6 +143,35 @@ def test_three_members_one_fen_short_of_three_premiums_cover_two():
     ]
 
 
+def test_shared_accounts_among_single_ones_given_out_of_order_settle_in_place():
+    # Members of shared accounts are put in turn apart from the rest and set back in place:
+    # account 1 as in the test above, account 9 shared and unknown to the bank, the others
+    # with one member each; the file gives them in no order.
+    result = debit(
+        attempts(
+            ("C", "1", 60),
+            ("X", "7", 10),
+            ("A", "1", 150),
+            ("Z", "9", 5),
+            ("Y", "9", 5),
+            ("B", "1", 50),
+            ("D", "2", 100),
+        ),
+        balances(**{"1": 100, "2": 100, "7": 5}),
+    )
+    assert outcomes(result) == [
+        ("A", "failure", "INSUFFICIENT_FUNDS", 100),
+        ("B", "success", None, 100),
+        ("C", "failure", "INSUFFICIENT_FUNDS", 50),
+        ("D", "success", None, 100),
+        ("X", "failure", "INSUFFICIENT_FUNDS", 5),
+        ("Y", "failure", "NO_ACCOUNT", None),
+        ("Z", "failure", "NO_ACCOUNT", None),
+    ]
+    assert result["balance_at_cutoff_fen"].to_list() == [100, 100, 100, 100, 5, None, None]
+    assert result["account_no"].to_list() == ["1", "1", "1", "2", "7", "9", "9"]
+
+
 def test_references_number_everyone_attempted_and_only_debits_carry_one():
     result = debit(
         attempts(("B", "1", 100), ("A", "2", 100), ("C", "3", 100)),
