@@ -3,8 +3,9 @@
 For each size (default 1M and 10M enrollees) a month is generated once with ``mediins sample``
 into ``bench-data/<size>/`` (kept; generated again only when missing or when its stamp — the
 mediins version, the generator's source and the sample parameters — differs). Its files are
-read once, untimed, so every command finds them in the page cache. Then, repeat after repeat, interleaved (floor, validate, round 1, round 2, instruct, round 1 returns; floor,
-validate, …), each runs as a process of its own:
+read once, untimed, so every command finds them in the page cache. Then, repeat after repeat,
+interleaved (floor, validate, round 1, round 2, instruct, round 1 returns; floor, validate, …),
+each runs as a process of its own:
 
 - the floor: ``bench/floor.py``, reading both inputs and writing the enrollees (the I/O no
   implementation can skip);
