@@ -192,18 +192,23 @@ def assess(
     ``paid``: ``enrollee_id, paid_on, reference`` of this month's successful debits (either
     round).
     ``unpaid``: ``enrollee_id, amount_fen, reason`` of round 2's failures. ``details``: the
-    :data:`DETAILS` of the enrollee file's rows, when ``due`` does not hold them but numbers
-    its rows in that file (``__enrollee_row``): a province's names are then never copied.
+    :data:`LOOKED_UP` columns of the enrollee file's rows, when ``due`` does not hold
+    :data:`DETAILS` but numbers its rows in that file (``__enrollee_row``): a province's
+    names are then never copied.
     """
     m = _index_of(month)
     s = pl.col("__s")
-    # who the enrollee is (name, agency, account) matters only on the few rows of breaks.csv and
-    # resumptions.csv: it is looked up by row there, not carried through the joins of everyone
+    # who the enrollee is (ID, name, agency, account) matters only on the few rows of
+    # breaks.csv and resumptions.csv, and in updates.csv's order: it is looked up by row there,
+    # not carried through the join of everyone (10 M: 0.2 GiB less at continuity's peak)
     if details is None:
         assert isinstance(due, pl.DataFrame)
-        details = due.select(DETAILS)
+        details = due.select(LOOKED_UP)
         due = due.drop(DETAILS).with_row_index("__enrollee_row")
-    # one plan, made once: a province's due rows are not copied join by join
+    ids = details.get_column("enrollee_id")
+    # one plan, made once: a province's due rows are not copied join by join. Only the
+    # payments are joined to everyone; the failures (amount and reason) only to the rows
+    # unpaid, for breaks.csv
     frame = (
         due.lazy()
         .join(
@@ -216,15 +221,7 @@ def assess(
             on="enrollee_id",
             how="left",
         )
-        .join(
-            # a few reasons over everyone due (null where paid): held as categories, 4 bytes a
-            # row, not a 16-byte view (as the event below and updates.csv's months)
-            unpaid.lazy().select(
-                "enrollee_id", "amount_fen", pl.col("reason").cast(pl.Categorical)
-            ),
-            on="enrollee_id",
-            how="left",
-        )
+        .drop("enrollee_id")
         .with_columns(
             # the first unpaid month: the month after paid_through, but never before coverage
             # (re)starts, the month after (re-)enrollment (seed 000 §五: 新参保与续保的参保起始日期
@@ -273,9 +270,9 @@ def assess(
         .then(resumption)
         .when(first_time)
         .then(
-            pl.when(transferred).then(pl.lit(CONTINUOUS_TRANSFER)).otherwise(pl.lit(FIRST_PAYMENT))
+            pl.when(transferred).then(_event(CONTINUOUS_TRANSFER)).otherwise(_event(FIRST_PAYMENT))
         )
-        .otherwise(pl.lit(PAID))
+        .otherwise(_event(PAID))
         .cast(pl.Categorical)
         .alias("__event"),
         # a waiting period begins the day after the payment: a first payment (not one made
@@ -283,14 +280,27 @@ def assess(
         pl.when(
             (paid_now & first_time & ~transferred) | (resumed & (resumption != RESUMED_CONTINUOUS))
         )
-        .then(new_waiting_until(pl.col("paid_on"), rules))
+        # (a month's few payment dates, each worked out once)
+        .then(per_value(frame, "paid_on", lambda d: new_waiting_until(d, rules)))
         .alias("__new_waiting"),
     )
-    breaks = _breaks(_with_details(frame.filter(~paid_now), details), m, rules)
+    # the rows shown are few: their IDs, who they are and (breaks) what failed, by row
+    unpaid_rows = _with_details(frame.filter(~paid_now), details).join(
+        unpaid.select("enrollee_id", "amount_fen", pl.col("reason").cast(pl.Categorical)),
+        on="enrollee_id",
+        how="left",
+        maintain_order="left",
+    )
+    breaks = _breaks(unpaid_rows, m, rules)
     resumed_rows = _with_details(frame.filter(resumed), details)
     references = paid.get_column("reference").gather(resumed_rows.get_column("__paid_row"))
     resumptions = _resumptions(resumed_rows.with_columns(references), m, rules)
-    frame = frame.select(_UPDATES_READS)  # the rest of the assessed frame goes
+    # the rest of the assessed frame goes; the IDs of everyone, by row, for updates.csv
+    frame = frame.select(
+        ids.gather(frame.get_column("__enrollee_row")),
+        *(c for c in _UPDATES_READS if c != "enrollee_id"),
+    )
+    del ids, details
     updates = _updates(frame, month)
     return Continuity(breaks, resumptions, updates)
 
@@ -309,9 +319,13 @@ _UPDATES_READS = (
 #: the enrollee columns only breaks.csv and resumptions.csv show
 DETAILS = ("name", "agency", "account_no")
 
+#: the enrollee columns assess looks up by row (``details``), not joins: the ID (which only
+#: the few rows shown and updates.csv's order need once the payments are joined) and DETAILS
+LOOKED_UP = ("enrollee_id", *DETAILS)
+
 
 def _with_details(rows: pl.DataFrame, details: pl.DataFrame) -> pl.DataFrame:
-    """``rows`` of the due frame with their :data:`DETAILS` again, by row number."""
+    """``rows`` of the due frame with their :data:`LOOKED_UP` columns again, by row number."""
     return rows.hstack(details[rows.get_column("__enrollee_row")])
 
 
@@ -328,19 +342,31 @@ def _transferred(frame: pl.DataFrame, rules: ContinuityRules) -> pl.Expr:
     return (end.is_not_null() & (pl.col("enrolled_on") <= limit)).fill_null(False)
 
 
+#: every event of a month, as the one-byte codes the month's picture is worked out in: the
+#: branches of a ``when`` over everyone due were each a column of text (10 M: 0.65 GiB at
+#: continuity's peak); the event is made a category of its text once decided
+EVENTS = pl.Enum(
+    [*BREAK_CATEGORIES, *RESUMPTION_CATEGORIES, PAID, FIRST_PAYMENT, CONTINUOUS_TRANSFER]
+)
+
+
+def _event(name: str) -> pl.Expr:
+    return pl.lit(name, dtype=EVENTS)
+
+
 def _break_category(m: int, resets: pl.Expr) -> pl.Expr:
     """What a gap still open in month ``m`` means (breaks.csv's category)."""
     s, r = pl.col("__s"), pl.col("__r")
     return (
         pl.when(pl.lit(m) == r)
-        .then(pl.lit(CONTINUITY_LOST))
+        .then(_event(CONTINUITY_LOST))
         .when(pl.lit(m) > r)
-        .then(pl.lit(LOST_BEFORE))
+        .then(_event(LOST_BEFORE))
         .when(resets)
-        .then(pl.lit(WAITING_RESET))
+        .then(_event(WAITING_RESET))
         .when(s == m)
-        .then(pl.lit(NEW_BREAK))
-        .otherwise(pl.lit(ONGOING))
+        .then(_event(NEW_BREAK))
+        .otherwise(_event(ONGOING))
     )
 
 
@@ -348,10 +374,10 @@ def _resumption_category(m: int, resets: pl.Expr) -> pl.Expr:
     """What paying in month ``m`` after a gap means (resumptions.csv's category)."""
     return (
         pl.when(pl.lit(m) > pl.col("__r"))
-        .then(pl.lit(RESUMED_NEW_ENROLLMENT))
+        .then(_event(RESUMED_NEW_ENROLLMENT))
         .when(resets)
-        .then(pl.lit(RESUMED_WAITING_RESET))
-        .otherwise(pl.lit(RESUMED_CONTINUOUS))
+        .then(_event(RESUMED_WAITING_RESET))
+        .otherwise(_event(RESUMED_CONTINUOUS))
     )
 
 

@@ -30,6 +30,7 @@ from mediins_cli.calendar import (
 )
 from mediins_cli.continuity import (
     DETAILS,
+    LOOKED_UP,
     Continuity,
     ContinuityRules,
     assess,
@@ -915,7 +916,7 @@ def _continuity(
     unpaid = result.narrow(FAILURE, "enrollee_id", "amount_fen", "reason")
     if previous.permanent is not None:  # return mode: round 1's permanent failures too
         unpaid = pl.concat([unpaid, previous.permanent]).sort("enrollee_id")
-    details = enrollees.select(DETAILS)
+    details = enrollees.select(LOOKED_UP)
     # this month's payments are held by assess alone, which lets go of what it has joined
     rules = ContinuityRules.of(pack)
     return assess(due, result.month, _month_paid(result, previous), unpaid, rules, details)
