@@ -364,10 +364,13 @@ def inputs_summary(inputs: Validated) -> dict[str, Any]:
     import polars as pl
 
     from mediins_cli.inputs import extra_columns
+    from mediins_cli.rounds import account_key
 
     e, ledger = inputs.enrollees, inputs.ledger
     per_account = e.group_by("account_no").len()
-    missing = e.join(ledger.balances.select("account_no"), on="account_no", how="anti").height
+    # the ledger's balances are keyed by rounds.account_key (its accounts are all digits)
+    keys = e.select(account_key().alias("account_key"))
+    missing = keys.join(ledger.balances.select("account_key"), on="account_key", how="anti").height
     status = dict(e.group_by("status").len().sort("status").iter_rows())
     return {
         "files": inputs.encodings,

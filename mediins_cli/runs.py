@@ -82,6 +82,7 @@ from mediins_cli.rounds import (
     FAILURE,
     SUCCESS,
     RoundResult,
+    account_key,
     debited_per_account,
     rate,
     round_one,
@@ -839,7 +840,8 @@ def _changed_since_round_one(path: Path) -> Refused:
 
 def retry_balances(balances: pl.DataFrame, previous: RoundOne) -> pl.DataFrame:
     """The balances of the accounts round 2 debits (its retry list's), the rest let go."""
-    return balances.filter(pl.col("account_no").is_in(previous.retry_accounts.implode()))
+    accounts = previous.retry_accounts.to_frame("account_no").select(account_key())
+    return balances.filter(pl.col("account_key").is_in(accounts.to_series().implode()))
 
 
 #: what round 2 parses of round 1's files (from the very bytes whose hashes it checked)

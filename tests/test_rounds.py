@@ -12,6 +12,7 @@ from mediins_cli.calendar import OfficialCalendar, round_dates
 from mediins_cli.months import Month
 from mediins_cli.rounds import (
     InvariantBroken,
+    account_key,
     check_invariants,
     classify,
     debit,
@@ -170,6 +171,24 @@ def test_shared_accounts_among_single_ones_given_out_of_order_settle_in_place():
     ]
     assert result["balance_at_cutoff_fen"].to_list() == [100, 100, 100, 100, 5, None, None]
     assert result["account_no"].to_list() == ["1", "1", "1", "2", "7", "9", "9"]
+
+
+def test_balances_keyed_as_the_ledger_keys_them_debit_as_by_the_text():
+    # The ledger's balances come keyed by account_key ("1" and the digits): "0012" and "12" stay
+    # two accounts; an attempt whose account is not digits finds none (no ledger account is).
+    people = attempts(("C", "0012", 60), ("A", "12", 150), ("B", "0012", 50), ("D", "x12", 5))
+    by_text = balances(**{"0012": 100, "12": 200})
+    by_key = by_text.select(account_key().alias("account_key"), "balance_fen")
+    assert by_key["account_key"].to_list() == [10012, 112]
+    expected = [
+        ("A", "success", None, 200),
+        ("B", "success", None, 100),
+        ("C", "failure", "INSUFFICIENT_FUNDS", 50),
+        ("D", "failure", "NO_ACCOUNT", None),
+    ]
+    assert outcomes(debit(people, by_text)) == expected
+    assert outcomes(debit(people, by_key)) == expected
+    assert debit(people, by_key).columns == debit(people, by_text).columns
 
 
 def test_references_number_everyone_attempted_and_only_debits_carry_one():

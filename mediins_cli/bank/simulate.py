@@ -28,7 +28,7 @@ from mediins_cli.inputs import ledger_balances_at, open_sources
 from mediins_cli.money import fen_to_yuan_expr, yuan_to_fen
 from mediins_cli.months import Month
 from mediins_cli.outputs import PRIVATE, atomic_write_bytes
-from mediins_cli.rounds import SUCCESS, debit
+from mediins_cli.rounds import SUCCESS, account_key, debit
 from mediins_cli.rules import load_pack
 
 #: what the simulated bank writes in the message column
@@ -88,8 +88,9 @@ def simulate_bank(
     if previous is not None:  # round 1's debits the ledger does not hold yet (DESIGN §4)
         # (the instructions answered are round 2's: the retry list's accounts, which
         # previous.pending covers)
+        pending = previous.pending.select(account_key().alias("account_key"), "debited_fen")
         balances = (
-            balances.join(previous.pending, on="account_no", how="left")
+            balances.join(pending, on="account_key", how="left")
             .with_columns(
                 (
                     pl.col("balance_fen")
@@ -109,7 +110,7 @@ def simulate_bank(
         "file",
         "seq",
     )
-    decided = debit(attempts, balances.select("account_no", "balance_fen"))
+    decided = debit(attempts, balances.select("account_key", "balance_fen"))
     code = pl.when(pl.col("outcome") == SUCCESS).then(pl.lit("OK")).otherwise(pl.col("reason"))
     answered = decided.with_columns(code.alias("code"))
     to.mkdir(parents=True, exist_ok=True)
