@@ -286,8 +286,8 @@ def ensure_returns(
 
 def warm(paths: list[str]) -> None:
     """Read the month's files once, so every command (the floor first) finds them in the page
-    cache, as the issue's figures are taken: the floor, run first on files another size had
-    pushed out, measured 9-16 s at 10 M from run to run."""
+    cache, as the issue's figures are taken (warm cache). The floor still moves from run to run
+    (7.4-16 s at 10 M): its system time, giving back and faulting in 6 GiB, varies 4-9 s."""
     for path in paths:
         with open(path, "rb", buffering=0) as fh:
             while fh.read(1 << 24):
