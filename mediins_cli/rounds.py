@@ -144,9 +144,8 @@ def debit(attempts: pl.DataFrame, balances: pl.DataFrame) -> pl.DataFrame:
     frame = narrow.join(known, on="__key", how="left", maintain_order="left")
     del narrow, known
     cutoff = frame["balance_at_cutoff_fen"]
-    amount = frame["amount_fen"]
     available = cutoff.alias("balance_available_fen")
-    ok = available.is_not_null() & (available >= amount)
+    ok = frame.select(_covers(pl.col("balance_at_cutoff_fen"))).to_series()
     shared = _shared(frame["__key"])
     if shared.any():
         in_turn = _in_turn(frame.with_row_index("__row").filter(shared))
@@ -169,6 +168,11 @@ def debit(attempts: pl.DataFrame, balances: pl.DataFrame) -> pl.DataFrame:
     if frame.height and not ids.is_sorted():
         frame = frame.sort("enrollee_id")
     return frame
+
+
+def _covers(available: pl.Expr) -> pl.Expr:
+    """True where the balance ``available`` is known and covers ``amount_fen`` whole."""
+    return available.is_not_null() & (available >= pl.col("amount_fen"))
 
 
 def _shared(keys: pl.Series) -> pl.Series:
@@ -194,7 +198,7 @@ def _in_turn(members: pl.DataFrame) -> pl.DataFrame:
         .with_columns((index - pl.when(first_of_account).then(index).forward_fill()).alias("__pos"))
     )
     available = pl.col("balance_available_fen")
-    ok = (available.is_not_null() & (available >= pl.col("amount_fen"))).alias("__ok")
+    ok = _covers(available).alias("__ok")
     # Position 0 sees the whole balance: one pass over every account at once.
     step = (
         frame.filter(pl.col("__pos") == 0)
