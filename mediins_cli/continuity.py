@@ -205,7 +205,6 @@ def assess(
         assert isinstance(due, pl.DataFrame)
         details = due.select(LOOKED_UP)
         due = due.drop(DETAILS).with_row_index("__enrollee_row")
-    ids = details.get_column("enrollee_id")
     # one plan, made once: a province's due rows are not copied join by join. Only the
     # payments are joined to everyone; the failures (amount and reason) only to the rows
     # unpaid, for breaks.csv
@@ -297,10 +296,10 @@ def assess(
     resumptions = _resumptions(resumed_rows.with_columns(references), m, rules)
     # the rest of the assessed frame goes; the IDs of everyone, by row, for updates.csv
     frame = frame.select(
-        ids.gather(frame.get_column("__enrollee_row")),
+        details.get_column("enrollee_id").gather(frame.get_column("__enrollee_row")),
         *(c for c in _UPDATES_READS if c != "enrollee_id"),
     )
-    del ids, details
+    del details
     updates = _updates(frame, month)
     return Continuity(breaks, resumptions, updates)
 
