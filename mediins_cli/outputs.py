@@ -33,6 +33,7 @@ from typing import IO, Any, TypeVar, cast
 import polars as pl
 
 from mediins_cli.errors import Refused
+from mediins_cli.hashing import ThreadedSha256
 from mediins_cli.i18n import _
 from mediins_cli.tempnames import remove_leftovers, temp_name
 
@@ -230,7 +231,9 @@ class _CsvSink(io.RawIOBase):
     def __init__(self, fh: io.RawIOBase, encoding: str) -> None:
         super().__init__()
         self._fh = fh
-        self._digest = hashlib.sha256()
+        # hashed on a thread of its own while polars makes the next block and this one is
+        # written (0.8 GB: 2.5 → 2.0 s)
+        self._digest = ThreadedSha256()
         self._size = 0
         gb18030 = encoding == "gb18030"
         self._decoder = codecs.getincrementaldecoder("utf-8")() if gb18030 else None
@@ -264,6 +267,11 @@ class _CsvSink(io.RawIOBase):
         if self._decoder is not None and self._encoder is not None:
             self._put(self._encoder.encode(self._decoder.decode(b"", final=True), final=True))
         return Written(self._digest.hexdigest(), self._size)
+
+    def close(self) -> None:
+        """Let the hashing thread go (also when the writing failed); idempotent."""
+        self._digest.close()
+        super().close()
 
 
 #: a table in memory up to this size is made into CSV text at once (an agency list: a few
@@ -310,8 +318,8 @@ class OutputFormat:
             (frame.table, frame.formulas) if isinstance(frame, Probed) else (frame, None)
         )
         bom = self.excel and self.encoding != "gb18030"
-        with open(path, "xb", buffering=0) as fh:  # polars hands over blocks of megabytes
-            sink = _CsvSink(fh, self.encoding)
+        # polars hands over blocks of megabytes: the file needs no buffer of its own
+        with open(path, "xb", buffering=0) as fh, _CsvSink(fh, self.encoding) as sink:
             try:
                 _csv_into(sink, table, formulas, bom)
                 return sink.written()

@@ -215,12 +215,17 @@ def deduct(
             )
             returns = list(opened.values())
             sent.check_enrollees(sources["enrollees"].sha256)
-        fingerprint = _fingerprint(request, pack, calendar, dates, previous, sources)
-        if sent is not None:
-            fingerprint.update(sent.fingerprint(returns))
+
+        def fingerprinted() -> dict[str, Any]:
+            # waits for the inputs' hashes, made meanwhile at the lowest priority (Source.sha256)
+            found = _fingerprint(request, pack, calendar, dates, previous, sources)
+            if sent is not None:
+                found.update(sent.fingerprint(returns))
+            return found
+
         if (
             previous is not None
-            and fingerprint["enrollees"] != previous.manifest["inputs"]["enrollees"]
+            and sources["enrollees"].sha256 != previous.manifest["inputs"]["enrollees"]
         ):
             raise Refused(
                 _(
@@ -229,7 +234,7 @@ def deduct(
                 ).format(month=request.month, file=previous.manifest["files"]["enrollees"])
             )
         existing = _existing_run(run_dir)
-        if existing is not None and not _must_replace(request, run_dir, existing, fingerprint):
+        if existing is not None and not _must_replace(request, run_dir, existing, fingerprinted()):
             stored = read_json(run_dir / "summary.json")
             said = [
                 Problem("", 0, "", w["code"], _stored_warning(w, stored), "warning")
@@ -303,6 +308,7 @@ def deduct(
             frames["milestones.csv"] = milestones.select(MILESTONE_COLUMNS)
         if request.dry_run:
             return DeductOutcome("dry_run", run_dir, summary, warnings=problems, dates=dates)
+        fingerprint = fingerprinted()  # before anything is written: a changed file stops it
 
         progress(_("writing"))
         moved = move_aside(run_dir) if existing is not None else None

@@ -54,15 +54,10 @@ _PIECES = [
 
 def _plain_pass(data: bytes) -> source._Pass | tuple[int, int]:
     """What Python's incremental decoder says of ``data``: the pass, or (line, byte)."""
-    digest = source._Hasher()
     try:
-        return source._decode_pass(
-            io.BytesIO(data), codecs.getincrementaldecoder("utf-8")(), digest, None
-        )
+        return source._decode_pass(io.BytesIO(data), codecs.getincrementaldecoder("utf-8")(), None)
     except source._DecodeFailure as exc:
         return exc.line, exc.byte
-    finally:
-        digest.close()
 
 
 def _checked_pass(data: bytes) -> source._Pass | tuple[int, int]:
@@ -89,9 +84,7 @@ def test_the_checked_utf8_pass_says_what_the_decoder_says_whatever_the_chunks(
     try:
         assert _checked_pass(data) == _plain_pass(data)
         if valid_only:  # checked whole, characters cut by the chunks' ends included
-            digest = source._Hasher()
-            assert source._utf8_pass(io.BytesIO(data), digest) is not None
-            digest.close()
+            assert source._utf8_pass(io.BytesIO(data)) is not None
     finally:
         source._CHUNK = original
 

@@ -7,6 +7,7 @@ test_personal_data.py)."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -16,6 +17,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +29,7 @@ from stdnum.cn import ric
 from conftest import ROOT, SAMPLE
 from mediins_cli import runs
 from mediins_cli.errors import Refused
+from mediins_cli.inputs import source as source_module
 from mediins_cli.months import Month
 from mediins_cli.rounds import InvariantBroken, check_invariants, debited_per_account
 from mediins_cli.runs import DeductRequest, deduct
@@ -250,6 +253,52 @@ def test_defect_3_a_ledger_written_in_place_mid_run_is_refused_as_changed(
     assert result.exit_code == 2, result.stderr
     assert "ledger.csv: the file changed while mediins read it" in result.stderr
     assert not out.exists()
+
+
+def test_defect_3_a_ledger_written_in_place_while_it_is_still_being_hashed_is_refused(
+    run, tmp_path, monkeypatch
+):
+    """The hash is read on a thread of its own (issue 9): a file written in place after its
+    rows were parsed and checked, but before its hash was read to the end, is refused too."""
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_bytes(LEDGER.read_bytes())
+    gate = threading.Event()
+    hashing = source_module._FileHash._run
+
+    def after_the_gate(self):
+        gate.wait(30)
+        hashing(self)
+
+    def append_then_go_on(*args, **kwargs):  # the round is decided: the checks are behind
+        with ledger.open("ab") as fh:
+            fh.write(b"6217991000055271402,2024-02-10 10:00:00,700.00,,\n")
+        gate.set()
+        return retirements(*args, **kwargs)
+
+    retirements = runs.retirements
+    monkeypatch.setattr(source_module._FileHash, "_run", after_the_gate)
+    monkeypatch.setattr(runs, "retirements", append_then_go_on)
+    out = tmp_path / "out"
+    result = run(*deduct_args(out, ENROLLEES, ledger))
+    assert gate.is_set()
+    assert result.exit_code == 2, result.stderr
+    assert "ledger.csv: the file changed while mediins read it" in result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["utf-8", "gb18030", "parquet"])
+def test_an_input_s_hash_is_the_sha256_of_its_bytes_read_in_many_chunks(
+    tmp_path, monkeypatch, kind
+):
+    path = tmp_path / "ledger.csv"
+    if kind == "parquet":
+        pl.read_csv(LEDGER, infer_schema=False).write_parquet(path)
+    else:
+        path.write_bytes(LEDGER.read_text(encoding="utf-8").encode(kind) + "张三\n".encode(kind))
+    monkeypatch.setattr(source_module, "_CHUNK", 1000)  # the file is read in many pieces
+    with source_module.open_source(path) as opened:
+        assert opened.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert opened.encoding == kind
 
 
 # --------------------------------------------------------------------------- 4. money
