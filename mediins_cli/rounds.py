@@ -20,7 +20,7 @@ from mediins_cli.bank.instructions import FILE, by_reference, reference_prefix
 from mediins_cli.calendar import RoundDates
 from mediins_cli.money import MAX_ACCOUNT_FEN, MAX_AMOUNT_FEN, fen_to_yuan, sum_fen, total_fen
 from mediins_cli.months import Month
-from mediins_cli.order import by_id, id_order, take_rows
+from mediins_cli.order import by_id, id_order, in_order, take_rows
 
 # Reasons an enrollee is not attempted in round 1 (DESIGN §4), first match wins.
 INACTIVE = "INACTIVE"
@@ -79,11 +79,14 @@ def split_due(
     once, not twice, while the two are made)."""
     reason = classify(enrollees.select("status", "enrolled_on", "paid_through"), month)
     order = id_order(enrollees)
-    in_order = reason["skip_reason"].gather(order)
-    due, skipped = (order.filter(in_order.is_null()), order.filter(in_order.is_not_null()))
+    reason_in_order = reason["skip_reason"].gather(order)
+    due, skipped = (
+        order.filter(reason_in_order.is_null()),
+        order.filter(reason_in_order.is_not_null()),
+    )
     reasons = reason["skip_reason"].gather(skipped)
     due_rows, skipped_rows = take_rows(enrollees, [due, skipped], release=release)
-    return due_rows, skipped_rows.with_columns(reasons.alias("skip_reason"))
+    return in_order(due_rows), in_order(skipped_rows.with_columns(reasons.alias("skip_reason")))
 
 
 # --------------------------------------------------------------------------- balances
@@ -277,26 +280,38 @@ def with_references(result: pl.DataFrame, month: Month, round_no: int) -> pl.Dat
     every rerun: ``MI-<YYYYMM>-R<n>-<8 digits>``, numbered over everyone attempted in the round
     in ``enrollee_id`` order, so a number depends on who was due, not on anyone's balance."""
     prefix = f"MI-{month.year:04d}{month.month:02d}-R{round_no}-"
-    number = pl.int_range(1, pl.len() + 1).cast(pl.String).str.pad_start(8, "0")
     if result.height and not result["enrollee_id"].is_sorted():
         result = result.sort("enrollee_id")
-    return result.with_columns(
-        pl.when(pl.col("outcome") == SUCCESS)
-        .then(pl.concat_str(pl.lit(prefix), number))
-        .otherwise(None)
-        .alias("reference")
+    number = pl.col("__number").cast(pl.String).str.pad_start(8, "0")
+    # made in a streaming pass, a piece of the rows on each core (one expression over a whole
+    # column runs on one: 10 M attempts, 0.6 s, not 0.3)
+    reference = (
+        result.lazy()
+        .select(pl.col("outcome") == SUCCESS)
+        .with_row_index("__number", 1)
+        .select(pl.when("outcome").then(pl.concat_str(pl.lit(prefix), number)).alias("reference"))
+        .collect(engine="streaming")
+        .to_series()
+        .rechunk()
     )
+    return result.with_columns(reference)
 
 
 def check_invariants(result: pl.DataFrame) -> None:
     """DESIGN §9, checked on every run: money conserved to the fen, nobody debited twice, no
     account taken below zero by a debit; and every amount and balance inside the bounds of
     DESIGN §3, so no sum can have wrapped around (totals are summed as Int128)."""
-    ids = result["enrollee_id"]
-    if not ids.is_sorted():  # the rounds hand it over sorted: then neighbours suffice
-        ids = ids.sort()
-    if ids.len() > 1 and (ids.slice(1) == ids.slice(0, ids.len() - 1)).any():
-        raise InvariantBroken("an enrollee was attempted twice in one round")
+    ids, n = result["enrollee_id"], result.height
+    # each once and in order, every ID before the next: one pass over the text, trusting no
+    # flag (the rounds flag the IDs they put in order, order.in_order: this proves it)
+    if n > 1 and not (ids.slice(1) > ids.slice(0, n - 1)).fill_null(False).all():
+        flagged = ids.flags["SORTED_ASC"]
+        # sorted from a copy that forgets the flag: polars' sort trusts one
+        ids = ids.gather(pl.arange(0, n, eager=True)).sort()
+        if (ids.slice(1) == ids.slice(0, n - 1)).any():
+            raise InvariantBroken("an enrollee was attempted twice in one round")
+        if flagged:
+            raise InvariantBroken("the attempts are flagged in enrollee_id order and are not")
     amount, outcome = pl.col("amount_fen"), pl.col("outcome")
     available = pl.col("balance_available_fen")
     # A balance is a sum of bounded rows, less round 1's debits in round 2: it stays within a

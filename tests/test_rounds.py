@@ -309,6 +309,27 @@ def test_broken_invariants_are_caught_not_written():
         check_invariants(overdrawn)
 
 
+def test_the_invariants_prove_the_order_the_rounds_flag_and_trust_no_flag():
+    """The rounds flag the IDs they put in order (order.in_order) so later steps need not
+    compare them again; the invariants compare them all the same."""
+    two = debit(attempts(("B", "1", 100), ("A", "2", 100)), balances(**{"1": 100, "2": 100}))
+    two = two[[1, 0]]  # B, then A: out of order
+    assert two["enrollee_id"].to_list() == ["B", "A"]
+    check_invariants(two)  # out of order and unflagged: each once is all that is asked
+    flagged = two.with_columns(pl.col("enrollee_id").set_sorted())
+    assert flagged["enrollee_id"].is_sorted()  # polars takes the flag's word for it
+    with pytest.raises(InvariantBroken, match="flagged in enrollee_id order and are not"):
+        check_invariants(flagged)
+    twice = (
+        pl.concat([two, two]).sort("enrollee_id").with_columns(pl.col("enrollee_id").set_sorted())
+    )
+    with pytest.raises(InvariantBroken, match="twice"):
+        check_invariants(twice)
+    shuffled_twice = pl.concat([two, two]).with_columns(pl.col("enrollee_id").set_sorted())
+    with pytest.raises(InvariantBroken, match="twice"):  # a sort trusting the flag would miss it
+        check_invariants(shuffled_twice)
+
+
 def test_split_due_puts_both_parts_in_id_order() -> None:
     frame = pl.DataFrame(
         {
@@ -320,6 +341,8 @@ def test_split_due_puts_both_parts_in_id_order() -> None:
     )
     due, skipped = split_due(frame, FEB, release=True)
     assert due["enrollee_id"].to_list() == ["A", "C"]
+    # flagged in order, so later steps need not compare the IDs again (order.in_order)
+    assert due["enrollee_id"].flags["SORTED_ASC"] and skipped["enrollee_id"].flags["SORTED_ASC"]
     assert skipped.select("enrollee_id", "skip_reason").rows() == [
         ("B", "INACTIVE"),
         ("D", "ALREADY_PAID"),
