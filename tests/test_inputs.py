@@ -110,6 +110,28 @@ GOOD_LEDGER = csv_text(LEDGER_HEADER, "6214830012345678,2024-01-10,1000.00,")
 # --------------------------------------------------------------------------- line numbers
 
 
+def test_a_stray_character_in_an_id_or_a_code_is_said_as_such_on_its_line(enrollees):
+    """The enrollee pass does not look for stray characters in the ID and the coded columns
+    apart: their own checks flag such a row (enrollees._SELF_CHECKED). The messages are those
+    of every other column all the same, one for each such cell."""
+    text = csv_text(
+        HEADER,
+        row(),  # line 2: good
+        row(enrollee_id=WOMAN[:10] + "\u200b" + WOMAN[10:]),  # a zero-width space
+        row(enrollee_id=WOMAN, id_type="ric\ufeff"),  # a stray BOM
+        row(enrollee_id=ENDS_IN_X, sex="M\x07"),  # a bell
+        row(enrollee_id=ric("11010119800101001"), status="active\u202e"),  # a bidi override
+    )
+    frame, problems, _ = enrollees(text)
+    stray = "holds a control or invisible character (a NUL, a line break, a stray BOM)"
+    said = format_problems(problems)
+    for line, column in ((3, "enrollee_id"), (4, "id_type"), (5, "sex"), (6, "status")):
+        assert f"enrollees.csv:{line}: {column}: {stray}" in said
+    assert not any(s.startswith("enrollees.csv:2:") for s in said)
+    assert frame is not None and frame.height == 5  # the rows are typed; the problems stop a run
+    assert (problems["severity"] == "error").all()
+
+
 def test_every_problem_is_reported_on_its_physical_line_past_multiline_fields_and_blank_lines(
     enrollees,
 ):

@@ -18,7 +18,7 @@ from mediins_cli.inputs.columns import (
     STATUSES,
     agency_file_stem,
 )
-from mediins_cli.inputs.ledger import _account_checks
+from mediins_cli.inputs.ledger import ACCOUNT_SHAPE, _account_checks
 from mediins_cli.inputs.source import Source
 from mediins_cli.inputs.table import (
     Checked,
@@ -126,12 +126,14 @@ def _check_piece(
     and the columns of its text plan."""
     text = text_plan(source, names, known, piece, before)
     columns = text.collect_schema().names()
+    # cells too long are flagged by bytes here, counted in characters below; the columns whose
+    # own check flags any stray character or length are not looked at apart (_SELF_CHECKED)
+    cell_checks = _cell_checks([n for n in names if n not in _SELF_CHECKED], known)
     rows = _parsed(
         text.filter(~blank_row(names)).with_columns(
-            # cells too long are flagged by bytes here, counted in characters below
-            pl.any_horizontal(c.failed.fill_null(False) for c in _cell_checks(names, known)).alias(
-                "__bad_cell"
-            )
+            pl.any_horizontal(c.failed.fill_null(False) for c in cell_checks).alias("__bad_cell")
+            if cell_checks
+            else pl.lit(False).alias("__bad_cell")
         ),
         columns,
     )
@@ -156,6 +158,13 @@ _FEW_VALUES = ("id_type", "sex", "agency", "status", "bank")
 
 #: columns whose cells the typed frame holds recoded (upper case, codes for aliases)
 _RECODED = ("enrollee_id", "id_type", "status")
+
+#: columns whose own check flags a cell with any character out of place, or too long: a code
+#: not in its list (aliases hold no stray character), an ID not in its shape. The pass of
+#: :func:`_check_piece` only needs to know a row has some problem, so it does not look at
+#: their characters apart (10 M enrollees: 1.5 s of CPU less); the flagged rows' messages
+#: still say what is wrong with such a cell (:func:`cell_problems` looks at every column).
+_SELF_CHECKED = ("enrollee_id", "id_type", "sex", "status")
 
 _IDENT = pl.col("enrollee_id")
 _IS_RIC = pl.col("id_type") == "ric"
@@ -182,8 +191,9 @@ def _parsed(rows: pl.LazyFrame, columns: list[str]) -> pl.LazyFrame:
         _parse_date(_col(columns, "retirement_date")).alias("__retires"),
         yuan_to_fen(pl.col("monthly_premium")).alias("premium_fen"),
     )
-    mangled = excel_number(columns, "enrollee_id")  # said as such, not as a bad ID
-    shape_ok = ident.str.contains(r"^[0-9]{17}[0-9X]$") & ~mangled
+    shape = ident.str.contains(r"^[0-9]{17}[0-9X]$")
+    mangled = excel_number(columns, "enrollee_id", ~shape)  # said as such, not as a bad ID
+    shape_ok = shape & ~mangled
     return rows.with_columns(
         # kept as columns: the checks and the typed columns use them again
         mangled.alias("__mangled"),
@@ -394,7 +404,9 @@ def _row_checks(columns: list[str]) -> tuple[list[_Check], list[_Check]]:
             pl.col("premium_fen") <= 0,
             message_expr(_("{value} must be more than 0"), value=_quoted("monthly_premium")),
         ),
-        *_account_checks(excel_number(columns, "account_no")),
+        *_account_checks(
+            excel_number(columns, "account_no", ~pl.col("account_no").str.contains(ACCOUNT_SHAPE))
+        ),
     ]
     return before, [c for c in after if c is not None]
 

@@ -76,6 +76,10 @@ def _ledger_parsed(columns: list[str]) -> list[pl.Expr]:
     ]
 
 
+#: an account number: 6–32 digits
+ACCOUNT_SHAPE = r"^[0-9]{6,32}$"
+
+
 def _account_checks(excel: pl.Expr | None = None) -> list[_Check]:
     """An account number, in either file: present and 6–32 digits. ``excel``: true where Excel
     turned it into a number (an enrollee workbook, :func:`.xlsx.excel_number`), which is said
@@ -89,7 +93,7 @@ def _account_checks(excel: pl.Expr | None = None) -> list[_Check]:
             "BAD_ACCOUNT",
             pl.col("account_no").is_not_null()
             & ~mangled
-            & ~pl.col("account_no").str.contains(r"^[0-9]{6,32}$"),
+            & ~pl.col("account_no").str.contains(ACCOUNT_SHAPE),
             message_expr(
                 _("an account number is 6–32 digits ({account})"),
                 account=mask_account_expr(pl.col("account_no")),
@@ -211,7 +215,7 @@ def _any_bad(names: list[str], known: set[str]) -> pl.Expr:
     account = pl.col("account_no")
     amount = pl.col("amount_fen")
     return pl.any_horizontal(
-        account.is_null() | ~account.str.contains(r"^[0-9]{6,32}$"),
+        account.is_null() | ~account.str.contains(ACCOUNT_SHAPE),
         pl.col("__posted").is_null(),
         amount.is_null() | (amount.abs() > MAX_AMOUNT_FEN),
         *(

@@ -628,13 +628,16 @@ def _amount_check(column: str, fen: pl.Expr | None = None) -> list[_Check]:
     ]
 
 
-def excel_number(columns: Collection[str], column: str) -> pl.Expr:
+def excel_number(columns: Collection[str], column: str, unshaped: pl.Expr | None = None) -> pl.Expr:
     """True where Excel turned a number that must stay text (an ID, an account number) into a
     number: a number cell of a workbook, or text such as ``1.10101E+17`` in any file (a CSV
-    that went through Excel). ``columns``: those of the file's :func:`text_plan`."""
+    that went through Excel). ``columns``: those of the file's :func:`text_plan`.
+    ``unshaped``: true where the text is not in its column's shape, if known; such text alone
+    is looked at (a shape of digits holds no ``.`` or ``E``: 10 M IDs, 0.2 s of CPU less)."""
     flag = f"__number_{column}"
     cell = pl.col(flag) if flag in columns else pl.lit(False)
-    return cell | pl.col(column).str.contains(EXCEL_NUMBER_TEXT).fill_null(False)
+    text = pl.col(column) if unshaped is None else pl.when(unshaped).then(pl.col(column))
+    return cell | text.str.contains(EXCEL_NUMBER_TEXT).fill_null(False)
 
 
 def excel_number_check(column: str, excel: pl.Expr) -> _Check:
