@@ -159,11 +159,19 @@ def csv_pieces(source: Source) -> Iterator[bytes | None]:
         if b'"' in header:
             yield None
             return
-        while block := fh.read(size):
-            if b'"' not in block:
-                block += fh.readline()  # to the end of its last record
+        start, total = fh.tell(), os.fstat(fh.fileno()).st_size
+        while start < total:
+            fh.seek(start + size)
+            fh.readline()  # to the end of the record the size ends in
+            # read once, by position, into the piece (a block grown to its record's end and
+            # then put after the header was copied twice more: 1 GB, 1.7 s, not 1.1)
+            block = os.pread(fh.fileno(), min(fh.tell(), total) - start, start)
             if b'"' in block:
-                block += fh.read()
+                fh.seek(start)
+                block = fh.read()
+            if not block:  # the file is shorter than it was: Source.check says so
+                return
+            start += len(block)
             yield header + block
 
 
