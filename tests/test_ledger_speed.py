@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import mediins_cli.inputs.ledger as ledger_module
 import mediins_cli.inputs.source as source
-from mediins_cli.errors import BadInput
+from mediins_cli.errors import BadInput, format_problems
 from mediins_cli.inputs import check_ledger, ledger_balances_at
 from mediins_cli.inputs.ledger import _POSTED_AT_FORMATS, _ledger_parsed
 from mediins_cli.inputs.source import open_source
@@ -195,6 +195,32 @@ def test_a_row_out_of_shape_after_the_first_rows_is_judged_as_check_ledger_judge
         passed = _passed(path)
         assert passed.warnings.equals(problems)
         assert passed.rows == 136 + (late != ",,,")
+
+
+@pytest.mark.parametrize("nul", [False, True])
+def test_a_nul_in_an_extra_column_is_found_though_a_file_without_one_is_not_searched(
+    tmp_path, monkeypatch, nul
+):
+    """The pass searches no cell for a NUL when the file has none (Source.nul_free)."""
+    monkeypatch.setattr(ledger_module, "_FIRST_ROWS", 3)
+    lines = (SAMPLE / "ledger.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0].endswith(",memo")  # the sample's own extra column
+    lines[89] = lines[89].rsplit(",", 1)[0] + ("," + "备\x00注" if nul else ",备注")  # line 90
+    path = tmp_path / "ledger.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with open_source(path) as opened:
+        assert opened.nul_free is not nul
+        problems = check_ledger(opened)[1]
+    if nul:
+        assert [p.split("ledger.csv:")[1] for p in format_problems(problems)] == [
+            "90: memo: holds a NUL byte"
+        ]
+        with pytest.raises(BadInput) as raised:
+            _passed(path)
+        assert raised.value.frame.equals(problems)
+    else:
+        assert problems.height == 0
+        assert _passed(path).rows == len(lines) - 1
 
 
 def test_times_parsed_without_a_cache_are_the_times_parsed_with_one():

@@ -128,7 +128,9 @@ def _check_piece(
     columns = text.collect_schema().names()
     # cells too long are flagged by bytes here, counted in characters below; the columns whose
     # own check flags any stray character or length are not looked at apart (_SELF_CHECKED)
-    cell_checks = _cell_checks([n for n in names if n not in _SELF_CHECKED], known)
+    cell_checks = _cell_checks(
+        [n for n in names if n not in _SELF_CHECKED], known, nul_free=source.nul_free
+    )
     rows = _parsed(
         text.filter(~blank_row(names)).with_columns(
             pl.any_horizontal(c.failed.fill_null(False) for c in cell_checks).alias("__bad_cell")

@@ -205,7 +205,7 @@ def _account_bounds(f: pl.DataFrame, shown: str) -> pl.DataFrame:
 # --------------------------------------------------------------------------- lazy ledger
 
 
-def _any_bad(names: list[str], known: set[str]) -> pl.Expr:
+def _any_bad(names: list[str], known: set[str], nul_free: bool) -> pl.Expr:
     """True on a row that any check of :func:`_check_ledger` would flag, computed from the
     typed columns where they already say it (a null ``__posted`` or ``amount_fen`` is an empty
     or malformed cell): the streaming pass only needs to know whether to read again and say
@@ -220,7 +220,9 @@ def _any_bad(names: list[str], known: set[str]) -> pl.Expr:
         amount.is_null() | (amount.abs() > MAX_AMOUNT_FEN),
         *(
             c.failed.fill_null(False)
-            for c in _cell_checks([n for n in names if n not in SHAPED_COLUMNS], known)
+            for c in _cell_checks(
+                [n for n in names if n not in SHAPED_COLUMNS], known, nul_free=nul_free
+            )
         ),
     )
 
@@ -263,11 +265,12 @@ def ledger_balances_at(
     reduced = None
     try:
         text = scan_text(source, names)
-        if _in_shape(text, names):
+        nul_free = source.nul_free  # then no cell is searched for a NUL
+        if _in_shape(text, names, nul_free):
             with contextlib.suppress(pl.exceptions.PolarsError):
-                reduced = _reduce(text, names, cutoff, references, as_written=True)
+                reduced = _reduce(text, names, cutoff, references, True, nul_free)
         if reduced is None or reduced.bad:
-            reduced = _reduce(text, names, cutoff, references, as_written=False)
+            reduced = _reduce(text, names, cutoff, references, False, nul_free)
     except pl.exceptions.PolarsError:  # malformed: the eager reader names the line
         raise BadInput(check_ledger(source)[1]) from None
     balances = reduced.balances
@@ -313,7 +316,9 @@ class _Reduced:
     with_reference: int
 
 
-def _typed(text: pl.LazyFrame, names: list[str], as_written: bool) -> pl.LazyFrame:
+def _typed(
+    text: pl.LazyFrame, names: list[str], as_written: bool, nul_free: bool = False
+) -> pl.LazyFrame:
     """The ledger's cells (:func:`scan_text`) as a plan of typed columns and ``__bad``
     (:func:`_any_bad`), known cells stripped and blank rows dropped as :func:`read_table` does.
 
@@ -331,15 +336,15 @@ def _typed(text: pl.LazyFrame, names: list[str], as_written: bool) -> pl.LazyFra
         pl.col("__posted").alias("posted_at"),
         "amount_fen",
         "reference",
-        _any_bad(names, known).alias("__bad"),
+        _any_bad(names, known, nul_free).alias("__bad"),
     )
 
 
-def _in_shape(text: pl.LazyFrame, names: list[str]) -> bool:
+def _in_shape(text: pl.LazyFrame, names: list[str], nul_free: bool) -> bool:
     """Whether the ledger's first rows are all in their shapes as written (:func:`_typed`): a
     bank that pads its cells does so on every row, and such a file is passed once, stripped."""
     try:
-        plan = _typed(text, names, as_written=True).head(_FIRST_ROWS)
+        plan = _typed(text, names, True, nul_free).head(_FIRST_ROWS)
         return not plan.select(pl.col("__bad").any()).collect().item()
     except pl.exceptions.PolarsError:
         return False
@@ -351,12 +356,13 @@ def _reduce(
     cutoff: datetime,
     references: pl.DataFrame | None,
     as_written: bool,
+    nul_free: bool = False,
 ) -> _Reduced:
     """The ledger reduced in one streaming pass over :func:`_typed`; the result is to be
     thrown away if ``as_written`` and any row is bad."""
     from mediins_cli.rounds import account_key, ledger_balances
 
-    typed = _typed(text, names, as_written)
+    typed = _typed(text, names, as_written, nul_free)
     # grouped by the accounts' integer key (rounds.account_key: an account is 6–32 digits),
     # which the balances keep: the debit joins by it (text again per account, and a key made
     # of it again, cost 1.3 s at 10 M and held 0.2 GiB more; issue 9)

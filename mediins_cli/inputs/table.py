@@ -547,14 +547,17 @@ def _collect(frame: pl.DataFrame, checks: list[_Check], shown: str) -> pl.DataFr
     return pl.concat(parts)
 
 
-def _cell_checks(texts: list[str], known: set[str], long: set[str] | None = None) -> list[_Check]:
+def _cell_checks(
+    texts: list[str], known: set[str], long: set[str] | None = None, nul_free: bool = False
+) -> list[_Check]:
     """Every cell: no NUL, no more than a spreadsheet cell holds; a known column's value also
     without control or invisible characters (a line break inside a name, a stray BOM) — save
     in the columns whose own shape check refuses any stray character anyway.
 
     ``long``: the columns holding a cell of more than :data:`MAX_CELL_CHARS` bytes, the only
     ones whose characters must be counted; None: flag by bytes (a pass that only needs to know
-    whether to read again and say where)."""
+    whether to read again and say where). ``nul_free``: the file holds no NUL byte
+    (:attr:`Source.nul_free`), so the other columns' cells are not searched for one."""
     checks = []
     for column in texts:
         cell = pl.col(column)
@@ -586,7 +589,7 @@ def _cell_checks(texts: list[str], known: set[str], long: set[str] | None = None
                     ),
                 )
             )
-        elif column not in known:
+        elif column not in known and not nul_free:
             checks.append(
                 _Check(
                     column,
