@@ -399,7 +399,14 @@ def round_one(
     ``release``: ``enrollees`` is emptied as the attempts are made (:func:`take_rows`)."""
     # the accounts' keys are made in the file's order, before the rows are put in ID order:
     # made after, they read the accounts' text scattered over memory (10 M: 1.6 s, not 0.5)
-    keys = enrollees.select(account_key().alias(ACCOUNT_KEY)).to_series()
+    # (in a streaming pass, a piece of the rows on each core: 10 M, 0.5 -> 0.25 s)
+    keys = (
+        enrollees.lazy()
+        .select(account_key().alias(ACCOUNT_KEY))
+        .collect(engine="streaming")
+        .to_series()
+        .rechunk()
+    )
     if release:
         enrollees.insert_column(enrollees.width, keys)  # emptied below all the same
     else:
