@@ -53,16 +53,16 @@ def by_reference(
     the row with the same reference (:func:`reference_key`), null where there is none: a join
     of the integer keys alone, never of the rows' text (issue 9)."""
     key = reference_key(prefix).alias("__key")
-    return (
-        frame.select(key)
-        .join(
-            other.select(key, *(pl.col(c).alias(name) for c, name in columns.items())),
-            on="__key",
-            how="left",
-            maintain_order="left",
-        )
-        .drop("__key")
+    # the keys made in streaming passes, a piece of the rows on each core (an expression over
+    # a whole column runs on one)
+    keys, found = pl.collect_all(
+        [
+            frame.lazy().select(key),
+            other.lazy().select(key, *(pl.col(c).alias(name) for c, name in columns.items())),
+        ],
+        engine="streaming",
     )
+    return keys.join(found, on="__key", how="left", maintain_order="left").drop("__key")
 
 
 def instructions(
@@ -73,13 +73,22 @@ def instructions(
     ``file`` (the instruction file's name) and ``seq`` (its place in that file) added."""
     if attempts.height and not attempts["enrollee_id"].is_sorted():
         attempts = attempts.sort("enrollee_id")
-    number = pl.int_range(1, pl.len() + 1).cast(pl.String).str.pad_start(8, "0")
+    number = pl.col("__number").cast(pl.String).str.pad_start(8, "0")
     bank = pl.col("bank") if "bank" in attempts.columns else pl.lit(None, dtype=pl.String)
     stem = pl.when(bank.is_null()).then(pl.lit(NO_BANK)).otherwise(agency_file_stem(bank))
-    framed = attempts.with_columns(
-        pl.concat_str(pl.lit(reference_prefix(month, round_no)), number).alias("reference"),
-        pl.concat_str(stem, pl.lit(f".{fmt.extension}")).alias(FILE),
+    # made in a streaming pass, a piece of the rows on each core, as rounds.with_references
+    made = (
+        attempts.lazy()
+        .select("enrollee_id", *(["bank"] if "bank" in attempts.columns else []))
+        .with_row_index("__number", 1)
+        .select(
+            pl.concat_str(pl.lit(reference_prefix(month, round_no)), number).alias("reference"),
+            pl.concat_str(stem, pl.lit(f".{fmt.extension}")).alias(FILE),
+        )
+        .collect(engine="streaming")
+        .rechunk()
     )
+    framed = attempts.with_columns(made.get_columns())
     return framed.with_columns(pl.int_range(1, pl.len() + 1).over(FILE).alias(SEQ))
 
 

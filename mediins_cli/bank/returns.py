@@ -24,6 +24,7 @@ from mediins_cli.inputs.table import (
     Check,
     collect_checks,
     physical_lines,
+    strip_cells,
     stripped,
     structure_problems,
 )
@@ -250,7 +251,7 @@ def _quoted_cells(source: Source, fmt: BankFormat) -> tuple[pl.DataFrame | None,
         lines, _counted = physical_lines(source, frame.height)
     else:
         lines = pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias("line")
-    frame = frame.with_columns(lines).with_columns(stripped(n) for n in names)
+    frame = strip_cells(frame.with_columns(lines).lazy(), names).collect()
     blank = pl.all_horizontal(pl.col(n).is_null() for n in names)
     frame = frame.filter(~blank)
     return frame.drop([c for c in frame.columns if c.startswith("__ignore")]), []
