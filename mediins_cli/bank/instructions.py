@@ -73,22 +73,15 @@ def instructions(
     ``file`` (the instruction file's name) and ``seq`` (its place in that file) added."""
     if attempts.height and not attempts["enrollee_id"].is_sorted():
         attempts = attempts.sort("enrollee_id")
-    number = pl.col("__number").cast(pl.String).str.pad_start(8, "0")
+    number = pl.int_range(1, pl.len() + 1).cast(pl.String).str.pad_start(8, "0")
     bank = pl.col("bank") if "bank" in attempts.columns else pl.lit(None, dtype=pl.String)
     stem = pl.when(bank.is_null()).then(pl.lit(NO_BANK)).otherwise(agency_file_stem(bank))
-    # made in a streaming pass, a piece of the rows on each core, as rounds.with_references
-    made = (
-        attempts.lazy()
-        .select("enrollee_id", *(["bank"] if "bank" in attempts.columns else []))
-        .with_row_index("__number", 1)
-        .select(
-            pl.concat_str(pl.lit(reference_prefix(month, round_no)), number).alias("reference"),
-            pl.concat_str(stem, pl.lit(f".{fmt.extension}")).alias(FILE),
-        )
-        .collect(engine="streaming")
-        .rechunk()
+    # (not in a streaming pass, as rounds.with_references: the pieces made one would hold
+    # the columns twice, near return mode's peak)
+    framed = attempts.with_columns(
+        pl.concat_str(pl.lit(reference_prefix(month, round_no)), number).alias("reference"),
+        pl.concat_str(stem, pl.lit(f".{fmt.extension}")).alias(FILE),
     )
-    framed = attempts.with_columns(made.get_columns())
     return framed.with_columns(pl.int_range(1, pl.len() + 1).over(FILE).alias(SEQ))
 
 
