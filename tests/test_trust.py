@@ -286,6 +286,21 @@ def test_defect_3_a_ledger_written_in_place_while_it_is_still_being_hashed_is_re
     assert not out.exists()
 
 
+def test_a_hash_cut_short_by_a_failure_is_never_given(tmp_path, monkeypatch):
+    calls = []
+
+    def fails_the_second_time(fd, buffer, offset):
+        calls.append(offset)
+        if len(calls) > 1:
+            raise ValueError("the disk went away")
+        return os.preadv(fd, [buffer], offset)
+
+    monkeypatch.setattr(source_module, "_CHUNK", 1000)
+    monkeypatch.setattr(source_module, "_read_at", fails_the_second_time)
+    with source_module.open_source(LEDGER) as opened, pytest.raises(ValueError, match="went"):
+        _ = opened.sha256
+
+
 @pytest.mark.parametrize("kind", ["utf-8", "gb18030", "parquet"])
 def test_an_input_s_hash_is_the_sha256_of_its_bytes_read_in_many_chunks(
     tmp_path, monkeypatch, kind
