@@ -4,7 +4,8 @@ A province's month holds a handful of premiums, statuses, months and dates over 
 rows; parsing or formatting each row is what costs, so the work is done once per distinct value
 and looked up for every row (:func:`per_value`). A frame that polars made in pieces (a stream,
 a join) is made one piece a column at a time before rows are gathered from it
-(:func:`one_piece`)."""
+(:func:`one_piece`). A column computed over a whole frame in memory is made in a streaming pass
+(:func:`streamed`), so both cores share it."""
 
 from __future__ import annotations
 
@@ -22,6 +23,14 @@ def per_value(frame: pl.DataFrame, column: str, derive: Callable[[pl.Expr], pl.E
     values = frame.get_column(column).unique()
     derived = values.to_frame().select(derive(pl.col(column))).to_series()
     return pl.col(column).replace_strict(values, derived, default=None, return_dtype=derived.dtype)
+
+
+def streamed(plan: pl.LazyFrame) -> pl.DataFrame:
+    """``plan`` (a few columns made from a frame in memory) collected in a streaming pass and
+    made one piece: polars runs one expression over an in-memory column on one core, and a
+    stream gives each core a piece of the rows (10 M references: 0.6 s, not 0.3; 10 M account
+    keys: 0.5 s, not 0.25)."""
+    return one_piece(plan.collect(engine="streaming"))
 
 
 def one_piece(frame: pl.DataFrame) -> pl.DataFrame:

@@ -18,6 +18,7 @@ import polars as pl
 
 from mediins_cli.bank.instructions import FILE, by_reference, reference_prefix
 from mediins_cli.calendar import RoundDates
+from mediins_cli.frames import streamed
 from mediins_cli.money import MAX_ACCOUNT_FEN, MAX_AMOUNT_FEN, fen_to_yuan, sum_fen, total_fen
 from mediins_cli.months import Month
 from mediins_cli.order import by_id, id_order, in_order, take_rows
@@ -283,18 +284,13 @@ def with_references(result: pl.DataFrame, month: Month, round_no: int) -> pl.Dat
     if result.height and not result["enrollee_id"].is_sorted():
         result = result.sort("enrollee_id")
     number = pl.col("__number").cast(pl.String).str.pad_start(8, "0")
-    # made in a streaming pass, a piece of the rows on each core (one expression over a whole
-    # column runs on one: 10 M attempts, 0.6 s, not 0.3)
-    reference = (
+    reference = streamed(
         result.lazy()
         .select(pl.col("outcome") == SUCCESS)
         .with_row_index("__number", 1)
         .select(pl.when("outcome").then(pl.concat_str(pl.lit(prefix), number)).alias("reference"))
-        .collect(engine="streaming")
-        .to_series()
-        .rechunk()
     )
-    return result.with_columns(reference)
+    return result.with_columns(reference.to_series())
 
 
 def check_invariants(result: pl.DataFrame) -> None:
@@ -399,14 +395,7 @@ def round_one(
     ``release``: ``enrollees`` is emptied as the attempts are made (:func:`take_rows`)."""
     # the accounts' keys are made in the file's order, before the rows are put in ID order:
     # made after, they read the accounts' text scattered over memory (10 M: 1.6 s, not 0.5)
-    # (in a streaming pass, a piece of the rows on each core: 10 M, 0.5 -> 0.25 s)
-    keys = (
-        enrollees.lazy()
-        .select(account_key().alias(ACCOUNT_KEY))
-        .collect(engine="streaming")
-        .to_series()
-        .rechunk()
-    )
+    keys = streamed(enrollees.lazy().select(account_key().alias(ACCOUNT_KEY))).to_series()
     if release:
         enrollees.insert_column(enrollees.width, keys)  # emptied below all the same
     else:

@@ -53,8 +53,7 @@ def by_reference(
     the row with the same reference (:func:`reference_key`), null where there is none: a join
     of the integer keys alone, never of the rows' text (issue 9)."""
     key = reference_key(prefix).alias("__key")
-    # the keys made in streaming passes, a piece of the rows on each core (an expression over
-    # a whole column runs on one)
+    # the keys made in streaming passes, a piece of the rows on each core (frames.streamed)
     keys, found = pl.collect_all(
         [
             frame.lazy().select(key),

@@ -25,7 +25,6 @@ from mediins_cli.inputs.table import (
     collect_checks,
     physical_lines,
     strip_cells,
-    stripped,
     structure_problems,
 )
 from mediins_cli.mask import shown_expr
@@ -217,9 +216,10 @@ def _cells(source: Source, fmt: BankFormat) -> tuple[pl.DataFrame | None, list[P
             )
             for r in wrong.head(1000).iter_rows(named=True)
         ]
-    cells = counted.select(
-        *(fields.list.get(i).alias(n) for i, n in enumerate(names)), "line"
-    ).with_columns(stripped(n) for n in names)
+    cells = strip_cells(
+        counted.lazy().select(*(fields.list.get(i).alias(n) for i, n in enumerate(names)), "line"),
+        names,
+    ).collect()
     return cells.drop([c for c in cells.columns if c.startswith("__ignore")]), []
 
 

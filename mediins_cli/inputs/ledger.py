@@ -28,7 +28,7 @@ from mediins_cli.inputs.table import (
     read_checked,
     read_path,
     scan_text,
-    stripped,
+    strip_cells,
 )
 from mediins_cli.mask import mask_account_expr
 from mediins_cli.money import MAX_ACCOUNT_FEN, MAX_AMOUNT_FEN, fen_to_yuan, yuan_to_fen
@@ -316,9 +316,7 @@ class _Reduced:
     with_reference: int
 
 
-def _typed(
-    text: pl.LazyFrame, names: list[str], as_written: bool, nul_free: bool = False
-) -> pl.LazyFrame:
+def _typed(text: pl.LazyFrame, names: list[str], as_written: bool, nul_free: bool) -> pl.LazyFrame:
     """The ledger's cells (:func:`scan_text`) as a plan of typed columns and ``__bad``
     (:func:`_any_bad`), known cells stripped and blank rows dropped as :func:`read_table` does.
 
@@ -327,7 +325,7 @@ def _typed(
     would have changed nothing (no shape holds a space) and dropped no row (a blank row's cells
     are in no shape): the plan gives what the stripped one gives, or has bad rows."""
     shaped = [] if as_written else ["account_no", "posted_at", "amount"]
-    text = text.with_columns(stripped(c) for c in [*shaped, "reference"] if c in names)
+    text = strip_cells(text, [c for c in [*shaped, "reference"] if c in names])
     if not as_written:
         text = text.filter(~pl.all_horizontal(pl.col(c).is_null() for c in names))
     known = {c.name for c in LEDGER_COLUMNS}
@@ -356,7 +354,7 @@ def _reduce(
     cutoff: datetime,
     references: pl.DataFrame | None,
     as_written: bool,
-    nul_free: bool = False,
+    nul_free: bool,
 ) -> _Reduced:
     """The ledger reduced in one streaming pass over :func:`_typed`; the result is to be
     thrown away if ``as_written`` and any row is bad."""
