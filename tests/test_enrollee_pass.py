@@ -179,7 +179,7 @@ def test_a_file_polars_cannot_parse_read_again_and_again_never_breaks_its_engine
     panic is a matter of chance (about one reading in 100 of this file, fewer on a busy
     machine), so the file is read 600 times, several seconds. With such a count back, 300
     readings failed or hung (the suite's timeout then ends it, with every thread's stack) in 5
-    of 10 runs; without it, no panic was seen in 5,000 readings."""
+    of 10 runs; without it, no panic was seen in 6,000 readings."""
     lines = (SAMPLE / "enrollees.csv").read_text(encoding="utf-8").split("\n")
     lines[3] += "\r" + lines.pop(4)  # a carriage return alone ends line 4: too many fields
     path = tmp_path / "enrollees.csv"

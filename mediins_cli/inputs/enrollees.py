@@ -131,9 +131,8 @@ def _check_piece(
     cell_checks = _cell_checks(
         [n for n in names if n not in _SELF_CHECKED], known, nul_free=source.nul_free
     )
-    blank = blank_row(names)
     rows = _parsed(
-        text.filter(~blank).with_columns(
+        text.filter(~blank_row(names)).with_columns(
             pl.any_horizontal(c.failed.fill_null(False) for c in cell_checks).alias("__bad_cell")
             if cell_checks
             else pl.lit(False).alias("__bad_cell")
@@ -142,15 +141,15 @@ def _check_piece(
     )
     first, then = _row_checks(columns)
     bad = pl.col("__bad_cell") | pl.any_horizontal(c.failed.fill_null(False) for c in first + then)
-    # the records are counted as the typed rows and the blank ones, never by a count over the
-    # whole pass (``select(pl.len())``): when the file cannot be parsed, polars 2.0–2.1 cancels
-    # the pass and now and then panics in such a count's task ("joined on cancelled task",
-    # about one reading in 100); a few of those, and its engine hangs the next streaming pass
-    typed, flagged, blanks = pl.collect_all(
-        [rows.select(_typed(columns)), rows.filter(bad), text.filter(blank).select("line")],
+    # the records are counted as the rows of their numbers, never by a count over the whole
+    # pass (``select(pl.len())``): when the file cannot be parsed, polars 2.0–2.1 cancels the
+    # pass and now and then panics in such a count's task ("joined on cancelled task", about
+    # one reading in 100); a few of those, and its engine hangs the next streaming pass
+    typed, flagged, numbers = pl.collect_all(
+        [rows.select(_typed(columns)), rows.filter(bad), text.select("line")],
         engine="streaming",
     )
-    return typed, flagged, typed.height + blanks.height, columns
+    return typed, flagged, numbers.height, columns
 
 
 def read_enrollees(
