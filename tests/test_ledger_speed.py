@@ -253,3 +253,45 @@ def test_times_parsed_without_a_cache_are_the_times_parsed_with_one():
     parsed = frame.select(_ledger_parsed(frame.columns)[0]).to_series()
     assert parsed.equals(frame.select(cached.alias("__posted")).to_series())
     assert parsed[2] == datetime(2024, 2, 1) and parsed[1] is None and parsed[4] is None
+
+
+_ACCOUNT_CELLS = [
+    "123456",
+    "12345",
+    "0" * 32,
+    "9" * 32,
+    "9" * 33,
+    "9" * 37,
+    "9" * 38,
+    "",
+    " 123456",
+    "123456 ",
+    "12 3456",
+    "+123456",
+    "-123456",
+    "1_23456",
+    "１２３４５６",  # full-width digits
+    "٣٤٥٦٧٨",  # Arabic-Indic digits
+    "123456\n",
+    "12345.6",
+    "1e5000",
+    "0x1234",
+    "123456\u200b",
+    "123456\x00",
+    None,
+]
+
+
+@given(st.lists(st.one_of(st.text(), st.text("0123456789+-_. "), st.none()), max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_the_account_shape_told_by_the_key_is_the_pattern(cells):
+    """The ledger's pass tells an account number's shape from its key (in_account_shape), not
+    by the pattern; the two agree on any text."""
+    frame = pl.DataFrame(
+        {"account_no": [*_ACCOUNT_CELLS, *cells]}, schema={"account_no": pl.String}
+    )
+    got = frame.select(
+        pattern=pl.col("account_no").str.contains(ledger_module.ACCOUNT_SHAPE).fill_null(False),
+        keyed=ledger_module.in_account_shape(pl.col("account_no"), account_key()),
+    )
+    assert got["keyed"].to_list() == got["pattern"].to_list()
