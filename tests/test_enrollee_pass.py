@@ -18,6 +18,7 @@ import pytest
 from conftest import SAMPLE
 from mediins_cli.frames import one_piece
 from mediins_cli.inputs import enrollees, open_sources, read_enrollees, table
+from mediins_cli.inputs.columns import VALUE_ALIASES, spellings
 from mediins_cli.inputs.enrollees import _id_check_digit
 
 ROWS = 60_000  # the streaming engine reads a file of this size in several pieces
@@ -201,3 +202,87 @@ def test_one_piece_joins_each_column_and_empties_the_frame_it_was_given():
     assert joined.equals(expected) and joined.schema == expected.schema
     assert set(joined.n_chunks("all")) == {1}
     assert pieces.width == 0
+
+
+def test_a_coded_value_is_found_under_every_spelling_polars_lowercases_to_it():
+    """The coded columns are looked up among their spellings (columns.spellings), not lower-
+    cased row by row: every character whose lower case, by polars, is a character of a key is
+    among that character's spellings, and no character lowers to more than one of them."""
+    points = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    lowered = pl.Series(points).str.to_lowercase().to_list()
+    keys = {k for aliases in VALUE_ALIASES.values() for k in aliases}
+    chars = {ch for k in keys for ch in k}
+    preimages: dict[str, set[str]] = {}
+    for point, low in zip(points, lowered, strict=True):
+        if low in chars:
+            preimages.setdefault(low, set()).add(point)
+    for ch in chars:  # each character's spellings, as spellings() gives a one-letter key
+        assert preimages[ch] <= set(spellings({ch: "code"})), ch
+    longer = {low for low in lowered if len(low) > 1 and any(c in chars for c in low)}
+    assert not any(low in key for low in longer for key in keys)
+
+
+@pytest.mark.parametrize("column", sorted(VALUE_ALIASES))
+def test_the_spellings_code_a_cell_as_lower_casing_it_did(column):
+    aliases = VALUE_ALIASES[column]
+    cells = [
+        *spellings(aliases),
+        *(k.upper() for k in aliases),
+        *(" " + k for k in aliases),
+        "H\u212aMO",  # the Kelvin sign for a K
+        "HİMO",
+        "ACTİVE",
+        "Ric ",
+        "unknown",
+        "",
+        None,
+    ]
+    frame = pl.DataFrame({column: cells}, schema={column: pl.String})
+    raw = pl.col(column)
+    lowered = raw.str.to_lowercase().replace_strict(aliases, default=raw, return_dtype=pl.String)
+    got = frame.select(lowered.alias("lowered"), table._coded([column], column).alias("looked"))
+    assert got["looked"].to_list() == got["lowered"].to_list()
+    assert set(got["looked"].drop_nulls()) >= set(aliases.values())
+
+
+@pytest.mark.parametrize(
+    ("column", "padded"),
+    [
+        (0, " {} "),  # the ID
+        (3, "{}\u3000"),  # the status, with an ideographic space
+        (4, "\t{}"),  # the date enrolled
+        (5, "{}\u00a0"),  # the premium, with a no-break space
+        (6, " {}"),  # the account number
+        (3, '"{}"'),  # quoted: read as it is
+    ],
+)
+def test_a_cell_with_a_space_around_it_in_a_later_piece_is_read_as_the_plain_file(
+    tmp_path, monkeypatch, column, padded
+):
+    """The pass reads the shaped columns as written (enrollees._AS_WRITTEN), not stripped; a
+    piece where some row is out of shape is read again stripped, and so is the rest of the
+    file. The result is the plain file's, but for the lines."""
+    monkeypatch.setattr(table, "PIECE_BYTES", PIECE)
+    rows = _rows(_resident_ids("110101", ROWS))
+    plain, _, _ = read_enrollees(_write(tmp_path / "plain.csv", rows, -1))
+    for row in (40_000, 40_001, 55_000):
+        rows[row][column] = padded.format(rows[row][column])
+    reads: list[bool] = []
+    check_piece = enrollees._check_piece
+
+    def counted(*args, **kwargs):
+        reads.append(bool(args[5] if len(args) > 5 else kwargs.get("as_written")))
+        return check_piece(*args, **kwargs)
+
+    monkeypatch.setattr(enrollees, "_check_piece", counted)
+    frame, problems, _ = read_enrollees(_write(tmp_path / "enrollees.csv", rows, -1))
+    assert problems.height == 0
+    assert frame is not None and plain is not None and frame.equals(plain)
+    if column == 3 and padded.startswith('"'):  # nothing to strip: read once, as written
+        assert all(reads)
+        return
+    again = reads.index(False)  # the piece holding row 40,000, read again stripped
+    assert 0 < again < len(reads) - 1 and all(reads[:again]) and reads[again - 1]
+    assert not any(reads[again + 1 :])
+    with open_sources({"enrollees": tmp_path / "enrollees.csv"}) as sources:
+        assert len(reads) == len(list(table.csv_pieces(sources["enrollees"]))) + 1

@@ -112,3 +112,23 @@ def test_formatting_then_parsing_a_whole_column_gives_back_the_same_fen(fens):
 @given(st.lists(st.one_of(FEN, st.none()), max_size=40))
 def test_the_column_formatter_agrees_with_the_scalar_one(fens):
     assert format_column(fens) == [None if f is None else fen_to_yuan(f) for f in fens]
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.from_regex(r"[+-]?[0-9]{1,18}(\.[0-9]{0,3})?", fullmatch=True),
+            st.text("0123456789+-.eE ,"),
+            st.text(),
+        ),
+        max_size=40,
+    )
+)
+@settings(deadline=None)
+def test_an_amount_has_fen_exactly_where_it_is_in_the_pattern(texts):
+    """The enrollee check tells a premium out of the pattern by its null fen
+    (table._amount_check), not by searching it again."""
+    got = pl.DataFrame({"t": ["+5", "1.", ".5", "9" * 15 + ".99", "9" * 16, *texts]}).select(
+        valid=yuan_is_valid(pl.col("t")), fen=yuan_to_fen(pl.col("t")).is_not_null()
+    )
+    assert got["fen"].to_list() == got["valid"].to_list()
