@@ -8,6 +8,7 @@ still says where a file breaks) and the ledger's pass with the shaped cells as w
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import io
 from datetime import datetime
 from pathlib import Path
@@ -87,6 +88,44 @@ def test_the_checked_utf8_pass_says_what_the_decoder_says_whatever_the_chunks(
             assert source._utf8_pass(io.BytesIO(data)) is not None
     finally:
         source._CHUNK = original
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(st.sampled_from(_PIECES), max_size=30),
+    valid_only=st.booleans(),
+    chunk=st.integers(1, 9),
+    split=st.integers(0, 40),
+)
+def test_a_file_checked_in_two_halves_at_once_is_judged_as_in_one_pass(
+    tmp_path_factory, pieces, valid_only, chunk, split
+):
+    """A file of more than source._SPLIT_BYTES is checked in two halves on two threads, cut
+    where a character starts: the same verdict and counts as one pass over it (the carriage
+    returns are counted only for a file without a line feed, as they are used)."""
+    if valid_only:
+        pieces = [p for p in pieces if p in _PIECES[:8]]
+    data = b"".join(pieces)
+    path = tmp_path_factory.mktemp("halves") / "f.csv"
+    path.write_bytes(data)
+    original = source._CHUNK, source._SPLIT_BYTES
+    source._CHUNK, source._SPLIT_BYTES = chunk, split
+    try:
+        whole = source._utf8_read(io.BytesIO(data).read)
+        with open(path, "rb") as fh:
+            halves = source._utf8_pass(fh)
+    finally:
+        source._CHUNK, source._SPLIT_BYTES = original
+    if whole is None or halves is None:
+        assert whole is halves
+        return
+    plain = _plain_pass(data)
+    assert isinstance(plain, source._Pass)
+    if whole.newlines:  # (counted to the chunk holding the first line feed: not used then)
+        halves, plain = (
+            dataclasses.replace(p, carriage_returns=whole.carriage_returns) for p in (halves, plain)
+        )
+    assert halves == whole == plain
 
 
 def test_a_file_that_breaks_in_a_later_chunk_is_named_at_its_line_and_byte(tmp_path):
