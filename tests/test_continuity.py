@@ -469,3 +469,80 @@ def test_a_pack_without_a_transfer_window_warns_that_the_dates_are_ignored(run, 
     assert "rule pack jilin-2022 gives no window" in jilin.stderr
     beijing = run(*base, "--out", str(tmp_path / "beijing"))
     assert beijing.exit_code == 0 and "gives no window" not in beijing.stderr
+
+
+def _month_of_many(n: int = 3000):
+    """``n`` enrollees due in March 2024: some paid this month, some unpaid, gaps of every
+    length before."""
+    ids = [f"ID{i:06d}" for i in range(n)]
+    through = [None if i % 7 == 0 else date(2023 + (i % 3 == 0), 1 + i % 12, 1) for i in range(n)]
+    due = pl.DataFrame(
+        {
+            "enrollee_id": ids,
+            "name": ["张三"] * n,
+            "agency": [f"AG{i % 5}" for i in range(n)],
+            "account_no": [f"62148300{i:08d}" for i in range(n)],
+            "enrolled_on": [date(2015, 6, 1)] * n,
+            "paid_through": through,
+            "waiting_until": [date(2024, 5, 1) if i % 11 == 0 else None for i in range(n)],
+            "prior_coverage_end": [None] * n,
+        },
+        schema_overrides={"prior_coverage_end": pl.Date},
+    ).sample(fraction=1.0, shuffle=True, seed=7)  # the file's order is not the IDs'
+    paid_ids = sorted(i for k, i in enumerate(ids) if k % 4)
+    paid = pl.DataFrame(
+        {
+            "enrollee_id": paid_ids,
+            "paid_on": [date(2024, 3, 12)] * len(paid_ids),
+            "reference": [f"MI-{k}" for k in range(len(paid_ids))],
+        }
+    )
+    unpaid = pl.DataFrame(
+        {
+            "enrollee_id": ids[::4],
+            "amount_fen": [70353] * len(ids[::4]),
+            "reason": ["INSUFFICIENT_FUNDS"] * len(ids[::4]),
+        }
+    )
+    return due, paid, unpaid
+
+
+def test_payments_joined_by_a_hash_that_collides_are_joined_by_the_id_instead(monkeypatch):
+    """assess joins the month's payments by a hash of the ID, confirmed row by row; where two
+    IDs share a hash it joins by the IDs themselves, with the same result."""
+    import mediins_cli.continuity as continuity
+
+    due, paid, unpaid = _month_of_many()
+    month = Month.parse("2024-03")
+    plain = assess(due, month, paid, unpaid, BEIJING)
+    verdicts: list[bool] = []
+    matched_alike = continuity._matched_alike
+
+    def spied(frame, payments):
+        verdicts.append(matched_alike(frame, payments))
+        return verdicts[-1]
+
+    monkeypatch.setattr(continuity, "_matched_alike", spied)
+    monkeypatch.setattr(  # every ID of one length shares a "hash"
+        continuity, "_id_hash", lambda: pl.col("enrollee_id").str.len_bytes().cast(pl.UInt64)
+    )
+    collided = assess(due, month, paid, unpaid, BEIJING)
+    assert verdicts == [False]
+    for part in ("breaks", "resumptions", "updates"):
+        assert getattr(collided, part).equals(getattr(plain, part)), part
+    assert plain.breaks.height == len(unpaid) and plain.resumptions.height > 0
+    assert plain.updates.height == due.height
+
+
+def test_a_payment_matched_to_another_id_is_told():
+    import mediins_cli.continuity as continuity
+
+    paid = pl.DataFrame({"enrollee_id": ["A", "B"]})
+    frame = pl.DataFrame(
+        {"enrollee_id": ["A", "B", "C"], "__paid_row": [0, 1, None]},
+        schema_overrides={"__paid_row": pl.UInt32},
+    )
+    assert continuity._matched_alike(frame, paid)
+    assert not continuity._matched_alike(
+        frame.with_columns(pl.Series("__paid_row", [0, 0, None], dtype=pl.UInt32)), paid
+    )
