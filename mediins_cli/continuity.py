@@ -340,10 +340,13 @@ def _id_hash() -> pl.Expr:
 def _matched_alike(frame: pl.DataFrame, paid: pl.DataFrame) -> bool:
     """Whether every row of ``frame`` joined by hash (:func:`_paid_joined`) holds the ID of the
     payment it was matched to. Then the join is the text's: equal IDs hash alike, so none was
-    missed, and an ID matched to another's payment, or to two, would show here."""
-    matched = paid.get_column("enrollee_id").gather(frame.get_column("__paid_row"))
-    row = frame.get_column("__paid_row")
-    return bool((row.is_null() | (frame.get_column("enrollee_id") == matched)).all())
+    missed, and an ID matched to another's payment, or to two, would show here. Compared in a
+    streaming pass, gathered from the payments' IDs made one piece (10 M: 0.4 s; gathered
+    from the pieces of a streamed read, on one core, 3 s)."""
+    ids = paid.get_column("enrollee_id").rechunk()
+    matched = pl.lit(ids).gather(pl.col("__paid_row"))
+    alike = (pl.col("__paid_row").is_null() | (pl.col("enrollee_id") == matched)).all()
+    return bool(frame.lazy().select(alike).collect(engine="streaming").item())
 
 
 def _with_details(rows: pl.DataFrame, details: pl.DataFrame) -> pl.DataFrame:
