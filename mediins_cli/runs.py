@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -46,6 +47,7 @@ from mediins_cli.errors import (
     problems_frame,
 )
 from mediins_cli.frames import per_value
+from mediins_cli.hashing import ThreadedSha256
 from mediins_cli.i18n import N_, _, current_lang, translation
 from mediins_cli.inputs import (
     LedgerPass,
@@ -739,16 +741,33 @@ def round_one_state(out: Path, month: Month) -> RoundOne:
     manifest_bytes = manifest_path.read_bytes()
     manifest = json.loads(manifest_bytes)
     read: dict[str, bytes] = {}
+    hashing: dict[str, ThreadedSha256] = {}
     for name, entry in manifest["outputs"].items():
         path = _output_path(r1, name)
         data, digest = None, None
         with contextlib.suppress(OSError):
             data = path.read_bytes() if name in _ROUND_ONE_READS else None
-            digest = sha256_bytes(data) if data is not None else sha256_file(path)
-        if digest != entry["sha256"]:
-            raise _changed_since_round_one(path)
+            digest = None if data is not None else sha256_file(path)
         if data is not None:
-            read[name] = data  # parsed from the very bytes that were checked
+            # parsed from the very bytes checked, hashed on a thread meanwhile (success.csv
+            # at 10 M: 0.8 GB, 0.55 s) and checked before anything parsed is used
+            read[name] = data
+            hashing[name] = ThreadedSha256()
+            hashing[name].update(data)
+        elif digest != entry["sha256"]:
+            raise _changed_since_round_one(path)
+    try:
+        return _round_one_read(manifest, manifest_bytes, read, r1)
+    finally:  # a file that changed is said as such, before any fault of parsing it
+        for name, hashed in hashing.items():
+            if hashed.hexdigest() != manifest["outputs"][name]["sha256"]:
+                raise _changed_since_round_one(_output_path(r1, name))
+
+
+def _round_one_read(
+    manifest: dict[str, Any], manifest_bytes: bytes, read: dict[str, bytes], r1: Path
+) -> RoundOne:
+    """:func:`round_one_state` from round 1's files as read (``read``: their bytes by name)."""
     encoding = OutputFormat(**manifest.get("format", {})).read_encoding
     # only the columns round 2 uses are parsed (the files' extra columns can be wide)
     retry = pl.read_csv(
@@ -821,14 +840,24 @@ def round_one_paid(previous: RoundOne) -> pl.DataFrame:
             success = pl.read_csv(
                 data, infer_schema=False, encoding=previous.encoding, columns=columns
             )
-        else:
-            if sha256_file(Path(f"/proc/self/fd/{fd}")) != written:
-                raise changed
-            success = (
-                pl.scan_csv(f"/proc/self/fd/{fd}", infer_schema=False)
-                .select(columns)
-                .collect(engine="streaming")
+        else:  # hashed on a thread while it is parsed: checked before the rows are used
+            hashed: list[str] = []
+            hashing = threading.Thread(
+                target=lambda: hashed.append(sha256_file(Path(f"/proc/self/fd/{fd}"))),
+                name="mediins-sha256",
+                daemon=True,
             )
+            hashing.start()
+            try:
+                success = (
+                    pl.scan_csv(f"/proc/self/fd/{fd}", infer_schema=False)
+                    .select(columns)
+                    .collect(engine="streaming")
+                )
+            finally:
+                hashing.join()
+                if hashed != [written]:  # (none: the thread could not read the file)
+                    raise changed
         if file_identity(os.fstat(fd)) != before:
             raise changed
     finally:

@@ -466,6 +466,26 @@ def test_round_two_before_round_one_is_refused_and_writes_no_round_two(run, tmp_
     assert not (out / MONTH / "round-2").exists()
 
 
+@pytest.mark.parametrize("name", ["retry.csv", "success.csv", "failure.csv", "skipped.csv"])
+@pytest.mark.parametrize("edit", ["same size", "unparseable", "gone"])
+def test_round_two_refuses_round_ones_files_changed_however_they_parse(round_one_copy, name, edit):
+    """Round 2 parses round 1's files while it hashes them: a file edited in place, edited
+    into bytes polars cannot parse, or gone, is refused as changed, never parsed into the
+    round nor reported as a parse error."""
+    path = round_one_copy.dir() / name
+    original = path.read_bytes()
+    if edit == "same size":
+        edited = bytearray(original)
+        edited[len(edited) // 2] = ord("7") if edited[len(edited) // 2] != ord("7") else ord("8")
+        path.write_bytes(bytes(edited))
+    elif edit == "unparseable":
+        path.write_bytes(b'enrollee_id,account_no\n\xff\xfe"unclosed,\n')
+    else:
+        path.unlink()
+    with pytest.raises(Refused, match="changed since round 1 wrote it"):
+        round_one_state(round_one_copy.out, Month.parse(MONTH))
+
+
 def test_round_twos_second_read_of_round_ones_payments_refuses_a_changed_file(round_one_copy):
     """Who paid in round 1 is read again after round 2's debit (not held through the enrollee
     check): the file must still be the one round 1 wrote, in bytes and as a file."""
