@@ -240,7 +240,7 @@ def _parsed(rows: pl.LazyFrame, columns: list[str]) -> pl.LazyFrame:
         shape_ok.alias("__shape_ok"),
         pl.when(is_ric & shape_ok).then(_id_check_digit(ident)).alias("__check_digit"),
         pl.when(is_ric & shape_ok & ident.str.slice(6, 2).is_in(["19", "20"]))
-        .then(ident.str.slice(6, 8).str.to_date("%Y%m%d", strict=False))
+        .then(ident.str.slice(6, 8).str.to_date("%Y%m%d", strict=False, cache=False))
         .alias("__id_birth"),
         pl.when(is_ric & shape_ok)
         .then(

@@ -676,7 +676,11 @@ def _empty(column: str) -> _Check:
 
 
 def _parse_date(expr: pl.Expr) -> pl.Expr:
-    return pl.when(expr.str.contains(_DATE_RE)).then(expr.str.to_date("%Y-%m-%d", strict=False))
+    # cache=False: looking a date up among those seen cost more than parsing it again, even in
+    # a column of few dates (3 M enrollment dates of 6,300: 0.23 s, not 0.14)
+    return pl.when(expr.str.contains(_DATE_RE)).then(
+        expr.str.to_date("%Y-%m-%d", strict=False, cache=False)
+    )
 
 
 def _parse_month(expr: pl.Expr) -> pl.Expr:
