@@ -392,14 +392,18 @@ def round_one(
     release: bool = False,
 ) -> RoundResult:
     """Round 1: attempt everyone due in the month against the balances at round 1's cut-off.
-    ``release``: ``enrollees`` is emptied as the attempts are made (:func:`take_rows`)."""
-    # the accounts' keys are made in the file's order, before the rows are put in ID order:
-    # made after, they read the accounts' text scattered over memory (10 M: 1.6 s, not 0.5)
-    keys = streamed(enrollees.lazy().select(account_key().alias(ACCOUNT_KEY))).to_series()
-    if release:
-        enrollees.insert_column(enrollees.width, keys)  # emptied below all the same
-    else:
-        enrollees = enrollees.hstack([keys])
+    ``release``: ``enrollees`` is emptied as the attempts are made (:func:`take_rows`).
+    ``enrollees`` may carry their accounts' keys (:data:`ACCOUNT_KEY`, as the enrollee check
+    makes them: ``check_enrollees(account_keys=True)``)."""
+    if ACCOUNT_KEY not in enrollees.columns:
+        # the accounts' keys are made in the file's order, before the rows are put in ID
+        # order: made after, they read the accounts' text scattered over memory (10 M: 1.6 s,
+        # not 0.5)
+        keys = streamed(enrollees.lazy().select(account_key().alias(ACCOUNT_KEY))).to_series()
+        if release:
+            enrollees.insert_column(enrollees.width, keys)  # emptied below all the same
+        else:
+            enrollees = enrollees.hstack([keys])
     due, skipped = split_due(enrollees, dates.month, release=release)
     attempts = debit(due.rename({"premium_fen": "amount_fen"}), balances)
     skipped = skipped.drop(ACCOUNT_KEY)

@@ -374,7 +374,9 @@ def _read_inputs(
     progress(_("reading enrollees"))
     # in the file's order: the rounds put the rows they write in enrollee_id order
     # themselves, and sort only the rows they attempt (rounds.split_due, rounds.round_two)
-    enrollees, e_problems = check_enrollees(sources["enrollees"])
+    # round 1 joins the balances by the accounts' keys, which the check makes anyway
+    keys = previous is None and "ledger" in sources
+    enrollees, e_problems = check_enrollees(sources["enrollees"], account_keys=keys)
     problems = pl.concat([e_problems, l_problems])
     unread = ledger is None and "ledger" in sources
     if enrollees is None or unread or (problems["severity"] == "error").any():

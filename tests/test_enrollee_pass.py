@@ -9,6 +9,7 @@ file's order, each column in one piece. Speed and memory are measured by ``make 
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -16,8 +17,9 @@ import polars as pl
 import pytest
 
 from conftest import SAMPLE
+from mediins_cli import rounds
 from mediins_cli.frames import one_piece
-from mediins_cli.inputs import enrollees, open_sources, read_enrollees, table
+from mediins_cli.inputs import enrollees, extra_columns, ledger, open_sources, read_enrollees, table
 from mediins_cli.inputs.columns import VALUE_ALIASES, spellings
 from mediins_cli.inputs.enrollees import _id_check_digit
 
@@ -153,8 +155,8 @@ def test_a_fault_of_the_checks_is_raised_not_said_to_be_the_files(tmp_path, monk
     path = _write(tmp_path / "enrollees.csv", _rows(_resident_ids("110101", 10)), -1)
     typed = enrollees._typed
 
-    def failing(columns: list[str]) -> list[pl.Expr]:
-        return [*typed(columns), pl.col("name").str.to_integer().alias("__fails")]
+    def failing(columns: list[str], account_keys: bool = False) -> list[pl.Expr]:
+        return [*typed(columns, account_keys), pl.col("name").str.to_integer().alias("__fails")]
 
     monkeypatch.setattr(enrollees, "_typed", failing)
     with pytest.raises(pl.exceptions.PolarsError):
@@ -286,3 +288,71 @@ def test_a_cell_with_a_space_around_it_in_a_later_piece_is_read_as_the_plain_fil
     assert not any(reads[again + 1 :])
     with open_sources({"enrollees": tmp_path / "enrollees.csv"}) as sources:
         assert len(reads) == len(list(table.csv_pieces(sources["enrollees"]))) + 1
+
+
+#: account numbers of every kind: in shape (6–32 ASCII digits, leading zeros too) or not (a
+#: sign, a space, a point, an exponent, other scripts' digits, too short or too long)
+_ACCOUNTS = {
+    "622588000001": True,
+    "000123": True,
+    "1" * 32: True,
+    "12345": False,
+    "1" * 33: False,
+    "+1234567": False,
+    "-1234567": False,
+    "1234 567": False,
+    "1234567.0": False,
+    "1.23457E+15": False,
+    "１２３４５６７": False,  # full-width digits
+    "١٢٣٤٥٦٧": False,  # Arabic-Indic digits
+    "12_345_678": False,
+    "0x1234567": False,
+}
+
+
+@pytest.mark.parametrize("pieces", [False, True])
+def test_an_account_number_is_told_in_shape_by_its_key_as_the_pattern_tells_it(
+    tmp_path, monkeypatch, pieces
+):
+    """The enrollee check tells an account number's shape from the integer key it makes
+    (ledger.in_account_shape), not by the pattern: BAD_ACCOUNT (or EXCEL_NUMBER) falls on
+    exactly the rows whose account the pattern refuses, read whole or in pieces."""
+    if pieces:
+        monkeypatch.setattr(table, "PIECE_BYTES", 256)
+    accounts = list(_ACCOUNTS)
+    rows = _rows(_resident_ids("110101", len(accounts) * 3))
+    for i, row in enumerate(rows):
+        row[6] = accounts[i % len(accounts)]
+    path = _write(tmp_path / "enrollees.csv", rows, -1)
+    _, problems, _ = read_enrollees(path)
+    flagged = set(
+        problems.filter(pl.col("column") == "account_no", pl.col("severity") == "error")["line"]
+    )
+    pattern = ledger.ACCOUNT_SHAPE
+    assert all(
+        (re.fullmatch(pattern[1:-1], a, re.ASCII) is not None) == ok for a, ok in _ACCOUNTS.items()
+    )
+    expected = {i + 2 for i, row in enumerate(rows) if not _ACCOUNTS[row[6]]}
+    assert flagged == expected
+
+
+def test_the_check_gives_round_one_the_accounts_keys_when_asked(tmp_path):
+    """``account_keys``: the typed frame keeps the keys the pass made, as round 1 names and
+    makes them (rounds.ACCOUNT_KEY, rounds.account_key); without it, the frame has no such
+    column and no column of mediins' own is taken for one of the file's."""
+    rows = _rows(_resident_ids("110101", 500))
+    rows[7][6] = "000123"  # a leading zero is kept apart from the number without
+    rows[8][6] = "123"  # out of shape: an error, but the key is made all the same
+    path = _write(tmp_path / "enrollees.csv", rows, -1)
+    with open_sources({"enrollees": path}, "auto") as sources:
+        plain, _ = enrollees.check_enrollees(sources["enrollees"])
+        keyed, _ = enrollees.check_enrollees(sources["enrollees"], account_keys=True)
+    assert plain is not None and keyed is not None
+    assert rounds.ACCOUNT_KEY not in plain.columns
+    assert keyed.columns == [*plain.columns, rounds.ACCOUNT_KEY]
+    assert keyed.drop(rounds.ACCOUNT_KEY).equals(plain)
+    assert keyed[rounds.ACCOUNT_KEY].equals(
+        plain.select(rounds.account_key().alias(rounds.ACCOUNT_KEY)).to_series()
+    )
+    assert keyed[rounds.ACCOUNT_KEY][7] != keyed[rounds.ACCOUNT_KEY][8]
+    assert extra_columns(keyed) == extra_columns(plain) == ["note"]

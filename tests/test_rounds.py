@@ -11,6 +11,7 @@ import pytest
 from mediins_cli.calendar import OfficialCalendar, round_dates
 from mediins_cli.months import Month
 from mediins_cli.rounds import (
+    ACCOUNT_KEY,
     InvariantBroken,
     account_key,
     check_invariants,
@@ -252,6 +253,31 @@ def test_round_one_attempts_everyone_due_and_skips_the_rest():
     assert s["succeeded"] == {"enrollees": 1, "amount": "6.00"}
     assert s["failed"]["by_reason"] == {"INSUFFICIENT_FUNDS": {"enrollees": 2, "amount": "11.00"}}
     assert s["collection_rate"] == {"amount": "0.3529", "enrollees": "0.3333"}
+
+
+def test_round_one_given_the_accounts_keys_gives_what_it_gives_making_them():
+    """The enrollee check may hand round 1 the accounts' keys it made (ACCOUNT_KEY): the same
+    attempts and skipped, and no key left in either."""
+    people = enrollees(
+        {"enrollee_id": "B", "account_no": "0012", "premium_fen": 600},
+        {"enrollee_id": "A", "account_no": "0012", "premium_fen": 600},
+        {"enrollee_id": "C", "account_no": "12", "premium_fen": 500},
+        {"enrollee_id": "D", "account_no": "3", "status": "suspended"},
+    )
+    keyed_balances = balances(**{"0012": 1000, "12": 400, "3": 9999}).select(
+        account_key().alias("account_key"), "balance_fen"
+    )
+    made = round_one(people, keyed_balances, R1, R2)
+    given = round_one(people.with_columns(account_key().alias(ACCOUNT_KEY)), keyed_balances, R1, R2)
+    assert made.attempts.equals(given.attempts)
+    assert made.skipped.equals(given.skipped)
+    assert ACCOUNT_KEY not in given.attempts.columns + given.skipped.columns
+    # "0012" and "12" are two accounts: A takes 6.00 of 0012's 10.00, B finds 4.00 left
+    assert outcomes(given.attempts) == [
+        ("A", "success", None, 1000),
+        ("B", "failure", "INSUFFICIENT_FUNDS", 400),
+        ("C", "failure", "INSUFFICIENT_FUNDS", 400),
+    ]
 
 
 @pytest.mark.parametrize("booked", [False, True])

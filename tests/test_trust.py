@@ -212,9 +212,10 @@ def test_defect_3_a_ledger_replaced_mid_run_is_never_recorded_under_the_old_hash
     other = _deposit_ledger(tmp_path / "other.csv")
     original = runs.check_enrollees
 
-    def swap_then_read(source):  # after the inputs were hashed, before the ledger is parsed
+    def swap_then_read(source, **options):  # after the inputs were hashed, before the ledger
+        # is parsed
         os.replace(other, ledger)
-        return original(source)
+        return original(source, **options)
 
     monkeypatch.setattr(runs, "check_enrollees", swap_then_read)
     request = DeductRequest(
@@ -242,10 +243,10 @@ def test_defect_3_a_ledger_written_in_place_mid_run_is_refused_as_changed(
     ledger.write_bytes(LEDGER.read_bytes())
     original = runs.check_enrollees
 
-    def append_then_read(source):
+    def append_then_read(source, **options):
         with ledger.open("ab") as fh:  # the same file, written in place
             fh.write(b"6217991000055271402,2024-02-10 10:00:00,700.00,,\n")
-        return original(source)
+        return original(source, **options)
 
     monkeypatch.setattr(runs, "check_enrollees", append_then_read)
     out = tmp_path / "out"

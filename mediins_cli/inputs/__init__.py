@@ -61,9 +61,10 @@ __all__ = [
 
 
 def extra_columns(enrollees: pl.DataFrame) -> list[str]:
-    """Columns of a typed enrollee frame that mediins does not know: carried through untouched."""
+    """Columns of a typed enrollee frame that mediins does not know: carried through untouched
+    (not those it adds itself, named ``__…``: a file's own such columns are not kept)."""
     known = {c.name for c in ENROLLEE_COLUMNS} | {"premium_fen", "line"}
-    return [c for c in enrollees.columns if c not in known]
+    return [c for c in enrollees.columns if c not in known and not c.startswith("__")]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from mediins_cli.inputs.columns import (
     STATUSES,
     agency_file_stem,
 )
-from mediins_cli.inputs.ledger import ACCOUNT_SHAPE, _account_checks
+from mediins_cli.inputs.ledger import _account_checks, in_account_shape
 from mediins_cli.inputs.source import Source
 from mediins_cli.inputs.table import (
     Checked,
@@ -65,7 +65,7 @@ def _id_check_digit(ident: pl.Expr) -> pl.Expr:
     return pl.when(check == 10).then(pl.lit("X")).otherwise(check.cast(pl.String))
 
 
-def check_enrollees(source: Source) -> Checked:
+def check_enrollees(source: Source, *, account_keys: bool = False) -> Checked:
     """The enrollee file, typed, with its problems (frame is None if unusable).
 
     One streaming pass reads, strips, types and checks the rows (DESIGN §10), and keeps the
@@ -75,7 +75,11 @@ def check_enrollees(source: Source) -> Checked:
     the typing and holds what it read, up to one piece. What needs every row at once (a
     repeated ID, agency codes that clash, area codes) is checked on the typed frame
     afterwards: in the pass, a group or a distinct count held the pass's buffers longer (3 M
-    rows: 0.2 GB more at the peak)."""
+    rows: 0.2 GB more at the peak).
+
+    ``account_keys``: the typed frame keeps :data:`.rounds.ACCOUNT_KEY`, the accounts' integer
+    keys (:func:`.rounds.account_key`), which the pass makes to tell their shape: round 1 joins
+    by them, and would make them again (10 M: 0.5 s)."""
     names, problems = table_names(source, ENROLLEE_COLUMNS)
     if names is None:
         return None, problems
@@ -85,11 +89,13 @@ def check_enrollees(source: Source) -> Checked:
     try:
         for piece in csv_pieces(source):
             typed, flagged, count, columns = _check_piece(
-                source, names, known, piece, records, as_written
+                source, names, known, piece, records, as_written, account_keys
             )
             if as_written and flagged.height:  # a space around a cell, or a problem: the
                 as_written = ()  # piece and those after it are read stripped
-                typed, flagged, count, columns = _check_piece(source, names, known, piece, records)
+                typed, flagged, count, columns = _check_piece(
+                    source, names, known, piece, records, (), account_keys
+                )
             typed_parts.append(typed)
             flagged_parts.append(flagged)
             records += count
@@ -132,11 +138,13 @@ def _check_piece(
     piece: bytes | None,
     before: int,
     as_written: Collection[str] = (),
+    account_keys: bool = False,
 ) -> tuple[pl.DataFrame, pl.DataFrame, int, list[str]]:
     """One streaming pass over the file, or a piece of it after ``before`` records
     (:func:`csv_pieces`): its rows typed, those with a problem, how many records it holds,
     and the columns of its text plan. ``as_written``: columns not stripped (:data:`_AS_WRITTEN`:
-    the result holds only if no row has a problem)."""
+    the result holds only if no row has a problem). ``account_keys``: see
+    :func:`check_enrollees`."""
     text = text_plan(source, names, known, piece, before, as_written)
     columns = text.collect_schema().names()
     # cells too long are flagged by bytes here, counted in characters below; the columns whose
@@ -159,7 +167,7 @@ def _check_piece(
     # pass and now and then panics in such a count's task ("joined on cancelled task", about
     # one reading in 100); a few of those, and its engine hangs the next streaming pass
     typed, flagged, numbers = pl.collect_all(
-        [rows.select(_typed(columns)), rows.filter(bad), text.select("line")],
+        [rows.select(_typed(columns, account_keys)), rows.filter(bad), text.select("line")],
         engine="streaming",
     )
     return typed, flagged, numbers.height, columns
@@ -195,6 +203,10 @@ _AS_WRITTEN = (
 #: columns of few distinct values, held as categories (4 bytes a row, not a 16-byte view)
 _FEW_VALUES = ("id_type", "sex", "agency", "status", "bank")
 
+#: the accounts' integer keys (:func:`.rounds.account_key`), as :data:`.rounds.ACCOUNT_KEY`
+#: names them (a test holds the two the same)
+_ACCOUNT_KEY = "__account_key"
+
 #: columns whose cells the typed frame holds recoded (upper case, codes for aliases)
 _RECODED = ("enrollee_id", "id_type", "status")
 
@@ -215,7 +227,10 @@ _RIC_OK = _IS_RIC & pl.col("__shape_ok") & (pl.col("__check_digit") == _IDENT.st
 def _parsed(rows: pl.LazyFrame, columns: list[str]) -> pl.LazyFrame:
     """The file's rows (``columns``: those of its text plan) with the typed columns and what
     the checks use: the codes through their aliases, the dates, the premium in fen, and what a
-    resident ID says (its check digit, birth date and sex)."""
+    resident ID says (its check digit, birth date and sex); and the accounts' keys
+    (:data:`_ACCOUNT_KEY`)."""
+    from mediins_cli.rounds import account_key
+
     ident, is_ric = _IDENT, _IS_RIC
     rows = rows.with_columns(
         *(pl.col(c).alias(f"__text_{c}") for c in _RECODED if c in columns),
@@ -230,6 +245,7 @@ def _parsed(rows: pl.LazyFrame, columns: list[str]) -> pl.LazyFrame:
         _parse_date(_col(columns, "prior_coverage_end")).alias("__prior_end"),
         _parse_date(_col(columns, "retirement_date")).alias("__retires"),
         yuan_to_fen(pl.col("monthly_premium")).alias("premium_fen"),
+        account_key().alias(_ACCOUNT_KEY),
     )
     shape = ident.str.contains(r"^[0-9]{17}[0-9X]$")
     mangled = excel_number(columns, "enrollee_id", ~shape)  # said as such, not as a bad ID
@@ -252,10 +268,11 @@ def _parsed(rows: pl.LazyFrame, columns: list[str]) -> pl.LazyFrame:
     )
 
 
-def _typed(columns: list[str]) -> list[pl.Expr]:
+def _typed(columns: list[str], account_keys: bool = False) -> list[pl.Expr]:
     """The typed frame's columns from :func:`_parsed` rows: the known ones in their order (sex
     and birth date from the ID where the row gives none; the premium as ``premium_fen``), the
-    file's extra columns as they are, ``line``, and ``__ric_ok`` for the area codes."""
+    file's extra columns as they are, ``line``, and ``__ric_ok`` for the area codes (and the
+    accounts' keys after it, with ``account_keys``)."""
     derived = {
         "sex": pl.coalesce(pl.col("__sex"), pl.col("__id_sex")),
         "birth_date": pl.coalesce(pl.col("__birth"), pl.col("__id_birth")),
@@ -281,6 +298,7 @@ def _typed(columns: list[str]) -> list[pl.Expr]:
         ),
         pl.col("line"),
         _RIC_OK.alias("__ric_ok"),
+        *([pl.col(_ACCOUNT_KEY)] if account_keys else []),
     ]
 
 
@@ -290,6 +308,7 @@ def _row_checks(columns: list[str]) -> tuple[list[_Check], list[_Check]]:
     ident, is_ric = _IDENT, _IS_RIC
     mangled, shape_ok = pl.col("__mangled"), pl.col("__shape_ok")
     ric_ok = _RIC_OK
+    shaped = in_account_shape(pl.col("account_no"), pl.col(_ACCOUNT_KEY))
     masked = mask_id_expr(ident)
     before = [
         _empty("enrollee_id"),
@@ -444,9 +463,9 @@ def _row_checks(columns: list[str]) -> tuple[list[_Check], list[_Check]]:
             pl.col("premium_fen") <= 0,
             message_expr(_("{value} must be more than 0"), value=_quoted("monthly_premium")),
         ),
-        *_account_checks(
-            excel_number(columns, "account_no", ~pl.col("account_no").str.contains(ACCOUNT_SHAPE))
-        ),
+        # the shape told from the accounts' keys, made in the pass in place of a search per
+        # row (about its cost), which round 1 joins by and need not make again (10 M: 0.5 s)
+        *_account_checks(excel_number(columns, "account_no", ~shaped), shaped),
     ]
     return before, [c for c in after if c is not None]
 

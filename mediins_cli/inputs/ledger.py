@@ -89,20 +89,21 @@ def in_account_shape(account: pl.Expr, key: pl.Expr) -> pl.Expr:
     return key.is_not_null() & account.str.len_bytes().is_between(6, 32)
 
 
-def _account_checks(excel: pl.Expr | None = None) -> list[_Check]:
+def _account_checks(excel: pl.Expr | None = None, shaped: pl.Expr | None = None) -> list[_Check]:
     """An account number, in either file: present and 6–32 digits. ``excel``: true where Excel
     turned it into a number (an enrollee workbook, :func:`.xlsx.excel_number`), which is said
-    as such, not as a bad account number."""
+    as such, not as a bad account number. ``shaped``: the shape told already
+    (:func:`in_account_shape`), else the pattern is tried."""
     mangled = pl.lit(False) if excel is None else excel
+    if shaped is None:
+        shaped = pl.col("account_no").str.contains(ACCOUNT_SHAPE)
     return [
         _empty("account_no"),
         *([] if excel is None else [excel_number_check("account_no", excel)]),
         _Check(
             "account_no",
             "BAD_ACCOUNT",
-            pl.col("account_no").is_not_null()
-            & ~mangled
-            & ~pl.col("account_no").str.contains(ACCOUNT_SHAPE),
+            pl.col("account_no").is_not_null() & ~mangled & ~shaped,
             message_expr(
                 _("an account number is 6–32 digits ({account})"),
                 account=mask_account_expr(pl.col("account_no")),
