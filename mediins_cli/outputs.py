@@ -128,8 +128,55 @@ class Probed:
     formulas: frozenset[str]
 
 
+#: bytes, or a view of them
+Buffer = bytes | memoryview
+
 #: what a run directory's CSV files are written from
 Table = pl.DataFrame | pl.LazyFrame | Probed
+
+
+@dataclass(frozen=True)
+class Split:
+    """One table written as many CSV files (an agency list each): the rows whose ``by`` names a
+    file go to that file, in the table's order, without that column; a file's rows must be
+    together. ``formulas`` as :class:`Probed` has them.
+
+    The table is made into CSV text once and cut at its rows' line ends: 500 agency lists of a
+    province took 1.3 s written one by one (2.5 ms each to plan a write), their text at once
+    0.1 s."""
+
+    table: pl.DataFrame
+    by: str
+    formulas: frozenset[str]
+
+
+def split_csv(split: Split) -> Iterator[tuple[str, list[Buffer]]]:
+    """Each file of ``split`` and its UTF-8 CSV text in parts, header first (formulas
+    neutralised): the bytes :func:`_csv_into` gives the file's rows alone, in the order the
+    files come. (In parts: the rows are a view of the whole text, not copied.)"""
+    import numpy as np
+
+    files = split.table.get_column(split.by)
+    runs = files.rle()
+    names, lengths = runs.struct.field("value"), runs.struct.field("len")
+    if names.n_unique() != names.len():
+        raise ValueError(f"the rows of one file of {split.by} are not together")
+    frame = neutralise(split.table.drop(split.by), split.formulas)
+    header = frame.clear().write_csv().encode("utf-8")
+    text = io.BytesIO()
+    frame.write_csv(text, include_header=False)
+    body = text.getbuffer()
+    ends = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == 0x0A) + 1
+    if len(ends) != frame.height:  # a quoted cell holds a line break: rows cut as rows
+        start = 0
+        for name, length in zip(names, lengths, strict=True):
+            yield name, [frame.slice(start, length).write_csv().encode("utf-8")]
+            start += length
+        return
+    start = 0
+    for name, end in zip(names, ends[lengths.cum_sum().to_numpy() - 1], strict=True):
+        yield name, [header, body[start:end]]
+        start = int(end)
 
 
 def neutralise(frame: Frame, formulas: Collection[str] | None = None) -> Frame:
@@ -328,6 +375,13 @@ class OutputFormat:
                 error.filename = error.filename or str(path)  # said with the file
                 raise error from None
 
+    def encoded(self, text: list[Buffer]) -> list[Buffer]:
+        """UTF-8 CSV text, in parts, as :meth:`write_csv` writes it: with a BOM when ``excel``,
+        or in GB18030."""
+        if self.encoding == "gb18030":
+            return [b"".join(text).decode("utf-8").encode("gb18030")]
+        return [codecs.BOM_UTF8, *text] if self.excel else text
+
     @property
     def read_encoding(self) -> str:
         return "gb18030" if self.encoding == "gb18030" else "utf8"
@@ -366,18 +420,29 @@ class Staging:
         self._modes[name] = mode
         return path
 
-    def write(self, name: str, data: bytes, mode: int = PRIVATE) -> Written:
+    def write(self, name: str, data: Buffer | list[Buffer], mode: int = PRIVATE) -> Written:
+        """``data``, or its parts one after another, as the file ``name``."""
+        parts = data if isinstance(data, list) else [data]
         path = self._new(name, mode)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        digest, size = hashlib.sha256(), 0
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        self.written[name] = Written(sha256_bytes(data), len(data))
+            for part in parts:
+                fh.write(part)
+                digest.update(part)
+                size += memoryview(part).nbytes
+        self.written[name] = Written(digest.hexdigest(), size)
         return self.written[name]
 
     def write_csv(self, name: str, frame: Table, fmt: OutputFormat, mode: int = PRIVATE) -> Written:
         """A frame or plan as CSV, hashed as it is written (:meth:`OutputFormat.write_csv`)."""
         self.written[name] = fmt.write_csv(frame, self._new(name, mode))
         return self.written[name]
+
+    def write_split(self, split: Split, fmt: OutputFormat, mode: int = PRIVATE) -> None:
+        """Each file of ``split`` (:func:`split_csv`), as :meth:`write_csv` would write it."""
+        for name, text in split_csv(split):
+            self.write(name, fmt.encoded(text), mode)
 
     def _finish(self) -> None:
         """Modes as asked (never wider than the umask), then everything on disk at once."""

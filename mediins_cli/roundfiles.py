@@ -10,7 +10,7 @@ from mediins_cli.bank.formats import RETRYABLE, TO_DO
 from mediins_cli.continuity import BREAK_COLUMNS, Continuity
 from mediins_cli.inputs import agency_file_stem
 from mediins_cli.money import fen_to_yuan_expr
-from mediins_cli.outputs import Probed, Table, formula_columns
+from mediins_cli.outputs import Probed, Split, Table, formula_columns
 from mediins_cli.rounds import FAILURE, SUCCESS, InvariantBroken, RoundResult
 from mediins_cli.words import agency_list
 
@@ -41,11 +41,12 @@ def file_of(frame: pl.DataFrame) -> Probed:
 
 def output_frames(
     result: RoundResult, extras: list[str], continuity: Continuity | None, lang: str = "en"
-) -> dict[str, Table]:
+) -> dict[str, Table | Split]:
     """The round's CSV files, by name, as frames or plans (written by the caller, straight to
     disk: a plan streams into its file, so the wide rows of a million debits are never copied).
     ``extras``: the enrollee file's own extra columns, carried through. ``lang``: the agency
-    lists' (DESIGN §13); every other file is the same in both languages.
+    lists' (DESIGN §13), which come as one :class:`~mediins_cli.outputs.Split` under
+    ``agencies/``; every other file is the same in both languages.
 
     Each comes with the columns that may hold a cell a spreadsheet would execute
     (:class:`~mediins_cli.outputs.Probed`): for the plans on the attempts, the text they carry
@@ -75,7 +76,7 @@ def output_frames(
         fen_to_yuan_expr(pl.col("balance_available_fen")).alias("balance_available"),
         *extras,
     )
-    frames: dict[str, Table] = {
+    frames: dict[str, Table | Split] = {
         "success.csv": Probed(in_row_order(success), formulas),
         "failure.csv": Probed(in_row_order(failure), formulas),
     }
@@ -118,7 +119,7 @@ def output_frames(
         frames["resumptions.csv"] = file_of(continuity.resumptions)
         frames["updates.csv"] = file_of(continuity.updates)
     ours = tuple(c for c in lists.columns if c not in extras)
-    frames.update((f"agencies/{stem}.csv", rows) for stem, rows in by_agency(lists, lang, ours))
+    frames["agencies/"] = by_agency(lists, lang, ours)
     return frames
 
 
@@ -149,28 +150,29 @@ def to_contact(result: RoundResult, extras: list[str]) -> pl.DataFrame:
     )
 
 
-def by_agency(frame: pl.DataFrame, lang: str, columns: tuple[str, ...]) -> list[tuple[str, Probed]]:
+def by_agency(frame: pl.DataFrame, lang: str, columns: tuple[str, ...]) -> Split:
     """One list per agency, ordered by the pinyin of the name as the agencies' paper lists are
     (seed 003 §七), named by :func:`agency_file_stem` (validation refused codes that clash), in
-    ``lang`` (:func:`agency_list` of mediins's own ``columns``). The lists are made in one
-    frame and cut apart: sorted, translated and searched for formulas once, not once per
-    agency."""
+    ``lang`` (:func:`agency_list` of mediins's own ``columns``): ``agencies/<stem>.csv``. The
+    lists are made in one frame, sorted, translated and searched for formulas once, and
+    written as one text cut apart (:class:`~mediins_cli.outputs.Split`), not once per agency."""
     from mediins_cli.pinyin import order_by_pinyin  # pypinyin loads only where lists are made
 
+    stem = agency_file_stem(pl.col("agency"))
     ordered = order_by_pinyin(frame, "name", "enrollee_id").with_columns(
-        agency_file_stem(pl.col("agency")).alias("__file")
+        pl.concat_str(pl.lit("agencies/"), stem, pl.lit(".csv")).alias(_FILE)
     )
     codes, files = ordered.select(
-        pl.col("agency").n_unique(), pl.col("__file").str.to_lowercase().n_unique()
+        pl.col("agency").n_unique(), pl.col(_FILE).str.to_lowercase().n_unique()
     ).row(0)
     if codes != files:
         raise InvariantBroken("two agency codes give one file name; validation should have said")
-    lists = agency_list(ordered, lang, columns)
-    formulas = formula_columns(lists.drop("__file"))
-    out = [
-        (str(stem), Probed(rows, formulas))
-        for (stem,), rows in lists.partition_by(
-            "__file", maintain_order=True, include_key=False, as_dict=True
-        ).items()
-    ]
-    return sorted(out, key=lambda item: item[0])
+    # each agency's rows together, in pinyin order within it, their long text copied in that
+    # order (:func:`in_row_order`: 10 M enrollees' lists written in 0.25 s, not 0.45)
+    together = in_row_order(ordered.sort(_FILE, maintain_order=True).lazy()).collect()
+    lists = agency_list(together, lang, columns)
+    return Split(lists, _FILE, formula_columns(lists.drop(_FILE)))
+
+
+#: the column of an agency list's rows naming their file
+_FILE = "__file"

@@ -70,6 +70,7 @@ from mediins_cli.outputs import (
     PRIVATE,
     PUBLIC,
     OutputFormat,
+    Split,
     Written,
     json_bytes,
     month_lock,
@@ -316,7 +317,10 @@ def deduct(
         moved = move_aside(run_dir) if existing is not None else None
         with staged_run_dir(run_dir) as staging:
             for name, frame in frames.items():
-                staging.write_csv(name, frame, request.format)
+                if isinstance(frame, Split):
+                    staging.write_split(frame, request.format)
+                else:
+                    staging.write_csv(name, frame, request.format)
             if request.format.xlsx:  # the same files as workbooks (DESIGN §13)
                 from mediins_cli.xlsx import list_headers, write_workbooks
 

@@ -32,7 +32,7 @@ round 1 again with ``--force`` and a changed ledger over a clean round 1 (moved 
 The cases are independent; a module fixture runs every selected one up front, two at a time
 (each subprocess costs about 0.6 s of CPU, mostly imports), and each parametrised test then
 asserts on its own case, so a failure is named by scenario, point, call number and signal, e.g.
-``test_a_killed_run[r1-neutralise#6-SIGKILL]``. The call numbers come from a count run
+``test_a_killed_run[r1-fdopen#2-SIGKILL]``. The call numbers come from a count run
 (:data:`COUNTS`, checked by ``test_each_point_is_called_as_often_as_the_cases_number_it``).
 
 Kill points exercised: 34 (13 in r1, 6 in gb, 8 in r2, 7 in force), each under SIGKILL and
@@ -108,33 +108,44 @@ SCENARIOS = {
 
 #: calls of each point per scenario, as a count run sees them (PATHED points: under --out only).
 #: Round 1 writes 12 files (success, failure, retry, skipped, 5 agency lists, summary, manifest,
-#: run.log), round 2 as many (breaks, resumptions, updates and 4 agency lists instead). The 9
-#: CSV files are written by polars itself (one ``neutralise`` each, just before), then the
-#: summary, the manifest and the log (os.open, fdopen). Then a chmod of each file, of agencies/
-#: and of the staging folder; one flush of the staging folder (os.open, then syncfs, which no
-#: point sees); the rename; the month folder's fsync (os.open, fsync). os.mkdir: out, the
-#: month, the month again (exist_ok), the staging folder (mkdtemp), then per file. os.open: the
-#: lock, the 3 JSON and log files, the staging folder, the month folder. A GB18030 file takes
+#: run.log), round 2 as many (breaks, resumptions, updates and 4 agency lists instead). The
+#: other CSV files are written by polars itself (one ``neutralise`` each, just before); the
+#: agency lists are made into one text (one ``neutralise`` for all) and cut into their files
+#: (os.open, fdopen each); then the summary, the manifest and the log (os.open, fdopen). Then a
+#: chmod of each file, of agencies/ and of the staging folder; one flush of the staging folder
+#: (os.open, then syncfs, which no point sees); the rename; the month folder's fsync (os.open,
+#: fsync). os.mkdir: out, the month, the month again (exist_ok), the staging folder (mkdtemp),
+#: then per file. os.open: the lock, the agency lists, the 3 JSON and log files, the staging
+#: folder, the month folder. A GB18030 file takes
 #: two passes (UTF-8 fails, then GB18030), so the ledger's is read_pass#3. Both files are parsed
 #: with scan_csv, the ledger (#1) before the enrollees (#2), each in one collect_all; round 2
 #: first reads round 1's retry.csv and success.csv with read_csv (#1, #2), and after its debit
 #: reads success.csv again for continuity (os.open, then scan_csv #3).
-_WRITE = {
+_WRITE = {  # round 2's: 4 agency lists
     "chmod": 14,
-    "fdopen": 3,
+    "fdopen": 7,
     "fsync": 1,
-    "open": 6,
+    "open": 10,
     "flock": 1,
     "rename": 1,
-    "neutralise": 9,
+    "neutralise": 6,
 }
 _COMPUTE = {"collect_all": 2, "debit": 1, "scan_csv": 2, "read_pass": 2}
-#: round 1 writes milestones.csv besides (one file more: its chmod, folder check, neutralise)
-_ROUND_1 = {**_WRITE, "chmod": 15, "neutralise": 10}
+#: round 1 writes 5 agency lists, and milestones.csv besides (one file more: its chmod, folder
+#: check, neutralise)
+_ROUND_1 = {**_WRITE, "chmod": 15, "fdopen": 8, "open": 11, "neutralise": 6}
 COUNTS: dict[str, dict[str, int]] = {
     "r1": {**_ROUND_1, **_COMPUTE, "mkdir": 17},
     "gb": {**_ROUND_1, **_COMPUTE, "mkdir": 17, "read_pass": 3},
-    "r2": {**_WRITE, **_COMPUTE, "mkdir": 14, "read_csv": 2, "assess": 1, "open": 7, "scan_csv": 3},
+    "r2": {
+        **_WRITE,
+        **_COMPUTE,
+        "mkdir": 14,
+        "read_csv": 2,
+        "assess": 1,
+        "open": 11,
+        "scan_csv": 3,
+    },
     "force": {**_ROUND_1, **_COMPUTE, "mkdir": 15, "rename": 2},
 }
 
@@ -440,9 +451,9 @@ KILL_POINTS: list[tuple[str, str, int, bool]] = [
     ("r1", "collect_all", 2, BEFORE),  # the enrollee file's pass
     ("r1", "debit", 1, BEFORE),
     ("r1", "neutralise", 2, BEFORE),  # success.csv written in the staging folder, not flushed
-    ("r1", "neutralise", 6, BEFORE),  # halfway: the second agency list
-    ("r1", "fdopen", 3, BEFORE),  # run.log, the last file
-    ("r1", "open", 5, BEFORE),  # every file written, none flushed yet
+    ("r1", "fdopen", 2, BEFORE),  # halfway: the second agency list
+    ("r1", "fdopen", 8, BEFORE),  # run.log, the last file
+    ("r1", "open", 10, BEFORE),  # every file written, none flushed yet
     ("r1", "fsync", 1, BEFORE),  # the month folder, after the rename: the run is in place
     ("r1", "chmod", 14, BEFORE),  # the staging folder, just before the rename
     ("r1", "rename", 1, BEFORE),  # staging → round-1
@@ -453,14 +464,14 @@ KILL_POINTS: list[tuple[str, str, int, bool]] = [
     ("gb", "read_pass", 2, AFTER),  # the transcoded copy complete and open
     ("gb", "read_pass", 3, BEFORE),  # the ledger, the transcoded copy open
     ("gb", "scan_csv", 2, BEFORE),  # polars reading the transcoded copy
-    ("gb", "fdopen", 3, BEFORE),
+    ("gb", "fdopen", 8, BEFORE),
     # round 2 after a clean round 1
     ("r2", "flock", 1, AFTER),
     ("r2", "read_csv", 1, BEFORE),  # round 1's retry.csv
     ("r2", "scan_csv", 3, BEFORE),  # round 1's success.csv again, for continuity
     ("r2", "assess", 1, BEFORE),  # continuity
     ("r2", "neutralise", 2, BEFORE),
-    ("r2", "fdopen", 3, BEFORE),
+    ("r2", "fdopen", 7, BEFORE),
     ("r2", "rename", 1, BEFORE),
     ("r2", "rename", 1, AFTER),
     # --force with a changed ledger: round-1 moved aside (rename #1), then the new one written
@@ -488,7 +499,7 @@ KILLS = [
     for scenario, point, k, after in KILL_POINTS
     for sig in (signal.SIGKILL, signal.SIGTERM)
 ] + [  # SIGINT (Ctrl-C) takes SIGTERM's path: a few points suffice
-    Kill("r1", "neutralise", 6, signal.SIGINT),
+    Kill("r1", "fdopen", 2, signal.SIGINT),
     Kill("gb", "read_pass", 2, signal.SIGINT, AFTER),
     Kill("force", "rename", 1, signal.SIGINT, AFTER),
 ]
@@ -590,11 +601,11 @@ FAULTS = [
     Fault("r1", "open", 1, EACCES),  # the lock file (the output and month folders made)
     Fault("r1", "mkdir", 4, ENOSPC),  # the staging folder (mkdtemp), the lock held
     Fault("r1", "neutralise", 1, ENOSPC),  # writing success.csv (as polars says it)
-    Fault("r1", "neutralise", 6, ENOSPC),  # writing an agency list halfway
-    Fault("r1", "fdopen", 1, ENOSPC),  # writing summary.json
+    Fault("r1", "fdopen", 2, ENOSPC),  # writing the agency lists halfway
+    Fault("r1", "fdopen", 6, ENOSPC),  # writing summary.json
     Fault("r1", "rename", 1, EROFS),  # staging → round-1
-    Fault("gb", "fdopen", 3, ENOSPC),  # with a transcoded input open
-    Fault("r2", "neutralise", 6, ENOSPC),
+    Fault("gb", "fdopen", 8, ENOSPC),  # with a transcoded input open
+    Fault("r2", "fdopen", 1, ENOSPC),  # the first agency list
     Fault("r2", "rename", 1, EROFS),
     Fault("force", "rename", 1, EROFS),  # moving the old run aside
     Fault("force", "fdopen", 1, ENOSPC),  # the old run moved aside already

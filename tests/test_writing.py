@@ -119,6 +119,62 @@ def test_a_csv_file_is_the_text_polars_writes_hashed_as_written(tmp_path, fmt, t
     assert written == outputs.Written(hashlib.sha256(data).hexdigest(), len(data))
 
 
+def _lists(extra: list[str | None]) -> pl.DataFrame:
+    """Agency lists in one frame, each agency's rows together: names of any kind, formulas, an
+    empty file name never (every list has a row), quoting where a cell needs it."""
+    names = ["曾志强", "欧阳娜", "=1+1", "李𠀀", 'say "hi"', "a,b", None, "+1+1"]
+    n = len(extra)
+    return pl.DataFrame(
+        {
+            "enrollee_id": [f"{i:018d}" for i in range(n)],
+            "name": [names[i % len(names)] for i in range(n)],
+            "agency": pl.Series([f"AG-{i * 7 // n}" for i in range(n)], dtype=pl.Categorical),
+            "note": extra,
+            "__file": [f"agencies/AG-{i * 7 // n}.csv" for i in range(n)],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        outputs.OutputFormat(),
+        outputs.OutputFormat(excel=True),
+        outputs.OutputFormat(encoding="gb18030"),
+    ],
+    ids=["utf-8", "excel", "gb18030"],
+)
+@pytest.mark.parametrize("breaks", [False, True], ids=["one line a row", "a line break in a cell"])
+def test_lists_cut_from_one_text_are_the_files_each_written_by_itself_gives(tmp_path, fmt, breaks):
+    notes: list[str | None] = ["", None, "=2*3", "备注", "x"] * 41
+    if breaks:  # a quoted cell holds a line end: the text is no longer cut at line ends
+        notes[37], notes[150] = "two\nlines", "cr\r\nlf"
+    lists = _lists(notes)
+    formulas = outputs.formula_columns(lists.drop("__file"))
+    assert formulas == {"name", "note"}
+    one, apart = outputs.Staging(tmp_path / "one"), outputs.Staging(tmp_path / "apart")
+    one.write_split(outputs.Split(lists, "__file", formulas), fmt)
+    for (name,), rows in lists.partition_by("__file", maintain_order=True, as_dict=True).items():
+        apart.write_csv(str(name), outputs.Probed(rows.drop("__file"), formulas), fmt)
+    assert list(one.written) == list(apart.written) and len(one.written) == 7
+    for name, written in apart.written.items():
+        data = (tmp_path / "apart" / name).read_bytes()
+        assert (tmp_path / "one" / name).read_bytes() == data, name
+        assert (
+            one.written[name]
+            == written
+            == outputs.Written(hashlib.sha256(data).hexdigest(), len(data))
+        )
+    assert (b"'=2*3" in data) and (b"'=1+1" in (tmp_path / "one/agencies/AG-0.csv").read_bytes())
+
+
+def test_a_list_whose_rows_are_apart_is_refused_not_cut_wrong(tmp_path):
+    lists = _lists(["x"] * 20)
+    shuffled = lists.sort("enrollee_id", descending=True).sort("name")
+    with pytest.raises(ValueError, match="not together"):
+        list(outputs.split_csv(outputs.Split(shuffled, "__file", frozenset())))
+
+
 @pytest.mark.parametrize("rows", [3_000, 600_000])
 def test_a_full_disk_is_said_with_its_errno_and_the_file(tmp_path, monkeypatch, rows):
     real_open = open
