@@ -21,7 +21,7 @@ from mediins_cli.calendar import RoundDates
 from mediins_cli.frames import streamed
 from mediins_cli.money import MAX_ACCOUNT_FEN, MAX_AMOUNT_FEN, fen_to_yuan, sum_fen, total_fen
 from mediins_cli.months import Month
-from mediins_cli.order import by_id, id_order, in_order, take_rows
+from mediins_cli.order import ID_KEY, by_id, id_order, in_order, take_rows
 
 # Reasons an enrollee is not attempted in round 1 (DESIGN §4), first match wins.
 INACTIVE = "INACTIVE"
@@ -79,7 +79,14 @@ def split_due(
     each in ``enrollee_id`` order. ``release``: see :func:`take_rows` (the wide rows then exist
     once, not twice, while the two are made)."""
     reason = classify(enrollees.select("status", "enrolled_on", "paid_through"), month)
-    order = id_order(enrollees)
+    keys = None  # the IDs' sort keys, where the enrollee check made them: not written out
+    if ID_KEY in enrollees.columns:
+        if release:  # out of the frame itself, which the caller hands over
+            keys = enrollees.drop_in_place(ID_KEY)
+        else:
+            keys, enrollees = enrollees.get_column(ID_KEY), enrollees.drop(ID_KEY)
+    order = id_order(enrollees, keys=keys)
+    del keys
     reason_in_order = reason["skip_reason"].gather(order)
     due, skipped = (
         order.filter(reason_in_order.is_null()),
@@ -394,7 +401,7 @@ def round_one(
     """Round 1: attempt everyone due in the month against the balances at round 1's cut-off.
     ``release``: ``enrollees`` is emptied as the attempts are made (:func:`take_rows`).
     ``enrollees`` may carry their accounts' keys (:data:`ACCOUNT_KEY`, as the enrollee check
-    makes them: ``check_enrollees(account_keys=True)``)."""
+    makes them: ``check_enrollees(keys=True)``), and the IDs' sort keys (:data:`.order.ID_KEY`)."""
     if ACCOUNT_KEY not in enrollees.columns:
         # the accounts' keys are made in the file's order, before the rows are put in ID
         # order: made after, they read the accounts' text scattered over memory (10 M: 1.6 s,

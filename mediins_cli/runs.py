@@ -380,7 +380,7 @@ def _read_inputs(
     # themselves, and sort only the rows they attempt (rounds.split_due, rounds.round_two)
     # round 1 joins the balances by the accounts' keys, which the check makes anyway
     keys = previous is None and "ledger" in sources
-    enrollees, e_problems = check_enrollees(sources["enrollees"], account_keys=keys)
+    enrollees, e_problems = check_enrollees(sources["enrollees"], keys=keys)
     problems = pl.concat([e_problems, l_problems])
     unread = ledger is None and "ledger" in sources
     if enrollees is None or unread or (problems["severity"] == "error").any():

@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 from conftest import SAMPLE
-from mediins_cli import rounds
+from mediins_cli import order, rounds
 from mediins_cli.frames import one_piece
 from mediins_cli.inputs import enrollees, extra_columns, ledger, open_sources, read_enrollees, table
 from mediins_cli.inputs.columns import VALUE_ALIASES, spellings
@@ -155,8 +155,8 @@ def test_a_fault_of_the_checks_is_raised_not_said_to_be_the_files(tmp_path, monk
     path = _write(tmp_path / "enrollees.csv", _rows(_resident_ids("110101", 10)), -1)
     typed = enrollees._typed
 
-    def failing(columns: list[str], account_keys: bool = False) -> list[pl.Expr]:
-        return [*typed(columns, account_keys), pl.col("name").str.to_integer().alias("__fails")]
+    def failing(columns: list[str], keys: bool = False) -> list[pl.Expr]:
+        return [*typed(columns, keys), pl.col("name").str.to_integer().alias("__fails")]
 
     monkeypatch.setattr(enrollees, "_typed", failing)
     with pytest.raises(pl.exceptions.PolarsError):
@@ -336,23 +336,33 @@ def test_an_account_number_is_told_in_shape_by_its_key_as_the_pattern_tells_it(
     assert flagged == expected
 
 
-def test_the_check_gives_round_one_the_accounts_keys_when_asked(tmp_path):
-    """``account_keys``: the typed frame keeps the keys the pass made, as round 1 names and
-    makes them (rounds.ACCOUNT_KEY, rounds.account_key); without it, the frame has no such
-    column and no column of mediins' own is taken for one of the file's."""
+def test_the_check_gives_round_one_the_keys_when_asked(tmp_path):
+    """``keys``: the typed frame keeps the keys the pass made, as round 1 names and makes them
+    (rounds.ACCOUNT_KEY, rounds.account_key; order.ID_KEY, order.id_key); without it, the
+    frame has no such column and no column of mediins' own is taken for one of the file's."""
     rows = _rows(_resident_ids("110101", 500))
     rows[7][6] = "000123"  # a leading zero is kept apart from the number without
     rows[8][6] = "123"  # out of shape: an error, but the key is made all the same
+    rows[9][0] = rows[9][0][:17] + "x"  # upper-cased first, as the key orders it
+    rows[10][0] = "1101011990010112"  # no resident ID's shape: no key
     path = _write(tmp_path / "enrollees.csv", rows, -1)
     with open_sources({"enrollees": path}, "auto") as sources:
         plain, _ = enrollees.check_enrollees(sources["enrollees"])
-        keyed, _ = enrollees.check_enrollees(sources["enrollees"], account_keys=True)
+        keyed, _ = enrollees.check_enrollees(sources["enrollees"], keys=True)
     assert plain is not None and keyed is not None
-    assert rounds.ACCOUNT_KEY not in plain.columns
-    assert keyed.columns == [*plain.columns, rounds.ACCOUNT_KEY]
-    assert keyed.drop(rounds.ACCOUNT_KEY).equals(plain)
-    assert keyed[rounds.ACCOUNT_KEY].equals(
-        plain.select(rounds.account_key().alias(rounds.ACCOUNT_KEY)).to_series()
+    assert rounds.ACCOUNT_KEY not in plain.columns and order.ID_KEY not in plain.columns
+    assert keyed.columns == [*plain.columns, rounds.ACCOUNT_KEY, order.ID_KEY]
+    assert keyed.drop(rounds.ACCOUNT_KEY, order.ID_KEY).equals(plain)
+    made = plain.select(
+        rounds.account_key().alias(rounds.ACCOUNT_KEY), order.id_key().alias(order.ID_KEY)
     )
+    assert keyed.select(made.columns).equals(made)
     assert keyed[rounds.ACCOUNT_KEY][7] != keyed[rounds.ACCOUNT_KEY][8]
+    ids = keyed[order.ID_KEY]
+    assert ids.null_count() == 1 and ids[10] is None and ids[9] % 11 == 10  # X: 10
+    # the keys order the IDs as their text does
+    shaped = keyed.filter(pl.col(order.ID_KEY).is_not_null())
+    assert shaped.sort(order.ID_KEY)["enrollee_id"].equals(
+        shaped.sort("enrollee_id")["enrollee_id"]
+    )
     assert extra_columns(keyed) == extra_columns(plain) == ["note"]

@@ -10,6 +10,7 @@ import pytest
 
 from mediins_cli.calendar import OfficialCalendar, round_dates
 from mediins_cli.months import Month
+from mediins_cli.order import ID_KEY, id_key
 from mediins_cli.rounds import (
     ACCOUNT_KEY,
     InvariantBroken,
@@ -255,29 +256,53 @@ def test_round_one_attempts_everyone_due_and_skips_the_rest():
     assert s["collection_rate"] == {"amount": "0.3529", "enrollees": "0.3333"}
 
 
-def test_round_one_given_the_accounts_keys_gives_what_it_gives_making_them():
-    """The enrollee check may hand round 1 the accounts' keys it made (ACCOUNT_KEY): the same
-    attempts and skipped, and no key left in either."""
+@pytest.mark.parametrize("release", [False, True])
+@pytest.mark.parametrize("ids", ["letters", "resident IDs"])
+def test_round_one_given_the_keys_gives_what_it_gives_making_them(ids, release):
+    """The enrollee check may hand round 1 the accounts' keys and the IDs' sort keys it made
+    (ACCOUNT_KEY, ID_KEY): the same attempts and skipped, and no key left in either. Letters
+    have no resident ID's shape, so no key: they are sorted by their text."""
+    names = {
+        "letters": ["B", "A", "C", "D"],
+        "resident IDs": [
+            "11010119900101203X",
+            "110101199001012026",
+            "110101199001011997",
+            "110101199001010000",
+        ],
+    }[ids]
     people = enrollees(
-        {"enrollee_id": "B", "account_no": "0012", "premium_fen": 600},
-        {"enrollee_id": "A", "account_no": "0012", "premium_fen": 600},
-        {"enrollee_id": "C", "account_no": "12", "premium_fen": 500},
-        {"enrollee_id": "D", "account_no": "3", "status": "suspended"},
+        {"enrollee_id": names[0], "account_no": "0012", "premium_fen": 600},
+        {"enrollee_id": names[1], "account_no": "0012", "premium_fen": 600},
+        {"enrollee_id": names[2], "account_no": "12", "premium_fen": 500},
+        {"enrollee_id": names[3], "account_no": "3", "status": "suspended"},
     )
     keyed_balances = balances(**{"0012": 1000, "12": 400, "3": 9999}).select(
         account_key().alias("account_key"), "balance_fen"
     )
     made = round_one(people, keyed_balances, R1, R2)
-    given = round_one(people.with_columns(account_key().alias(ACCOUNT_KEY)), keyed_balances, R1, R2)
+    keyed = people.with_columns(account_key().alias(ACCOUNT_KEY), id_key().alias(ID_KEY))
+    assert keyed[ID_KEY].null_count() == (4 if ids == "letters" else 0)
+    given = round_one(keyed, keyed_balances, R1, R2, release=release)
     assert made.attempts.equals(given.attempts)
     assert made.skipped.equals(given.skipped)
-    assert ACCOUNT_KEY not in given.attempts.columns + given.skipped.columns
-    # "0012" and "12" are two accounts: A takes 6.00 of 0012's 10.00, B finds 4.00 left
-    assert outcomes(given.attempts) == [
-        ("A", "success", None, 1000),
-        ("B", "failure", "INSUFFICIENT_FUNDS", 400),
-        ("C", "failure", "INSUFFICIENT_FUNDS", 400),
-    ]
+    assert not {ACCOUNT_KEY, ID_KEY} & {*given.attempts.columns, *given.skipped.columns}
+    # "0012" and "12" are two accounts: the lower ID of 0012's two takes 6.00 of its 10.00,
+    # the higher finds 4.00 left; 12's 4.00 does not cover 5.00
+    if ids == "letters":  # A before B
+        expected = [
+            ("A", "success", None, 1000),
+            ("B", "failure", "INSUFFICIENT_FUNDS", 400),
+            ("C", "failure", "INSUFFICIENT_FUNDS", 400),
+        ]
+    else:  # …1997, then …2026 before …203X
+        expected = [
+            (names[2], "failure", "INSUFFICIENT_FUNDS", 400),
+            (names[1], "success", None, 1000),
+            (names[0], "failure", "INSUFFICIENT_FUNDS", 400),
+        ]
+    assert outcomes(given.attempts) == expected
+    assert given.skipped["enrollee_id"].to_list() == [names[3]]
 
 
 @pytest.mark.parametrize("booked", [False, True])

@@ -49,6 +49,7 @@ from mediins_cli.inputs.table import (
 )
 from mediins_cli.mask import mask_id_expr
 from mediins_cli.money import yuan_to_fen
+from mediins_cli.order import ID_KEY, RIC_SHAPE, id_key
 from mediins_cli.words import NP_
 
 
@@ -65,7 +66,7 @@ def _id_check_digit(ident: pl.Expr) -> pl.Expr:
     return pl.when(check == 10).then(pl.lit("X")).otherwise(check.cast(pl.String))
 
 
-def check_enrollees(source: Source, *, account_keys: bool = False) -> Checked:
+def check_enrollees(source: Source, *, keys: bool = False) -> Checked:
     """The enrollee file, typed, with its problems (frame is None if unusable).
 
     One streaming pass reads, strips, types and checks the rows (DESIGN §10), and keeps the
@@ -77,9 +78,11 @@ def check_enrollees(source: Source, *, account_keys: bool = False) -> Checked:
     afterwards: in the pass, a group or a distinct count held the pass's buffers longer (3 M
     rows: 0.2 GB more at the peak).
 
-    ``account_keys``: the typed frame keeps :data:`.rounds.ACCOUNT_KEY`, the accounts' integer
-    keys (:func:`.rounds.account_key`), which the pass makes to tell their shape: round 1 joins
-    by them, and would make them again (10 M: 0.5 s)."""
+    ``keys``: the typed frame keeps :data:`.rounds.ACCOUNT_KEY`, the accounts' integer keys
+    (:func:`.rounds.account_key`), which the pass makes to tell their shape, and
+    :data:`.order.ID_KEY`, the IDs' sort keys (:func:`.order.id_key`), made beside the ID's
+    shape: round 1 joins by the ones and sorts by the others, and would make them again (10 M:
+    0.5 s each)."""
     names, problems = table_names(source, ENROLLEE_COLUMNS)
     if names is None:
         return None, problems
@@ -89,12 +92,12 @@ def check_enrollees(source: Source, *, account_keys: bool = False) -> Checked:
     try:
         for piece in csv_pieces(source):
             typed, flagged, count, columns = _check_piece(
-                source, names, known, piece, records, as_written, account_keys
+                source, names, known, piece, records, as_written, keys
             )
             if as_written and flagged.height:  # a space around a cell, or a problem: the
                 as_written = ()  # piece and those after it are read stripped
                 typed, flagged, count, columns = _check_piece(
-                    source, names, known, piece, records, (), account_keys
+                    source, names, known, piece, records, (), keys
                 )
             typed_parts.append(typed)
             flagged_parts.append(flagged)
@@ -138,13 +141,12 @@ def _check_piece(
     piece: bytes | None,
     before: int,
     as_written: Collection[str] = (),
-    account_keys: bool = False,
+    keys: bool = False,
 ) -> tuple[pl.DataFrame, pl.DataFrame, int, list[str]]:
     """One streaming pass over the file, or a piece of it after ``before`` records
     (:func:`csv_pieces`): its rows typed, those with a problem, how many records it holds,
     and the columns of its text plan. ``as_written``: columns not stripped (:data:`_AS_WRITTEN`:
-    the result holds only if no row has a problem). ``account_keys``: see
-    :func:`check_enrollees`."""
+    the result holds only if no row has a problem). ``keys``: see :func:`check_enrollees`."""
     text = text_plan(source, names, known, piece, before, as_written)
     columns = text.collect_schema().names()
     # cells too long are flagged by bytes here, counted in characters below; the columns whose
@@ -167,7 +169,7 @@ def _check_piece(
     # pass and now and then panics in such a count's task ("joined on cancelled task", about
     # one reading in 100); a few of those, and its engine hangs the next streaming pass
     typed, flagged, numbers = pl.collect_all(
-        [rows.select(_typed(columns, account_keys)), rows.filter(bad), text.select("line")],
+        [rows.select(_typed(columns, keys)), rows.filter(bad), text.select("line")],
         engine="streaming",
     )
     return typed, flagged, numbers.height, columns
@@ -206,6 +208,8 @@ _FEW_VALUES = ("id_type", "sex", "agency", "status", "bank")
 #: the accounts' integer keys (:func:`.rounds.account_key`), as :data:`.rounds.ACCOUNT_KEY`
 #: names them (a test holds the two the same)
 _ACCOUNT_KEY = "__account_key"
+#: the keys :func:`check_enrollees` keeps on asking
+_KEYS = (_ACCOUNT_KEY, ID_KEY)
 
 #: columns whose cells the typed frame holds recoded (upper case, codes for aliases)
 _RECODED = ("enrollee_id", "id_type", "status")
@@ -227,8 +231,8 @@ _RIC_OK = _IS_RIC & pl.col("__shape_ok") & (pl.col("__check_digit") == _IDENT.st
 def _parsed(rows: pl.LazyFrame, columns: list[str]) -> pl.LazyFrame:
     """The file's rows (``columns``: those of its text plan) with the typed columns and what
     the checks use: the codes through their aliases, the dates, the premium in fen, and what a
-    resident ID says (its check digit, birth date and sex); and the accounts' keys
-    (:data:`_ACCOUNT_KEY`)."""
+    resident ID says (its check digit, birth date and sex); and the accounts' and the IDs' keys
+    (:data:`_KEYS`)."""
     from mediins_cli.rounds import account_key
 
     ident, is_ric = _IDENT, _IS_RIC
@@ -247,13 +251,14 @@ def _parsed(rows: pl.LazyFrame, columns: list[str]) -> pl.LazyFrame:
         yuan_to_fen(pl.col("monthly_premium")).alias("premium_fen"),
         account_key().alias(_ACCOUNT_KEY),
     )
-    shape = ident.str.contains(r"^[0-9]{17}[0-9X]$")
+    shape = ident.str.contains(RIC_SHAPE)
     mangled = excel_number(columns, "enrollee_id", ~shape)  # said as such, not as a bad ID
     shape_ok = shape & ~mangled
     return rows.with_columns(
         # kept as columns: the checks and the typed columns use them again
         mangled.alias("__mangled"),
         shape_ok.alias("__shape_ok"),
+        id_key(shaped=shape).alias(ID_KEY),
         pl.when(is_ric & shape_ok).then(_id_check_digit(ident)).alias("__check_digit"),
         pl.when(is_ric & shape_ok & ident.str.slice(6, 2).is_in(["19", "20"]))
         .then(ident.str.slice(6, 8).str.to_date("%Y%m%d", strict=False, cache=False))
@@ -268,11 +273,11 @@ def _parsed(rows: pl.LazyFrame, columns: list[str]) -> pl.LazyFrame:
     )
 
 
-def _typed(columns: list[str], account_keys: bool = False) -> list[pl.Expr]:
+def _typed(columns: list[str], keys: bool = False) -> list[pl.Expr]:
     """The typed frame's columns from :func:`_parsed` rows: the known ones in their order (sex
     and birth date from the ID where the row gives none; the premium as ``premium_fen``), the
     file's extra columns as they are, ``line``, and ``__ric_ok`` for the area codes (and the
-    accounts' keys after it, with ``account_keys``)."""
+    accounts' and the IDs' keys after it, with ``keys``)."""
     derived = {
         "sex": pl.coalesce(pl.col("__sex"), pl.col("__id_sex")),
         "birth_date": pl.coalesce(pl.col("__birth"), pl.col("__id_birth")),
@@ -298,7 +303,7 @@ def _typed(columns: list[str], account_keys: bool = False) -> list[pl.Expr]:
         ),
         pl.col("line"),
         _RIC_OK.alias("__ric_ok"),
-        *([pl.col(_ACCOUNT_KEY)] if account_keys else []),
+        *(pl.col(k) for k in (_KEYS if keys else ())),
     ]
 
 
