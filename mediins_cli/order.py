@@ -25,7 +25,7 @@ RIC_SHAPE = r"^[0-9]{17}[0-9X]$"
 
 
 #: the column of a frame's :func:`id_key`, where the enrollee check made it in its pass
-#: (``check_enrollees(keys=True)``): the rounds then need not make it again (10 M: 0.55 s)
+#: (``check_enrollees(keys=…)``): a round 1 then need not make it again (10 M: 0.55 s)
 ID_KEY = "__id_key"
 
 

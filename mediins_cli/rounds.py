@@ -401,7 +401,7 @@ def round_one(
     """Round 1: attempt everyone due in the month against the balances at round 1's cut-off.
     ``release``: ``enrollees`` is emptied as the attempts are made (:func:`take_rows`).
     ``enrollees`` may carry their accounts' keys (:data:`ACCOUNT_KEY`, as the enrollee check
-    makes them: ``check_enrollees(keys=True)``), and the IDs' sort keys (:data:`.order.ID_KEY`)."""
+    makes them: ``check_enrollees(keys=…)``), and the IDs' sort keys (:data:`.order.ID_KEY`)."""
     if ACCOUNT_KEY not in enrollees.columns:
         # the accounts' keys are made in the file's order, before the rows are put in ID
         # order: made after, they read the accounts' text scattered over memory (10 M: 1.6 s,

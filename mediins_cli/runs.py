@@ -66,6 +66,7 @@ from mediins_cli.money import (
     yuan_to_fen,
 )
 from mediins_cli.months import CHINA, Month
+from mediins_cli.order import ID_KEY
 from mediins_cli.outputs import (
     PRIVATE,
     PUBLIC,
@@ -82,6 +83,7 @@ from mediins_cli.outputs import (
 )
 from mediins_cli.roundfiles import output_frames
 from mediins_cli.rounds import (
+    ACCOUNT_KEY,
     FAILURE,
     SUCCESS,
     RoundResult,
@@ -378,8 +380,11 @@ def _read_inputs(
     progress(_("reading enrollees"))
     # in the file's order: the rounds put the rows they write in enrollee_id order
     # themselves, and sort only the rows they attempt (rounds.split_due, rounds.round_two)
-    # round 1 joins the balances by the accounts' keys, which the check makes anyway
-    keys = previous is None and "ledger" in sources
+    # round 1 sorts the rows by the IDs' keys and joins the balances by the accounts' keys
+    # (in return mode it joins nothing), which the check makes anyway
+    keys: tuple[str, ...] = () if previous is not None else (ID_KEY,)
+    if previous is None and "ledger" in sources:
+        keys = (ACCOUNT_KEY, ID_KEY)
     enrollees, e_problems = check_enrollees(sources["enrollees"], keys=keys)
     problems = pl.concat([e_problems, l_problems])
     unread = ledger is None and "ledger" in sources

@@ -10,6 +10,7 @@ file's order, each column in one piece. Speed and memory are measured by ``make 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import date
 from pathlib import Path
 
@@ -155,7 +156,7 @@ def test_a_fault_of_the_checks_is_raised_not_said_to_be_the_files(tmp_path, monk
     path = _write(tmp_path / "enrollees.csv", _rows(_resident_ids("110101", 10)), -1)
     typed = enrollees._typed
 
-    def failing(columns: list[str], keys: bool = False) -> list[pl.Expr]:
+    def failing(columns: list[str], keys: Collection[str] = ()) -> list[pl.Expr]:
         return [*typed(columns, keys), pl.col("name").str.to_integer().alias("__fails")]
 
     monkeypatch.setattr(enrollees, "_typed", failing)
@@ -337,7 +338,8 @@ def test_an_account_number_is_told_in_shape_by_its_key_as_the_pattern_tells_it(
 
 
 def test_the_check_gives_round_one_the_keys_when_asked(tmp_path):
-    """``keys``: the typed frame keeps the keys the pass made, as round 1 names and makes them
+    """``keys``: the typed frame keeps those asked for of the keys the pass made (in one
+    order), as round 1 names and makes them
     (rounds.ACCOUNT_KEY, rounds.account_key; order.ID_KEY, order.id_key); without it, the
     frame has no such column and no column of mediins' own is taken for one of the file's."""
     rows = _rows(_resident_ids("110101", 500))
@@ -348,11 +350,17 @@ def test_the_check_gives_round_one_the_keys_when_asked(tmp_path):
     path = _write(tmp_path / "enrollees.csv", rows, -1)
     with open_sources({"enrollees": path}, "auto") as sources:
         plain, _ = enrollees.check_enrollees(sources["enrollees"])
-        keyed, _ = enrollees.check_enrollees(sources["enrollees"], keys=True)
+        keyed, _ = enrollees.check_enrollees(
+            sources["enrollees"], keys=(order.ID_KEY, rounds.ACCOUNT_KEY)
+        )
+        ids_only, _ = enrollees.check_enrollees(sources["enrollees"], keys=(order.ID_KEY,))
+        with pytest.raises(ValueError, match="no such key"):
+            enrollees.check_enrollees(sources["enrollees"], keys=("__account_no",))
     assert plain is not None and keyed is not None
     assert rounds.ACCOUNT_KEY not in plain.columns and order.ID_KEY not in plain.columns
     assert keyed.columns == [*plain.columns, rounds.ACCOUNT_KEY, order.ID_KEY]
     assert keyed.drop(rounds.ACCOUNT_KEY, order.ID_KEY).equals(plain)
+    assert ids_only is not None and ids_only.equals(keyed.drop(rounds.ACCOUNT_KEY))
     made = plain.select(
         rounds.account_key().alias(rounds.ACCOUNT_KEY), order.id_key().alias(order.ID_KEY)
     )

@@ -42,7 +42,7 @@ from mediins_cli.i18n import _
 from mediins_cli.inputs import Source, check_enrollees, open_sources
 from mediins_cli.money import fen_to_yuan, sum_fen, yuan_text_to_fen
 from mediins_cli.months import CHINA, Month
-from mediins_cli.order import by_id
+from mediins_cli.order import ID_KEY, by_id
 from mediins_cli.outputs import (
     PRIVATE,
     PUBLIC,
@@ -196,7 +196,9 @@ def instruct(
                     ).format(round=request.round, month=request.month)
                 )
             replace = True
-        enrollees, problems = check_enrollees(source)
+        # round 1 sorts the rows by the IDs' keys, which the check makes anyway
+        keys: tuple[str, ...] = (ID_KEY,) if request.round == 1 else ()
+        enrollees, problems = check_enrollees(source, keys=keys)
         if enrollees is None or (problems["severity"] == "error").any():
             raise BadInput(problems)
         source.check()

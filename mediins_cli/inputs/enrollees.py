@@ -66,7 +66,7 @@ def _id_check_digit(ident: pl.Expr) -> pl.Expr:
     return pl.when(check == 10).then(pl.lit("X")).otherwise(check.cast(pl.String))
 
 
-def check_enrollees(source: Source, *, keys: bool = False) -> Checked:
+def check_enrollees(source: Source, *, keys: Collection[str] = ()) -> Checked:
     """The enrollee file, typed, with its problems (frame is None if unusable).
 
     One streaming pass reads, strips, types and checks the rows (DESIGN §10), and keeps the
@@ -78,11 +78,14 @@ def check_enrollees(source: Source, *, keys: bool = False) -> Checked:
     afterwards: in the pass, a group or a distinct count held the pass's buffers longer (3 M
     rows: 0.2 GB more at the peak).
 
-    ``keys``: the typed frame keeps :data:`.rounds.ACCOUNT_KEY`, the accounts' integer keys
-    (:func:`.rounds.account_key`), which the pass makes to tell their shape, and
-    :data:`.order.ID_KEY`, the IDs' sort keys (:func:`.order.id_key`), made beside the ID's
-    shape: round 1 joins by the ones and sorts by the others, and would make them again (10 M:
-    0.5 s each)."""
+    ``keys``: those of the keys the pass makes that the typed frame keeps (:data:`_KEYS`):
+    :data:`.rounds.ACCOUNT_KEY`, the accounts' integer keys (:func:`.rounds.account_key`),
+    made to tell their shape, and :data:`.order.ID_KEY`, the IDs' sort keys
+    (:func:`.order.id_key`), made beside the ID's shape. Round 1 joins by the ones and sorts by
+    the others, and would make them again (10 M: 0.5 s each)."""
+    unknown = set(keys) - set(_KEYS)
+    if unknown:
+        raise ValueError(f"no such key: {sorted(unknown)}")
     names, problems = table_names(source, ENROLLEE_COLUMNS)
     if names is None:
         return None, problems
@@ -141,7 +144,7 @@ def _check_piece(
     piece: bytes | None,
     before: int,
     as_written: Collection[str] = (),
-    keys: bool = False,
+    keys: Collection[str] = (),
 ) -> tuple[pl.DataFrame, pl.DataFrame, int, list[str]]:
     """One streaming pass over the file, or a piece of it after ``before`` records
     (:func:`csv_pieces`): its rows typed, those with a problem, how many records it holds,
@@ -273,11 +276,11 @@ def _parsed(rows: pl.LazyFrame, columns: list[str]) -> pl.LazyFrame:
     )
 
 
-def _typed(columns: list[str], keys: bool = False) -> list[pl.Expr]:
+def _typed(columns: list[str], keys: Collection[str] = ()) -> list[pl.Expr]:
     """The typed frame's columns from :func:`_parsed` rows: the known ones in their order (sex
     and birth date from the ID where the row gives none; the premium as ``premium_fen``), the
     file's extra columns as they are, ``line``, and ``__ric_ok`` for the area codes (and the
-    accounts' and the IDs' keys after it, with ``keys``)."""
+    ``keys`` of the accounts' and the IDs' after it, in the order of :data:`_KEYS`)."""
     derived = {
         "sex": pl.coalesce(pl.col("__sex"), pl.col("__id_sex")),
         "birth_date": pl.coalesce(pl.col("__birth"), pl.col("__id_birth")),
@@ -303,7 +306,7 @@ def _typed(columns: list[str], keys: bool = False) -> list[pl.Expr]:
         ),
         pl.col("line"),
         _RIC_OK.alias("__ric_ok"),
-        *(pl.col(k) for k in (_KEYS if keys else ())),
+        *(pl.col(k) for k in _KEYS if k in keys),
     ]
 
 
