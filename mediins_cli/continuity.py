@@ -22,7 +22,7 @@ import polars as pl
 
 from mediins_cli.frames import one_piece, per_value
 from mediins_cli.months import Month
-from mediins_cli.order import by_id
+from mediins_cli.order import ID_KEY, by_id
 from mediins_cli.rules import RulePack
 
 # Categories of an enrollee due this month and still unpaid after round 2 (breaks.csv).
@@ -188,7 +188,8 @@ def assess(
 ) -> Continuity:
     """Breaks, resumptions and updates for everyone ``due`` in ``month``.
 
-    ``due``: the enrollees attempted in round 1 (typed enrollee columns; a frame or a plan).
+    ``due``: the enrollees attempted in round 1 (typed enrollee columns; a frame or a plan;
+    with their IDs' sort keys, :data:`.order.ID_KEY`, if the enrollee check made them).
     ``paid``: ``enrollee_id, paid_on, reference`` of this month's successful debits (either
     round).
     ``unpaid``: ``enrollee_id, amount_fen, reason`` of round 2's failures. ``details``: the
@@ -278,6 +279,7 @@ def assess(
     frame = frame.select(
         details.get_column("enrollee_id").gather(frame.get_column("__enrollee_row")),
         *(c for c in _UPDATES_READS if c != "enrollee_id"),
+        *(c for c in (ID_KEY,) if c in frame.columns),  # by_id sorts by them
     )
     del details
     updates = _updates(frame, month)

@@ -59,10 +59,26 @@ def by_id(
     frame: pl.DataFrame, column: str = "enrollee_id", *, release: bool = False
 ) -> pl.DataFrame:
     """``frame`` sorted by ``column`` (itself when it already is), as ``frame.sort(column,
-    maintain_order=True)`` would give it. ``release``: see :func:`take_rows`."""
+    maintain_order=True)`` would give it, without its :data:`ID_KEY` (the sort keys of
+    ``column``, if it holds them). ``release``: see :func:`take_rows`."""
+    keys, frame = taken_keys(frame, release=release)
     if frame.get_column(column).is_sorted():
         return frame
-    return in_order(take_rows(frame, [id_order(frame, column)], release=release)[0], column)
+    order = id_order(frame, column, keys)
+    del keys
+    return in_order(take_rows(frame, [order], release=release)[0], column)
+
+
+def taken_keys(
+    frame: pl.DataFrame, *, release: bool = False
+) -> tuple[pl.Series | None, pl.DataFrame]:
+    """``frame``'s :data:`ID_KEY` (None without one) and ``frame`` without it: taken out of
+    the frame itself with ``release`` (the caller hands it over: see :func:`take_rows`)."""
+    if ID_KEY not in frame.columns:
+        return None, frame
+    if release:
+        return frame.drop_in_place(ID_KEY), frame
+    return frame.get_column(ID_KEY), frame.drop(ID_KEY)
 
 
 def in_order(frame: pl.DataFrame, column: str = "enrollee_id") -> pl.DataFrame:

@@ -21,7 +21,7 @@ from mediins_cli.calendar import RoundDates
 from mediins_cli.frames import streamed
 from mediins_cli.money import MAX_ACCOUNT_FEN, MAX_AMOUNT_FEN, fen_to_yuan, sum_fen, total_fen
 from mediins_cli.months import Month
-from mediins_cli.order import ID_KEY, by_id, id_order, in_order, take_rows
+from mediins_cli.order import ID_KEY, by_id, id_order, in_order, take_rows, taken_keys
 
 # Reasons an enrollee is not attempted in round 1 (DESIGN §4), first match wins.
 INACTIVE = "INACTIVE"
@@ -79,12 +79,8 @@ def split_due(
     each in ``enrollee_id`` order. ``release``: see :func:`take_rows` (the wide rows then exist
     once, not twice, while the two are made)."""
     reason = classify(enrollees.select("status", "enrolled_on", "paid_through"), month)
-    keys = None  # the IDs' sort keys, where the enrollee check made them: not written out
-    if ID_KEY in enrollees.columns:
-        if release:  # out of the frame itself, which the caller hands over
-            keys = enrollees.drop_in_place(ID_KEY)
-        else:
-            keys, enrollees = enrollees.get_column(ID_KEY), enrollees.drop(ID_KEY)
+    # the IDs' sort keys, where the enrollee check made them: not written out
+    keys, enrollees = taken_keys(enrollees, release=release)
     order = id_order(enrollees, keys=keys)
     del keys
     reason_in_order = reason["skip_reason"].gather(order)
@@ -435,6 +431,7 @@ def round_two(
     dates: RoundDates,
 ) -> RoundResult:
     """Round 2: attempt exactly round 1's retry list against the newer ledger's balances.
+    ``enrollees`` may carry the IDs' sort keys (:data:`.order.ID_KEY`).
 
     ``pending`` (``account_no``, ``debited_fen``) sums round 1's successful debits per
     account (at least those of the retry list's accounts); ``balances`` carries
@@ -463,7 +460,11 @@ def round_two(
     attempts = debit(retry.rename({"premium_fen": "amount_fen"}), adjusted)
     attempts = with_references(attempts, dates.month, 2)
     check_invariants(attempts)
-    skipped = enrollees.clear().with_columns(pl.lit(None, dtype=pl.String).alias("skip_reason"))
+    skipped = (
+        enrollees.clear()
+        .drop(ID_KEY, strict=False)
+        .with_columns(pl.lit(None, dtype=pl.String).alias("skip_reason"))
+    )
     return RoundResult(dates.month, 2, dates, None, attempts, skipped)
 
 

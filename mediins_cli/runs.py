@@ -278,7 +278,9 @@ def deduct(
             )
             # continuity reads a few columns of the enrollees and no balance: the rest goes
             # now, so its memory serves continuity (DESIGN §10)
-            enrollees = enrollees.select(CONTINUITY_READS)
+            enrollees = enrollees.select(
+                *CONTINUITY_READS, *(k for k in (ID_KEY,) if k in enrollees.columns)
+            )
             ledger = replace(ledger, balances=ledger.balances.clear())
             progress(_("assessing continuity"))
             continuity = _continuity(result, enrollees, previous, pack)
@@ -381,8 +383,9 @@ def _read_inputs(
     # in the file's order: the rounds put the rows they write in enrollee_id order
     # themselves, and sort only the rows they attempt (rounds.split_due, rounds.round_two)
     # round 1 sorts the rows by the IDs' keys and joins the balances by the accounts' keys
-    # (in return mode it joins nothing), which the check makes anyway
-    keys: tuple[str, ...] = () if previous is not None else (ID_KEY,)
+    # (in return mode it joins nothing); round 2 sorts everyone due by the IDs' keys for
+    # updates.csv: the check makes them anyway
+    keys: tuple[str, ...] = (ID_KEY,)
     if previous is None and "ledger" in sources:
         keys = (ACCOUNT_KEY, ID_KEY)
     enrollees, e_problems = check_enrollees(sources["enrollees"], keys=keys)
@@ -954,9 +957,11 @@ def _continuity(
     # the columns continuity works on, for those due, as a plan assess joins onto this month's
     # payments: made once (not a copy, then joined copies). Who they are (name, agency,
     # account) is looked up by row for the few rows that show it.
+    # (and the IDs' sort keys, for updates.csv's order, where the enrollee check made them)
+    keys = [ID_KEY] if ID_KEY in enrollees.columns else []
     due = (
         enrollees.lazy()
-        .select(c for c in CONTINUITY_READS if c not in DETAILS)
+        .select(*(c for c in CONTINUITY_READS if c not in DETAILS), *keys)
         .with_row_index("__enrollee_row")
         .filter(skip_reason(result.month).is_null())
         .drop("status")

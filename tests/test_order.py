@@ -6,7 +6,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mediins_cli.order import by_id, id_order, take_rows
+from mediins_cli.order import ID_KEY, by_id, id_key, id_order, take_rows
 
 RIC = st.builds(
     lambda digits, check: digits + check,
@@ -67,3 +67,19 @@ def test_by_id_releasing_the_frame_sorts_it_the_same_and_empties_it() -> None:
         == frame.sort("enrollee_id").rows()
     )
     assert released.width == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(RIC, RIC, st.text("0123456789Xx-AB", max_size=20)), max_size=40))
+def test_given_the_keys_by_id_sorts_as_without_and_drops_them(ids: list[str]) -> None:
+    """A frame carrying its IDs' keys (ID_KEY, as the enrollee check makes them) is sorted by
+    them as by_id would sort it making them, whether or not every ID has the shape (then the
+    text decides), and the keys are not in the result; released, the frame is emptied."""
+    frame = pl.DataFrame({"enrollee_id": pl.Series(ids, dtype=pl.String), "n": range(len(ids))})
+    keyed = frame.with_columns(id_key().alias(ID_KEY))
+    expected = frame.sort("enrollee_id", maintain_order=True)
+    assert by_id(keyed).equals(expected)
+    assert keyed.columns == ["enrollee_id", "n", ID_KEY]  # not released: left as it was
+    assert by_id(keyed, release=True).equals(expected)
+    assert ID_KEY not in keyed.columns  # taken out of it
+    assert keyed.width == 0 or keyed["enrollee_id"].is_sorted()  # emptied, unless in order

@@ -80,7 +80,11 @@ def attempts_of(
     else:
         assert retry_ids is not None
         due = by_id(enrollees.filter(pl.col("enrollee_id").is_in(retry_ids.implode())))
-        skipped = enrollees.clear().with_columns(pl.lit(None, dtype=pl.String).alias("skip_reason"))
+        skipped = (
+            enrollees.clear()
+            .drop(ID_KEY, strict=False)
+            .with_columns(pl.lit(None, dtype=pl.String).alias("skip_reason"))
+        )
     return due.rename({"premium_fen": "amount_fen"}), skipped
 
 
