@@ -164,6 +164,7 @@ def _check_piece(
             else pl.lit(False).alias("__bad_cell")
         ),
         columns,
+        ID_KEY in keys,
     )
     first, then = _row_checks(columns)
     bad = pl.col("__bad_cell") | pl.any_horizontal(c.failed.fill_null(False) for c in first + then)
@@ -231,11 +232,11 @@ _IS_RIC = pl.col("id_type") == "ric"
 _RIC_OK = _IS_RIC & pl.col("__shape_ok") & (pl.col("__check_digit") == _IDENT.str.slice(17, 1))
 
 
-def _parsed(rows: pl.LazyFrame, columns: list[str]) -> pl.LazyFrame:
+def _parsed(rows: pl.LazyFrame, columns: list[str], id_keys: bool = False) -> pl.LazyFrame:
     """The file's rows (``columns``: those of its text plan) with the typed columns and what
     the checks use: the codes through their aliases, the dates, the premium in fen, and what a
-    resident ID says (its check digit, birth date and sex); and the accounts' and the IDs' keys
-    (:data:`_KEYS`)."""
+    resident ID says (its check digit, birth date and sex); and the accounts' keys, and with
+    ``id_keys`` the IDs' (:data:`_KEYS`: made only when asked, as nothing else needs them)."""
     from mediins_cli.rounds import account_key
 
     ident, is_ric = _IDENT, _IS_RIC
@@ -261,7 +262,7 @@ def _parsed(rows: pl.LazyFrame, columns: list[str]) -> pl.LazyFrame:
         # kept as columns: the checks and the typed columns use them again
         mangled.alias("__mangled"),
         shape_ok.alias("__shape_ok"),
-        id_key(shaped=shape).alias(ID_KEY),
+        *([id_key(shaped=shape).alias(ID_KEY)] if id_keys else []),
         pl.when(is_ric & shape_ok).then(_id_check_digit(ident)).alias("__check_digit"),
         pl.when(is_ric & shape_ok & ident.str.slice(6, 2).is_in(["19", "20"]))
         .then(ident.str.slice(6, 8).str.to_date("%Y%m%d", strict=False, cache=False))
