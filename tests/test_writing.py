@@ -81,6 +81,17 @@ def test_a_column_of_categories_is_searched_and_neutralised_as_text():
 
 # --------------------------------------------------------------------------- the sink
 
+#: each encoding a CSV file may be written in
+EVERY_FORMAT = pytest.mark.parametrize(
+    "fmt",
+    [
+        outputs.OutputFormat(),
+        outputs.OutputFormat(excel=True),
+        outputs.OutputFormat(encoding="gb18030"),
+    ],
+    ids=["utf-8", "excel", "gb18030"],
+)
+
 
 def _big(rows: int = 600_000) -> pl.DataFrame:
     """Enough rows that polars hands a file over in many blocks, a Chinese name astride some
@@ -94,15 +105,7 @@ def _big(rows: int = 600_000) -> pl.DataFrame:
     )
 
 
-@pytest.mark.parametrize(
-    "fmt",
-    [
-        outputs.OutputFormat(),
-        outputs.OutputFormat(excel=True),
-        outputs.OutputFormat(encoding="gb18030"),
-    ],
-    ids=["utf-8", "excel", "gb18030"],
-)
+@EVERY_FORMAT
 @pytest.mark.parametrize("table", ["small frame", "large frame", "plan"])
 def test_a_csv_file_is_the_text_polars_writes_hashed_as_written(tmp_path, fmt, table):
     frame = _big(3_000 if table == "small frame" else 600_000)
@@ -135,15 +138,7 @@ def _lists(extra: list[str | None]) -> pl.DataFrame:
     )
 
 
-@pytest.mark.parametrize(
-    "fmt",
-    [
-        outputs.OutputFormat(),
-        outputs.OutputFormat(excel=True),
-        outputs.OutputFormat(encoding="gb18030"),
-    ],
-    ids=["utf-8", "excel", "gb18030"],
-)
+@EVERY_FORMAT
 @pytest.mark.parametrize("breaks", [False, True], ids=["one line a row", "a line break in a cell"])
 def test_lists_cut_from_one_text_are_the_files_each_written_by_itself_gives(tmp_path, fmt, breaks):
     notes: list[str | None] = ["", None, "=2*3", "备注", "x"] * 41
