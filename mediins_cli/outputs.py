@@ -426,11 +426,15 @@ class Staging:
         path = self._new(name, mode)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         digest, size = hashlib.sha256(), 0
-        with os.fdopen(fd, "wb") as fh:
-            for part in parts:
-                fh.write(part)
-                digest.update(part)
-                size += memoryview(part).nbytes
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                for part in parts:
+                    fh.write(part)
+                    digest.update(part)
+                    size += memoryview(part).nbytes
+        except OSError as exc:  # a full disk is said with the file, as write_csv says it
+            exc.filename = exc.filename or str(path)
+            raise
         self.written[name] = Written(digest.hexdigest(), size)
         return self.written[name]
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import os
 import random
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -161,6 +163,24 @@ def test_lists_cut_from_one_text_are_the_files_each_written_by_itself_gives(tmp_
             == outputs.Written(hashlib.sha256(data).hexdigest(), len(data))
         )
     assert (b"'=2*3" in data) and (b"'=1+1" in (tmp_path / "one/agencies/AG-0.csv").read_bytes())
+
+
+def test_a_full_disk_under_the_lists_is_said_with_the_list(tmp_path, monkeypatch):
+    real_open, real_fdopen = open, os.fdopen
+
+    def full(fd: int, mode: str) -> Any:  # the file takes nothing: the disk is full
+        os.close(fd)
+        return real_open("/dev/full", mode)
+
+    lists = _lists(["x"] * 20)
+    staging = outputs.Staging(tmp_path)
+    monkeypatch.setattr(outputs.os, "fdopen", full)
+    with pytest.raises(OSError) as caught:
+        staging.write_split(outputs.Split(lists, "__file", frozenset()), outputs.OutputFormat())
+    monkeypatch.setattr(outputs.os, "fdopen", real_fdopen)
+    assert caught.value.errno == errno.ENOSPC
+    assert caught.value.filename == str(tmp_path / "agencies/AG-0.csv")
+    assert staging.written == {}  # nothing is said to be written
 
 
 def test_a_list_whose_rows_are_apart_is_refused_not_cut_wrong(tmp_path):
