@@ -339,9 +339,9 @@ def test_an_account_number_is_told_in_shape_by_its_key_as_the_pattern_tells_it(
 
 def test_the_check_gives_round_one_the_keys_when_asked(tmp_path):
     """``keys``: the typed frame keeps those asked for of the keys the pass made (in one
-    order), as round 1 names and makes them
-    (rounds.ACCOUNT_KEY, rounds.account_key; order.ID_KEY, order.id_key); without it, the
-    frame has no such column and no column of mediins' own is taken for one of the file's."""
+    order), as round 1 names and makes them (rounds.ACCOUNT_KEY, rounds.account_key;
+    order.ID_KEY, order.id_key); without it, the frame has no such column and no column of
+    mediins' own is taken for one of the file's."""
     rows = _rows(_resident_ids("110101", 500))
     rows[7][6] = "000123"  # a leading zero is kept apart from the number without
     rows[8][6] = "123"  # out of shape: an error, but the key is made all the same
