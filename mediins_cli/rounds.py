@@ -460,12 +460,17 @@ def round_two(
     attempts = debit(retry.rename({"premium_fen": "amount_fen"}), adjusted)
     attempts = with_references(attempts, dates.month, 2)
     check_invariants(attempts)
-    skipped = (
+    return RoundResult(dates.month, 2, dates, None, attempts, none_skipped(enrollees))
+
+
+def none_skipped(enrollees: pl.DataFrame) -> pl.DataFrame:
+    """Round 2's skipped: no rows, the enrollee file's columns (not the IDs' sort keys, which
+    are no file's) and ``skip_reason``."""
+    return (
         enrollees.clear()
         .drop(ID_KEY, strict=False)
         .with_columns(pl.lit(None, dtype=pl.String).alias("skip_reason"))
     )
-    return RoundResult(dates.month, 2, dates, None, attempts, skipped)
 
 
 # --------------------------------------------------------------------------- summary

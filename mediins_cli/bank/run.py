@@ -54,7 +54,14 @@ from mediins_cli.outputs import (
     sha256_file,
     staged_run_dir,
 )
-from mediins_cli.rounds import FAILURE, SUCCESS, RoundResult, from_returns, split_due
+from mediins_cli.rounds import (
+    FAILURE,
+    SUCCESS,
+    RoundResult,
+    from_returns,
+    none_skipped,
+    split_due,
+)
 
 if TYPE_CHECKING:
     from mediins_cli.runs import DeductRequest, RoundOne
@@ -80,11 +87,7 @@ def attempts_of(
     else:
         assert retry_ids is not None
         due = by_id(enrollees.filter(pl.col("enrollee_id").is_in(retry_ids.implode())))
-        skipped = (
-            enrollees.clear()
-            .drop(ID_KEY, strict=False)
-            .with_columns(pl.lit(None, dtype=pl.String).alias("skip_reason"))
-        )
+        skipped = none_skipped(enrollees)
     return due.rename({"premium_fen": "amount_fen"}), skipped
 
 
